@@ -1,0 +1,100 @@
+"""Image-quality functions and codebook metrics, in ``keras.ops``."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def psnr(y_true, y_pred, max_val=1.0):
+    """Peak signal-to-noise ratio per image: ``10 log10(max_val^2 / MSE)`` dB."""
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    axes = tuple(range(1, len(y_true.shape)))
+    mse = ops.mean(ops.square(y_true - y_pred), axis=axes)
+    return 10.0 * ops.log10(max_val**2 / ops.maximum(mse, 1e-10))
+
+
+def _gaussian_window(size, sigma, channels):
+    coords = np.arange(size, dtype="float64") - (size - 1) / 2
+    g = np.exp(-(coords**2) / (2 * sigma**2))
+    g /= g.sum()
+    window = np.outer(g, g).astype("float32")
+    return np.tile(window[:, :, None, None], (1, 1, channels, 1))
+
+
+def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
+    """Structural similarity per image (Wang et al. 2004), Gaussian window.
+
+    ``SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``
+    averaged over the valid window positions and channels, with
+    ``C1 = (k1 max_val)^2`` and ``C2 = (k2 max_val)^2``. Images are
+    ``(batch, H, W, C)``; the window shrinks to ``min(H, W)`` for small images.
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    if len(y_true.shape) != 4:
+        raise ValueError(f"`ssim` expects (batch, H, W, C) images; received shape {y_true.shape}.")
+    height, width, channels = y_true.shape[1:]
+    size = min(filter_size, height, width)
+    window = _gaussian_window(size, filter_sigma, channels)
+
+    def blur(x):
+        return ops.depthwise_conv(x, window, strides=1, padding="valid")
+
+    mu_x, mu_y = blur(y_true), blur(y_pred)
+    var_x = blur(y_true * y_true) - mu_x * mu_x
+    var_y = blur(y_pred * y_pred) - mu_y * mu_y
+    cov = blur(y_true * y_pred) - mu_x * mu_y
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    )
+    return ops.mean(ssim_map, axis=(1, 2, 3))
+
+
+class CodeHistogram(keras.metrics.Metric):
+    """Counts how often each of ``codebook_size`` indices occurs since reset."""
+
+    def __init__(self, codebook_size, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(codebook_size, int) or codebook_size < 1:
+            raise ValueError(f"`codebook_size` must be a positive int; received {codebook_size!r}.")
+        self.codebook_size = codebook_size
+        self.counts = self.add_variable(
+            shape=(codebook_size,), initializer="zeros", dtype="float32", name="counts"
+        )
+
+    def update_state(self, indices, sample_weight=None):
+        flat = ops.reshape(ops.cast(indices, "int32"), (-1,))
+        ones = ops.ones_like(flat, dtype="float32")
+        self.counts.assign(self.counts + ops.segment_sum(ones, flat, num_segments=self.codebook_size))
+
+    def reset_state(self):
+        self.counts.assign(ops.zeros((self.codebook_size,), dtype="float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "codebook_size": self.codebook_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class CodebookUsage(CodeHistogram):
+    """Fraction of the codebook's codes seen at least once since reset."""
+
+    def __init__(self, codebook_size, name="codebook_usage", **kwargs):
+        super().__init__(codebook_size, name=name, **kwargs)
+
+    def result(self):
+        return ops.mean(ops.cast(self.counts > 0, "float32"))
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class CodebookPerplexity(CodeHistogram):
+    """``exp(H(p))`` of the code distribution since reset (1 … codebook_size)."""
+
+    def __init__(self, codebook_size, name="perplexity", **kwargs):
+        super().__init__(codebook_size, name=name, **kwargs)
+
+    def result(self):
+        p = self.counts / ops.maximum(ops.sum(self.counts), 1.0)
+        return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-12), 0.0)))
+

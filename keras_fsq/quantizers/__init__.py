@@ -1,0 +1,4 @@
+"""Quantizer layers: FSQ and its extensions, and the VQ-VAE baseline."""
+
+from keras_fsq.quantizers.base import Quantizer, straight_through_round
+from keras_fsq.quantizers.fsq import FSQ

@@ -1,0 +1,110 @@
+"""What every quantizer layer of keras_fsq shares.
+
+A quantizer maps latents ``z`` of shape ``(..., d)`` to codes of the same
+shape, optionally returning integer indices into its (implicit or explicit)
+codebook. Its training objective terms are added with ``add_loss`` so they
+reach ``Model.losses`` on every backend.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+
+def straight_through_round(x):
+    """``round(x)`` forward, identity backward: d round_ste(x)/dx := 1.
+
+    Written with ``keras.ops.custom_gradient`` so the backward pass returns
+    exactly the upstream gradient on TensorFlow, JAX and PyTorch.
+    """
+
+    @ops.custom_gradient
+    def _round(x):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return upstream
+
+        return ops.round(x), grad
+
+    return _round(x)
+
+
+def raise_if_nan(x, name="inputs"):
+    """Raise a ``ValueError`` if a concrete tensor holds NaN.
+
+    Inside a traced graph (``tf.function``, ``jax.jit``) the tensor has no
+    value yet and no Python error can be raised, so the check is skipped.
+    """
+    has_nan = ops.any(ops.isnan(x))
+    try:
+        found = bool(has_nan)
+    except TypeError:  # a tracer or graph tensor: nothing to check yet
+        return
+    if found:
+        raise ValueError(f"`{name}` contains NaN; quantizers need finite values.")
+
+
+class Quantizer(keras.layers.Layer):
+    """Base class: ``call(z, training, return_indices) -> codes[, indices]``.
+
+    Subclasses implement ``quantize_latents(z, training) -> (codes, indices)`` on a
+    float32 tensor, ``indices_shape(input_shape)``, ``codebook_size`` and the
+    inverse ``indices_to_codes``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = False
+
+    @property
+    def code_dim(self):
+        """Size of the last axis of the latents this quantizer accepts."""
+        raise NotImplementedError
+
+    @property
+    def codebook_size(self):
+        """Number of distinct codes one index can take."""
+        raise NotImplementedError
+
+    def quantize_latents(self, z, training=False):
+        raise NotImplementedError
+
+    def indices_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.code_dim:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs whose last "
+                f"dimension is {self.code_dim}; received input shape "
+                f"{tuple(input_shape)}."
+            )
+
+    def call(self, inputs, training=None, return_indices=False):
+        if not training:
+            raise_if_nan(inputs)
+        # Quantization arithmetic runs in float32 even under mixed precision:
+        # bfloat16 cannot represent the grid reliably.
+        codes, indices = self.quantize_latents(ops.cast(inputs, "float32"), training=bool(training))
+        codes = ops.cast(codes, self.compute_dtype)
+        if return_indices:
+            return codes, indices
+        return codes
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(self, inputs, training=None, return_indices=False):
+        codes = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_indices:
+            return codes
+        indices = keras.KerasTensor(self.indices_shape(inputs.shape), dtype="int32")
+        return codes, indices
+
+    def bits_per_example(self, indices):
+        """Fixed-rate bits each example costs: #indices · log2(codebook size)."""
+        per_example = math.prod(indices.shape[1:])
+        batch = ops.shape(indices)[0]
+        return ops.full((batch,), per_example * math.log2(self.codebook_size))

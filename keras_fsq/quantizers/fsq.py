@@ -1,0 +1,209 @@
+"""Finite scalar quantization (Mentzer et al. 2023)."""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_fsq.quantizers.base import Quantizer, straight_through_round
+
+MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
+
+
+def validate_levels(levels, name="levels"):
+    """Return ``levels`` as a list of ints >= 2, or raise ``ValueError``."""
+    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of integers >= 2; received {levels!r}.")
+    levels = list(levels)
+    if not levels:
+        raise ValueError(f"`{name}` must not be empty.")
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
+            raise ValueError(f"`{name}` must hold integers; received {levels!r}.")
+        if level < 2:
+            raise ValueError(f"Every entry of `{name}` must be >= 2; received {levels!r}.")
+    if math.prod(levels) > MAX_INDEX:
+        raise ValueError(
+            f"`{name}`={levels!r} gives a codebook of {math.prod(levels)} codes, "
+            f"more than int32 indices can address ({MAX_INDEX})."
+        )
+    return [int(level) for level in levels]
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class FSQ(Quantizer):
+    """Finite scalar quantization with a straight-through estimator.
+
+    For levels ``L = (L_1..L_d)`` and ``eps = 1e-3``::
+
+        half_l = (L - 1)(1 - eps) / 2
+        offset = 0.5 if L is even else 0
+        shift  = atanh(offset / half_l)          # 0 for L = 2, where offset > half_l
+        bound(z) = tanh(z / T + shift) * half_l - offset
+        z_hat  = round_ste(bound(z))            # integers in [-(L//2), L - 1 - L//2]
+        codes  = z_hat / (L // 2)               # in [-1, 1]
+        index  = sum_i (z_hat_i + L_i // 2) * basis_i,  basis = cumprod([1, L_1..L_{d-1}])
+
+    The codebook is implicit, of size ``prod(L)``. ``T`` is the temperature,
+    a non-trainable variable that callbacks anneal.
+
+    Training adds ``loss_weight`` times the quantization loss::
+
+        (MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T - entropy_weight * H
+
+    with ``z_b = bound(z)`` and ``H`` the mean entropy (nats) of the batch's
+    soft level assignment per dimension. Under the identity STE the two MSE
+    terms' gradients cancel exactly; only the entropy bonus shapes training.
+    The MSE part is still reported, as a measure of rounding distortion.
+
+    An EMA (``usage_decay``) of each dimension's level usage is kept in
+    ``level_usage``, shape ``(d, max(L))``.
+
+    Args:
+        levels: list of ints >= 2, one per latent dimension.
+        temperature: initial temperature ``T`` > 0.
+        eps: the bound's margin, 1e-3 as in the FSQ paper.
+        entropy_weight: lambda of the entropy bonus.
+        loss_weight: weight of the quantization loss added in training; 0 adds none.
+        usage_decay: EMA decay of level usage, in [0, 1).
+    """
+
+    def __init__(
+        self,
+        levels,
+        temperature=1.0,
+        eps=1e-3,
+        entropy_weight=0.1,
+        loss_weight=1.0,
+        usage_decay=0.99,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.levels = validate_levels(levels)
+        if not temperature > 0:
+            raise ValueError(f"`temperature` must be > 0; received {temperature}.")
+        if not 0 <= eps < 1:
+            raise ValueError(f"`eps` must be in [0, 1); received {eps}.")
+        if not 0 <= usage_decay < 1:
+            raise ValueError(f"`usage_decay` must be in [0, 1); received {usage_decay}.")
+        self.eps = float(eps)
+        self.entropy_weight = float(entropy_weight)
+        self.loss_weight = float(loss_weight)
+        self.usage_decay = float(usage_decay)
+
+        levels_np = np.asarray(self.levels, dtype="float32")
+        self._levels = levels_np
+        self._half_width = np.floor(levels_np / 2)
+        self._half_l = (levels_np - 1) * (1 - self.eps) / 2
+        self._offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
+        # For L = 2, offset (0.5) exceeds half_l and atanh is undefined; shift 0
+        # puts the boundary between the two levels at z = 0, symmetric as wanted.
+        ratio = np.where(self._offset < self._half_l, self._offset / self._half_l, 0.0)
+        self._shift = np.arctanh(ratio).astype("float32")
+        self._basis = np.concatenate([[1], np.cumprod(self.levels[:-1])]).astype("int32")
+        # Grid points of each dimension, shape (d, max L); entries past L_i are
+        # padding, masked by _valid_levels.
+        max_level = max(self.levels)
+        self._grid = np.arange(max_level, dtype="float32")[None, :] - self._half_width[:, None]
+        self._valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
+
+        self.temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(float(temperature)),
+            trainable=False,
+            dtype="float32",
+            name="temperature",
+        )
+
+    @property
+    def code_dim(self):
+        return len(self.levels)
+
+    @property
+    def codebook_size(self):
+        return math.prod(self.levels)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        uniform = self._valid_levels / self._levels[:, None]
+        self.level_usage = self.add_weight(
+            shape=uniform.shape,
+            initializer=keras.initializers.Constant(uniform.astype("float32")),
+            trainable=False,
+            dtype="float32",
+            name="level_usage",
+        )
+
+    def bound(self, z):
+        """``tanh(z / T + shift) * half_l - offset``, in grid units."""
+        pre_activation = ops.add(ops.divide(z, self.temperature), self._shift)
+        return ops.subtract(ops.multiply(ops.tanh(pre_activation), self._half_l), self._offset)
+
+    def quantize_latents(self, z, training=False):
+        bounded = self.bound(z)
+        z_hat = straight_through_round(bounded)
+        codes = ops.divide(z_hat, self._half_width)
+        level_index = ops.cast(ops.add(ops.round(bounded), self._half_width), "int32")
+        indices = ops.sum(ops.multiply(level_index, self._basis), axis=-1)
+        if training:
+            self._update_level_usage(level_index)
+            if self.loss_weight:
+                self.add_loss(self.loss_weight * self.quantization_loss(bounded, z_hat))
+        return codes, indices
+
+    def quantization_loss(self, bounded, z_hat):
+        """Commitment terms over ``T`` minus ``entropy_weight`` times the entropy."""
+        sg = ops.stop_gradient
+        mse = ops.mean(ops.square(bounded - sg(z_hat))) + ops.mean(ops.square(sg(bounded) - z_hat))
+        return mse / self.temperature - self.entropy_weight * self.soft_entropy(bounded)
+
+    def soft_entropy(self, bounded):
+        """Mean over dimensions of H(mean_batch softmax(-(z_b - grid)^2))."""
+        flat = ops.reshape(bounded, (-1, self.code_dim, 1))
+        # A finite mask keeps the gradient finite (an infinite grid point gives 0 * inf).
+        logits = ops.where(self._valid_levels, ops.negative(ops.square(ops.subtract(flat, self._grid))), -1e9)
+        probs = ops.mean(ops.softmax(logits, axis=-1), axis=0)
+        entropy = -ops.sum(ops.where(self._valid_levels, probs * ops.log(probs + 1e-10), 0.0), axis=-1)
+        return ops.mean(entropy)
+
+    def _update_level_usage(self, level_index):
+        flat = ops.reshape(level_index, (-1, self.code_dim))
+        batch_usage = ops.mean(ops.one_hot(flat, max(self.levels), dtype="float32"), axis=0)
+        decay = self.usage_decay
+        self.level_usage.assign(decay * self.level_usage + (1 - decay) * batch_usage)
+
+    def usage_perplexity(self):
+        """Per-dimension perplexity exp(H) of the EMA level usage, shape (d,)."""
+        p = self.level_usage
+        return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-10), 0.0), axis=-1))
+
+    def codes_to_indices(self, codes):
+        """Map codes on the grid (``z_hat / (L // 2)``) to int32 indices."""
+        level_index = ops.round(ops.multiply(ops.cast(codes, "float32") + 1.0, self._half_width))
+        return ops.sum(ops.multiply(ops.cast(level_index, "int32"), self._basis), axis=-1)
+
+    def indices_to_codes(self, indices):
+        """Exact inverse of ``codes_to_indices``; output shape ``indices.shape + (d,)``."""
+        indices = ops.cast(indices, "int32")[..., None]
+        level_index = ops.mod(ops.floor_divide(indices, self._basis), self._levels.astype("int32"))
+        return ops.divide(ops.subtract(ops.cast(level_index, "float32"), self._half_width), self._half_width)
+
+    def implicit_codebook(self):
+        """All ``prod(L)`` codes, row ``i`` being the code of index ``i``."""
+        return self.indices_to_codes(ops.arange(self.codebook_size, dtype="int32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "levels": list(self.levels),
+                "temperature": float(ops.convert_to_numpy(self.temperature)),
+                "eps": self.eps,
+                "entropy_weight": self.entropy_weight,
+                "loss_weight": self.loss_weight,
+                "usage_decay": self.usage_decay,
+            }
+        )
+        return config

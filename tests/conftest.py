@@ -1,0 +1,52 @@
+"""Shared test helpers: which backend runs, gradients on it, the real images."""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("KERAS_FSQ_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def gradient(fn, x):
+    """d sum(fn(x)) / dx as a numpy array, using the active backend's autodiff."""
+    x = np.asarray(x, dtype="float32")
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.reduce_sum(fn(xt))
+        return tape.gradient(y, xt).numpy()
+    if BACKEND == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
+    import torch
+
+    xt = torch.tensor(x, requires_grad=True)
+    fn(xt).sum().backward()
+    return xt.grad.numpy()
+
+
+@pytest.fixture(scope="session")
+def cifar_images():
+    """The 5,085 real CIFAR-10 images of ../shared/data as uint8 (N, 32, 32, 3)."""
+    path = SHARED_DATA / "cifar10" / "cifar10_train_first1017_of_each_batch.npz"
+    if not path.exists():
+        pytest.skip(f"real images not found at {path}; set KERAS_FSQ_DATA")
+    with np.load(path) as archive:
+        return np.concatenate([archive[f"data_batch_{i}_x"] for i in range(1, 6)])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+    keras.config.set_dtype_policy("float32")
