@@ -2,3 +2,4 @@
 
 from keras_fsq.quantizers.base import Quantizer, straight_through_round
 from keras_fsq.quantizers.fsq import FSQ
+from keras_fsq.quantizers.vq import VectorQuantizer
