@@ -1,0 +1,105 @@
+"""Callbacks that drive schedule variables (temperature) during ``fit``."""
+
+import math
+
+import keras
+
+SCHEDULES = ("exponential", "linear", "cosine")
+
+
+def temperature_variables(model):
+    """Every ``temperature`` variable of the quantizer layers inside ``model``."""
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        variable = getattr(layer, "temperature", None)
+        if isinstance(variable, keras.Variable) and not any(variable is v for v in found):
+            found.append(variable)
+    return found
+
+
+def scheduled_value(start, end, progress, schedule):
+    """Interpolate ``start -> end`` at ``progress`` in [0, 1].
+
+    exponential: ``start (end/start)^p``;  linear: ``start + (end - start) p``;
+    cosine: ``end + (start - end)(1 + cos(pi p)) / 2``.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "exponential":
+        return start * (end / start) ** p
+    if schedule == "linear":
+        return start + (end - start) * p
+    return end + (start - end) * (1 + math.cos(math.pi * p)) / 2
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class TemperatureAnnealing(keras.callbacks.Callback):
+    """Anneal the temperature of every quantizer in the model from ``start`` to ``end``.
+
+    The seed paper anneals exponentially from 1.0 to 0.1 over training. The
+    value at update ``t`` of ``total`` is ``scheduled_value(start, end, t / (total - 1))``,
+    so the first epoch (or step) trains at ``start`` and the last at ``end``.
+    The current temperature is added to the epoch logs as ``"temperature"``.
+
+    Args:
+        start, end: temperatures, both > 0.
+        schedule: ``"exponential"``, ``"linear"`` or ``"cosine"``.
+        update: ``"epoch"`` (once per epoch) or ``"step"`` (before every batch).
+        total: number of updates the schedule spans; by default the epochs of
+            ``fit``, or epochs x steps per epoch for ``update="step"``.
+    """
+
+    def __init__(self, start=1.0, end=0.1, schedule="exponential", update="epoch", total=None):
+        super().__init__()
+        if not (start > 0 and end > 0):
+            raise ValueError(f"`start` and `end` must be > 0; received start={start}, end={end}.")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {SCHEDULES}; received {schedule!r}.")
+        if update not in ("epoch", "step"):
+            raise ValueError(f"`update` must be 'epoch' or 'step'; received {update!r}.")
+        if total is not None and (not isinstance(total, int) or total < 1):
+            raise ValueError(f"`total` must be a positive int; received {total!r}.")
+        self.start, self.end, self.schedule, self.update, self.total = start, end, schedule, update, total
+        self.current = start
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self._variables = temperature_variables(self.model)
+        if not self._variables:
+            raise ValueError("TemperatureAnnealing found no quantizer with a `temperature` in the model.")
+        self._total = self.total or self._default_total()
+        self._step = 0
+
+    def _default_total(self):
+        epochs = self.params.get("epochs") or 1
+        if self.update == "epoch":
+            return epochs
+        steps = self.params.get("steps")
+        if not steps:
+            raise ValueError("The number of steps per epoch is unknown; pass `total` to TemperatureAnnealing.")
+        return epochs * steps
+
+    def _set(self, t):
+        self.current = scheduled_value(self.start, self.end, t / max(self._total - 1, 1), self.schedule)
+        # On JAX, fit keeps variables in a state tuple: write it back first, so
+        # that the loop re-reads the variables, our assignment included.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+        for variable in self._variables:
+            variable.assign(self.current)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.update == "epoch":
+            self._set(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update == "step":
+            self._set(self._step)
+            self._step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["temperature"] = self.current
+
+    def get_config(self):
+        return {"start": self.start, "end": self.end, "schedule": self.schedule, "update": self.update, "total": self.total}

@@ -1,0 +1,205 @@
+"""FSQVAE: encoder -> quantizer -> decoder, trained with plain ``model.fit``."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_fsq.losses import get_reconstruction_loss
+from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
+from keras_fsq.quantizers.base import Quantizer
+
+# Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
+MAX_HISTOGRAM_CODES = 2**20
+
+
+def validate_images(images, name="images"):
+    """Check a NumPy batch of images: (N, H, W, C) floats in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"`{name}` must have shape (batch, height, width, channels); received shape {images.shape}.")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be floats in [0, 1]; received dtype {images.dtype}. Divide uint8 images by 255."
+        )
+    if images.size and (np.isnan(images).any() or images.min() < 0 or images.max() > 1):
+        raise ValueError(
+            f"`{name}` must lie in [0, 1]; received values in [{np.nanmin(images):.3g}, {np.nanmax(images):.3g}]"
+            + (" and NaN." if np.isnan(images).any() else ".")
+        )
+    return images
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class FSQVAE(keras.Model):
+    """An autoencoder with a quantized bottleneck.
+
+    ``call(images)`` returns ``{"reconstruction": images in [0, 1], "indices": int32}``.
+    The loss is ``reconstruction_loss(x, x_hat) + sum(quantizer losses)``;
+    ``fit``/``evaluate`` report reconstruction and quantization loss, PSNR,
+    SSIM, bits per pixel (fixed rate, ``bits_per_example / (H W)``) and, for
+    codebooks up to 2^20 codes, codebook usage and perplexity over the epoch.
+
+    Args:
+        encoder: layer mapping images to latents whose last axis is ``quantizer.code_dim``.
+        quantizer: a ``keras_fsq`` quantizer layer (FSQ, VectorQuantizer, ...).
+        decoder: layer mapping codes back to images in [0, 1].
+        reconstruction_loss: ``"binary_crossentropy"`` (default, as the paper) or ``"mse"``.
+    """
+
+    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="binary_crossentropy", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(quantizer, Quantizer):
+            raise ValueError(
+                f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}."
+            )
+        self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
+        self.reconstruction_loss = reconstruction_loss
+        self._reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel")
+        }
+        if quantizer.codebook_size <= MAX_HISTOGRAM_CODES:
+            self.trackers["codebook_usage"] = CodebookUsage(quantizer.codebook_size)
+            self.trackers["perplexity"] = CodebookPerplexity(quantizer.codebook_size)
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        latent_shape = self.encoder.compute_output_shape(input_shape)
+        self.quantizer.build(latent_shape)
+        self.decoder.build(latent_shape)
+
+    def call(self, inputs, training=None):
+        latents = self.encoder(inputs, training=training)
+        codes, indices = self.quantizer(latents, training=training, return_indices=True)
+        reconstruction = self.decoder(codes, training=training)
+        return {"reconstruction": reconstruction, "indices": indices}
+
+    def compute_output_spec(self, inputs, training=None):
+        latents = self.encoder.compute_output_spec(inputs)
+        codes, indices = self.quantizer.compute_output_spec(latents, return_indices=True)
+        reconstruction = keras.KerasTensor(self.decoder.compute_output_shape(codes.shape), dtype="float32")
+        return {"reconstruction": reconstruction, "indices": indices}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        target = x if y is None else y
+        reconstruction = y_pred["reconstruction"]
+        reconstruction_loss = ops.mean(self._reconstruction_fn(target, reconstruction))
+        quantization_loss = ops.sum(ops.stack(self.losses)) if self.losses else ops.zeros(())
+        pixels = math.prod(reconstruction.shape[1:3])
+        values = {
+            "reconstruction_loss": reconstruction_loss,
+            "quantization_loss": quantization_loss,
+            "psnr": psnr(target, reconstruction),
+            "ssim": ssim(target, reconstruction),
+            "bits_per_pixel": self.quantizer.bits_per_example(y_pred["indices"]) / pixels,
+            "codebook_usage": y_pred["indices"],
+            "perplexity": y_pred["indices"],
+        }
+        for name, tracker in self.trackers.items():
+            tracker.update_state(values[name])
+        return reconstruction_loss + quantization_loss
+
+    def _check_fit_inputs(self, x):
+        if isinstance(x, np.ndarray):
+            validate_images(x, "x")
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_fit_inputs(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_fit_inputs(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def _as_images(self, images):
+        images = validate_images(images)
+        if not self.built:
+            self.build((None,) + images.shape[1:])
+        return images
+
+    def reconstruct(self, images, batch_size=64):
+        """Images in [0, 1] -> their reconstructions, as a NumPy array."""
+        images = self._as_images(images)
+        return self.predict(images, batch_size=batch_size, verbose=0)["reconstruction"]
+
+    def encode(self, images, batch_size=64):
+        """Images in [0, 1] -> int32 code indices (NumPy), shape ``quantizer.indices_shape``."""
+        images = self._as_images(images)
+        return self.predict(images, batch_size=batch_size, verbose=0)["indices"]
+
+    def decode(self, indices):
+        """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy)."""
+        codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(np.asarray(indices), dtype="int32"))
+        return ops.convert_to_numpy(self.decoder(codes, training=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "quantizer": keras.saving.serialize_keras_object(self.quantizer),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "reconstruction_loss": self.reconstruction_loss,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "quantizer", "decoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+QUANTIZERS = ("fsq", "vq")
+ARCHITECTURES = ("global", "conv")
+
+
+def build_fsqvae(
+    quantizer="fsq",
+    levels=(8, 5, 5, 5),
+    codebook_size=None,
+    latent_dim=64,
+    image_shape=(32, 32, 3),
+    architecture="global",
+    widths=(32, 64, 128, 256),
+    reconstruction_loss="binary_crossentropy",
+    seed=None,
+):
+    """An FSQVAE (or the VQ-VAE baseline) with the paper's blocks.
+
+    ``quantizer="fsq"`` uses ``FSQ(levels)``; ``"vq"`` a ``VectorQuantizer``
+    with ``codebook_size`` codes (default ``prod(levels)``, the same budget) of
+    dimension ``len(levels)``. ``architecture="global"`` encodes a 32x32 image
+    into ``latent_dim // len(levels)`` latent vectors; ``"conv"`` into a
+    spatial grid, one vector per ``2^len(widths)`` pixels square.
+    """
+    from keras_fsq.blocks import ConvDecoder, ConvEncoder, Decoder, Encoder
+    from keras_fsq.quantizers import FSQ, VectorQuantizer
+    from keras_fsq.quantizers.fsq import validate_levels
+
+    levels = validate_levels(levels)
+    code_dim = len(levels)
+    if quantizer == "fsq":
+        quantizer_layer = FSQ(levels, name="quantizer")
+    elif quantizer == "vq":
+        size = codebook_size or math.prod(levels)
+        quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
+    else:
+        raise ValueError(f"Unknown `quantizer` {quantizer!r}; choose one of {QUANTIZERS}.")
+    widths = list(widths)
+    if architecture == "global":
+        encoder = Encoder(max(1, latent_dim // code_dim), code_dim, widths, name="encoder")
+        decoder = Decoder(tuple(image_shape), widths[::-1], name="decoder")
+    elif architecture == "conv":
+        encoder = ConvEncoder(code_dim, widths, name="encoder")
+        decoder = ConvDecoder(image_shape[-1], widths[::-1], name="decoder")
+    else:
+        raise ValueError(f"Unknown `architecture` {architecture!r}; choose one of {ARCHITECTURES}.")
+    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=reconstruction_loss, name="fsqvae")
+    model.build((None,) + tuple(image_shape))
+    return model
