@@ -1,0 +1,126 @@
+"""Image data as float32 in [0, 1]: CIFAR-10 (tfds), image folders, NumPy arrays.
+
+The offline real images (``shared/data`` beside a checkout) are found through
+a ``data_dir`` argument or the ``KERAS_FSQ_DATA`` environment variable.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from keras_fsq.models import validate_images
+
+DATA_DIR_VARIABLE = "KERAS_FSQ_DATA"
+SHARED_CIFAR10 = pathlib.Path("cifar10") / "cifar10_train_first1017_of_each_batch.npz"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset cannot be read from disk nor downloaded."""
+
+
+def to_unit_float(images, name="images"):
+    """uint8 images -> float32 / 255; float images are checked to lie in [0, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype("float32") / 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        images = images.astype("float32")
+    else:
+        raise ValueError(f"`{name}` must be uint8 or float; received dtype {images.dtype}.")
+    return validate_images(images, name)
+
+
+def resolve_data_dir(data_dir=None):
+    """``data_dir``, else ``$KERAS_FSQ_DATA``; raise ``FileNotFoundError`` if neither exists."""
+    candidate = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    if not candidate:
+        raise FileNotFoundError(
+            f"No data directory given: pass `data_dir` or set {DATA_DIR_VARIABLE} "
+            "(in a checkout of keras_fsq it is ../shared/data)."
+        )
+    path = pathlib.Path(candidate).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"Data directory {path} does not exist.")
+    return path
+
+
+def load_shared_cifar10(data_dir=None):
+    """The 5,085 real CIFAR-10 images shipped offline: (images float32 [0,1], labels int)."""
+    path = resolve_data_dir(data_dir) / SHARED_CIFAR10
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; it holds the offline CIFAR-10 images.")
+    with np.load(path) as archive:
+        images = np.concatenate([archive[f"data_batch_{i}_x"] for i in range(1, 6)])
+        labels = np.concatenate([archive[f"data_batch_{i}_y"] for i in range(1, 6)])
+    return to_unit_float(images), labels.astype("int64")
+
+
+def load_cifar10(split="train", data_dir=None, download=True):
+    """CIFAR-10 from tensorflow-datasets as a ``tf.data.Dataset`` of float32 images / 255.
+
+    Raises ``DatasetUnavailableError`` when the data is neither in ``data_dir``
+    nor downloadable (e.g. offline); ``load_shared_cifar10`` is the offline path.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        dataset = tfds.load("cifar10", split=split, data_dir=data_dir, download=download, as_supervised=True)
+    except Exception as error:  # tfds raises assertion, import and network errors alike
+        raise DatasetUnavailableError(
+            f"CIFAR-10 could not be loaded from tensorflow-datasets (data_dir={data_dir!r}, "
+            f"download={download}): {error}. Offline, use load_shared_cifar10(data_dir)."
+        ) from error
+    return dataset.map(lambda image, label: tf.cast(image, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def read_image(path):
+    """One image file as float32 (H, W, 3) in [0, 1]."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
+
+
+def image_paths(folder):
+    """Sorted image files directly inside ``folder``; ``ValueError`` if there are none."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"`folder` {folder} is not a directory.")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"`folder` {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    return paths
+
+
+def patches(image, size, mode="center_crop"):
+    """Cut ``size``x``size`` patches from one image: its centre, or every tile of a grid."""
+    height, width = image.shape[:2]
+    if height < size or width < size:
+        raise ValueError(f"An image of {height}x{width} is smaller than the patch size {size}.")
+    if mode == "center_crop":
+        top, left = (height - size) // 2, (width - size) // 2
+        return image[None, top : top + size, left : left + size]
+    if mode == "tile":
+        rows, cols = height // size, width // size
+        tiles = image[: rows * size, : cols * size].reshape(rows, size, cols, size, -1)
+        return tiles.transpose(0, 2, 1, 3, 4).reshape(rows * cols, size, size, -1)
+    raise ValueError(f"`mode` must be 'center_crop' or 'tile'; received {mode!r}.")
+
+
+def load_image_folder(folder, size=32, mode="center_crop"):
+    """Every image in ``folder`` as ``size``x``size`` patches, float32 (N, size, size, 3)."""
+    return np.concatenate([patches(read_image(path), size, mode) for path in image_paths(folder)])
+
+
+def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False):
+    """A batched, prefetched ``tf.data.Dataset`` of float images (uint8 is scaled by 1/255)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
+    images = to_unit_float(images)
+    dataset = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
