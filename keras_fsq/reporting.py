@@ -1,0 +1,97 @@
+"""What a training or evaluation run writes: metrics, a reconstruction grid, curves."""
+
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from keras_fsq.losses import binary_crossentropy, mean_squared_error
+
+
+def evaluate_images(model, images, batch_size=128):
+    """Held-out metrics of ``model`` on ``images`` (float32 in [0, 1]), as plain floats.
+
+    The model's own metrics (PSNR, SSIM, codebook usage over the whole set, ...)
+    plus BCE and MSE computed from the reconstructions, and bits per image.
+    """
+    from keras import ops
+
+    results = model.evaluate(images, batch_size=batch_size, verbose=0, return_dict=True)
+    reconstructions = model.reconstruct(images, batch_size=batch_size)
+    metrics = {name: float(value) for name, value in results.items()}
+    metrics["bce"] = float(np.mean(ops.convert_to_numpy(binary_crossentropy(images, reconstructions))))
+    metrics["mse"] = float(np.mean(ops.convert_to_numpy(mean_squared_error(images, reconstructions))))
+    metrics["bits_per_image"] = metrics["bits_per_pixel"] * math.prod(images.shape[1:3])
+    metrics["codebook_size"] = model.quantizer.codebook_size
+    metrics["images"] = len(images)
+    return metrics
+
+
+def save_reconstruction_grid(originals, reconstructions, path, count=16, scale=4):
+    """A PNG with ``count`` originals on the top row and their reconstructions below."""
+    from PIL import Image
+
+    count = min(count, len(originals))
+    rows = [np.concatenate(list(batch[:count]), axis=1) for batch in (originals, reconstructions)]
+    grid = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).round().astype("uint8")
+    image = Image.fromarray(grid)
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    image.save(path)
+
+
+def plot_history(history, path):
+    """Training curves (loss, PSNR, codebook usage, temperature where logged) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [name for name in ("loss", "psnr", "codebook_usage", "temperature") if name in history]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
+    for axis, name in zip(axes[0], panels):
+        epochs = range(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], label="held out")
+            axis.legend()
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+TABLE_COLUMNS = (
+    ("psnr", "PSNR (dB)", "{:.2f}"),
+    ("ssim", "SSIM", "{:.3f}"),
+    ("bce", "BCE", "{:.4f}"),
+    ("mse", "MSE", "{:.5f}"),
+    ("quantization_loss", "quant. loss", "{:.4f}"),
+    ("codebook_usage", "codebook usage", "{:.3f}"),
+    ("perplexity", "perplexity", "{:.1f}"),
+    ("codebook_size", "codebook size", "{}"),
+    ("bits_per_image", "bits / image", "{:.0f}"),
+    ("bits_per_pixel", "bits / pixel", "{:.4f}"),
+)
+
+
+def markdown_table(rows):
+    """``rows``: {run name: metrics dict} -> a Markdown table of the known columns."""
+    columns = [c for c in TABLE_COLUMNS if any(c[0] in metrics for metrics in rows.values())]
+    lines = ["| run | " + " | ".join(title for _, title, _ in columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    for run, metrics in rows.items():
+        cells = [fmt.format(metrics[key]) if key in metrics else "–" for key, _, fmt in columns]
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(rows, directory, stem="metrics"):
+    """Write ``rows`` as ``stem.json`` and ``stem.md`` in ``directory``; return both paths."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
+    json_path.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+    md_path.write_text(markdown_table(rows))
+    return json_path, md_path
