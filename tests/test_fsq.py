@@ -178,10 +178,16 @@ def test_commitment_terms_have_zero_gradient_under_the_ste():
     np.testing.assert_allclose(gradient(commitment, z), 0.0, atol=1e-7)
 
 
-def test_no_loss_outside_training():
+def test_inference_reports_the_loss_but_leaves_usage_alone():
     layer = FSQ([5, 5])
-    layer(np.zeros((3, 2), "float32"))
-    assert layer.losses == []
+    z = np.random.default_rng(9).normal(size=(30, 2)).astype("float32")
+    layer(z, training=True)
+    (training_loss,) = layer.losses
+    usage = ops.convert_to_numpy(layer.level_usage).copy()
+    layer(z, training=False)
+    (inference_loss,) = layer.losses
+    np.testing.assert_allclose(ops.convert_to_numpy(inference_loss), ops.convert_to_numpy(training_loss), rtol=1e-6)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.level_usage), usage)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ class FSQ(Quantizer):
     The codebook is implicit, of size ``prod(L)``. ``T`` is the temperature,
     a non-trainable variable that callbacks anneal.
 
-    Training adds ``loss_weight`` times the quantization loss::
+    Each call adds ``loss_weight`` times the quantization loss (in
+    inference too, so ``evaluate`` reports it)::
 
         (MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T - entropy_weight * H
 
@@ -66,7 +67,7 @@ class FSQ(Quantizer):
         temperature: initial temperature ``T`` > 0.
         eps: the bound's margin, 1e-3 as in the FSQ paper.
         entropy_weight: lambda of the entropy bonus.
-        loss_weight: weight of the quantization loss added in training; 0 adds none.
+        loss_weight: weight of the quantization loss; 0 adds none.
         usage_decay: EMA decay of level usage, in [0, 1).
     """
 
@@ -149,8 +150,8 @@ class FSQ(Quantizer):
         indices = ops.sum(ops.multiply(level_index, self._basis), axis=-1)
         if training:
             self._update_level_usage(level_index)
-            if self.loss_weight:
-                self.add_loss(self.loss_weight * self.quantization_loss(bounded, z_hat))
+        if self.loss_weight:  # also outside training, so evaluate() reports it
+            self.add_loss(self.loss_weight * self.quantization_loss(bounded, z_hat))
         return codes, indices
 
     def quantization_loss(self, bounded, z_hat):

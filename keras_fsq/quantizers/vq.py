@@ -17,7 +17,8 @@ class VectorQuantizer(Quantizer):
         m_i  <- gamma m_i + (1 - gamma) sum_{k(z)=i} z
         e_i   = m_i / N~_i,   N~_i = (N_i + eps) / (sum N + K eps) * sum N   (Laplace smoothing)
 
-    Training adds ``commitment_weight * MSE(z, sg(e_k))``. A code whose EMA
+    Each call adds ``commitment_weight * MSE(z, sg(e_k))`` (reported by
+    ``evaluate`` too); only training updates the codebook. A code whose EMA
     count ``N_i`` falls below ``dead_code_threshold`` is restarted on a random
     latent of the batch. The codebook is not trained by gradients.
 
@@ -89,8 +90,8 @@ class VectorQuantizer(Quantizer):
         quantized = ops.reshape(ops.take(self.codebook, flat_indices, axis=0), ops.shape(z))
         if training:
             self._update_codebook(flat, flat_indices)
-            if self.commitment_weight:
-                self.add_loss(self.commitment_weight * ops.mean(ops.square(z - ops.stop_gradient(quantized))))
+        if self.commitment_weight:  # also outside training, so evaluate() reports it
+            self.add_loss(self.commitment_weight * ops.mean(ops.square(z - ops.stop_gradient(quantized))))
         codes = z + ops.stop_gradient(quantized - z)
         indices = ops.reshape(flat_indices, ops.shape(z)[:-1])
         return codes, indices
