@@ -31,12 +31,27 @@ def straight_through_round(x):
     return _round(x)
 
 
+def _torch_compiling():
+    """True while torch.compile traces (``jit_compile`` on the torch backend).
+
+    Reading a tensor's value there breaks the graph (and slows every step), so
+    the NaN check is skipped like under ``tf.function`` and ``jax.jit``.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return torch.compiler.is_compiling()
+
+
 def raise_if_nan(x, name="inputs"):
     """Raise a ``ValueError`` if a concrete tensor holds NaN.
 
     Inside a traced graph (``tf.function``, ``jax.jit``) the tensor has no
     value yet and no Python error can be raised, so the check is skipped.
     """
+    if _torch_compiling():
+        return
     has_nan = ops.any(ops.isnan(x))
     try:
         found = bool(has_nan)
@@ -108,3 +123,16 @@ class Quantizer(keras.layers.Layer):
         per_example = math.prod(indices.shape[1:])
         batch = ops.shape(indices)[0]
         return ops.full((batch,), per_example * math.log2(self.codebook_size))
+
+    def flat_indices(self, indices):
+        """One index per latent vector in ``[0, codebook_size)``, for usage histograms."""
+        return indices
+
+    @property
+    def statistic_names(self):
+        """Names of the per-batch statistics ``batch_statistics`` returns."""
+        return ()
+
+    def batch_statistics(self, indices):
+        """Extra per-batch scalars (name -> tensor) that a model reports as metrics."""
+        return {}
