@@ -59,23 +59,36 @@ class FSQVAE(keras.Model):
         self._reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
-            for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel")
+            for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel", "bits_per_image")
         }
+        for name in quantizer.statistic_names:
+            self.trackers[name] = keras.metrics.Mean(name=name)
         if quantizer.codebook_size <= MAX_HISTOGRAM_CODES:
             self.trackers["codebook_usage"] = CodebookUsage(quantizer.codebook_size)
             self.trackers["perplexity"] = CodebookPerplexity(quantizer.codebook_size)
 
     def build(self, input_shape):
-        self.encoder.build(input_shape)
         latent_shape = self.encoder.compute_output_shape(input_shape)
-        self.quantizer.build(latent_shape)
-        self.decoder.build(latent_shape)
+        # Sub-layers deserialized from a .keras file arrive built already.
+        for layer, shape in ((self.encoder, input_shape), (self.quantizer, latent_shape), (self.decoder, latent_shape)):
+            if not layer.built:
+                layer.build(shape)
 
     def call(self, inputs, training=None):
         latents = self.encoder(inputs, training=training)
         codes, indices = self.quantizer(latents, training=training, return_indices=True)
         reconstruction = self.decoder(codes, training=training)
+        if training and self._supervises_gate():
+            self.quantizer.update_gate(latents, lambda c: self._distortion(inputs, c))
         return {"reconstruction": reconstruction, "indices": indices}
+
+    def _supervises_gate(self):
+        """An AdaptiveFSQ whose gate learns its choice from measured distortions."""
+        return getattr(self.quantizer, "gate_training", None) == "rate_distortion"
+
+    def _distortion(self, images, codes):
+        """Per-image reconstruction loss of ``codes``, decoded in inference mode (no state updates)."""
+        return self._reconstruction_fn(images, self.decoder(ops.cast(codes, self.compute_dtype), training=False))
 
     def compute_output_spec(self, inputs, training=None):
         latents = self.encoder.compute_output_spec(inputs)
@@ -89,15 +102,19 @@ class FSQVAE(keras.Model):
         reconstruction_loss = ops.mean(self._reconstruction_fn(target, reconstruction))
         quantization_loss = ops.sum(ops.stack(self.losses)) if self.losses else ops.zeros(())
         pixels = math.prod(reconstruction.shape[1:3])
+        indices = y_pred["indices"]
+        bits = self.quantizer.bits_per_example(indices)
         values = {
             "reconstruction_loss": reconstruction_loss,
             "quantization_loss": quantization_loss,
             "psnr": psnr(target, reconstruction),
             "ssim": ssim(target, reconstruction),
-            "bits_per_pixel": self.quantizer.bits_per_example(y_pred["indices"]) / pixels,
-            "codebook_usage": y_pred["indices"],
-            "perplexity": y_pred["indices"],
+            "bits_per_pixel": bits / pixels,
+            "bits_per_image": bits,
+            **self.quantizer.batch_statistics(indices),
         }
+        if "codebook_usage" in self.trackers:
+            values["codebook_usage"] = values["perplexity"] = self.quantizer.flat_indices(indices)
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
         return reconstruction_loss + quantization_loss
@@ -120,10 +137,18 @@ class FSQVAE(keras.Model):
             self.build((None,) + images.shape[1:])
         return images
 
-    def reconstruct(self, images, batch_size=64):
-        """Images in [0, 1] -> their reconstructions, as a NumPy array."""
+    def reconstruct(self, images, batch_size=64, num_stages=None):
+        """Images in [0, 1] -> their reconstructions, as a NumPy array.
+
+        ``num_stages`` (HierarchicalFSQ only) decodes from the first stages alone.
+        """
         images = self._as_images(images)
-        return self.predict(images, batch_size=batch_size, verbose=0)["reconstruction"]
+        if num_stages is None:
+            return self.predict(images, batch_size=batch_size, verbose=0)["reconstruction"]
+        if not hasattr(self.quantizer, "stage_bits"):
+            raise ValueError(f"`num_stages` needs a HierarchicalFSQ quantizer; this model has {type(self.quantizer).__name__}.")
+        self.quantizer.stage_bits(num_stages)  # validates num_stages
+        return self.decode(self.encode(images, batch_size=batch_size)[..., :num_stages])
 
     def encode(self, images, batch_size=64):
         """Images in [0, 1] -> int32 code indices (NumPy), shape ``quantizer.indices_shape``."""
