@@ -50,3 +50,18 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def flat_and_textured_crops():
+    """32x32 tiles of the 68 real BSD68 photos: the 10% flattest and the 10% most textured (by pixel std)."""
+    from keras_fsq.data import load_image_folder
+
+    folder = SHARED_DATA / "bsd68"
+    if not folder.is_dir():
+        pytest.skip(f"real photos not found at {folder}; set KERAS_FSQ_DATA")
+    tiles = load_image_folder(folder, size=32, mode="tile")
+    order = np.argsort(tiles.std(axis=(1, 2, 3)))
+    tenth = len(tiles) // 10
+    rng = np.random.default_rng(0)
+    return tiles[rng.permutation(order[:tenth])], tiles[rng.permutation(order[-tenth:])]

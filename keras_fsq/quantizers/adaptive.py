@@ -1,0 +1,277 @@
+"""AdaptiveFSQ: a learned gate picks the quantization levels per image."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.quantizers.fsq import FSQ, MAX_INDEX, validate_levels
+
+
+GATE_TRAINING = ("rate_distortion", "straight_through")
+
+
+def validate_ladder(ladder, name="ladder"):
+    """Return ``ladder`` as a list of >= 1 level lists of one dimension, or raise ``ValueError``."""
+    if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of level lists, e.g. [[3, 3], [8, 8]]; received {ladder!r}.")
+    rungs = [validate_levels(levels, name=f"{name}[{r}]") for r, levels in enumerate(ladder)]
+    if not rungs:
+        raise ValueError(f"`{name}` must not be empty.")
+    dims = {len(levels) for levels in rungs}
+    if len(dims) > 1:
+        raise ValueError(f"Every rung of `{name}` must have the same number of dimensions; received {rungs!r}.")
+    return rungs
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class AdaptiveFSQ(Quantizer):
+    """FSQ whose level set is chosen per image (or per latent vector) by a learned gate.
+
+    For a ladder of ``R`` level sets ``L^(1..R)`` (equal dimension ``d``) and
+    latents ``z`` with positions ``p``::
+
+        u        = tanh(z / T)
+        features = [mean_p u, log std_p u]        (per image; u itself per position)
+        prob     = softmax(Dense_R(standardize(features)))
+        choice   = onehot(argmax prob) + prob - sg(prob)   (straight-through)
+        codes    = sum_r choice_r * FSQ_{L^(r)}(z)
+        index    = offset_r + FSQ_{L^(r)} index,   offset_r = sum_{s<r} |C_s|
+        bits     = sum_p log2 |C_r| + log2 R per gate decision (side information)
+
+    so the rung is part of the code and ``indices_to_codes`` inverts it. Each
+    call adds ``rate_weight`` times the straight-through bits per latent
+    vector, ``sum_r choice_r (log2 |C_r| + side) / positions``, whose gradient
+    through ``prob`` pushes the gate to cheap rungs unless a richer one lowers
+    the reconstruction loss more. The gate's gradient from the reconstruction
+    is ``<dL/dcodes, FSQ_r(z)>``: the first-order change of the loss when
+    switching rung.
+
+    Args:
+        ladder: list of level lists, e.g. ``[[3, 3, 3], [5, 5, 5], [8, 8, 8]]``.
+        per_position: gate each latent vector instead of each image.
+        rate_weight: weight of the rate penalty (bits per latent vector).
+        exploration: fraction of training decisions that take a uniformly
+            random rung instead of the gate's, so the decoder learns every
+            rung and the gate's straight-through signal compares rungs the
+            decoder knows (without it the gate locks onto its first favourite).
+        seed: seed of the exploration draws.
+        temperature: initial temperature of every rung's FSQ.
+        eps: the FSQ bound's margin.
+    """
+
+    def __init__(
+        self,
+        ladder,
+        per_position=False,
+        rate_weight=0.001,
+        exploration=0.25,
+        gate_training="rate_distortion",
+        temperature=1.0,
+        eps=1e-3,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.ladder = validate_ladder(ladder)
+        if not rate_weight >= 0:
+            raise ValueError(f"`rate_weight` must be >= 0; received {rate_weight}.")
+        if not 0 <= exploration <= 1:
+            raise ValueError(f"`exploration` must be in [0, 1]; received {exploration}.")
+        self.exploration = float(exploration)
+        if gate_training not in GATE_TRAINING:
+            raise ValueError(f"`gate_training` must be one of {GATE_TRAINING}; received {gate_training!r}.")
+        if gate_training == "rate_distortion" and per_position:
+            raise ValueError("`gate_training='rate_distortion'` needs a per-image gate; use 'straight_through' with `per_position=True`.")
+        self.gate_training = gate_training
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        sizes = [math.prod(levels) for levels in self.ladder]
+        if sum(sizes) > MAX_INDEX:
+            raise ValueError(f"`ladder` has {sum(sizes)} codes in all, more than int32 indices address.")
+        self.per_position = bool(per_position)
+        self.rate_weight = float(rate_weight)
+        self.eps = float(eps)
+        self.rungs = [
+            FSQ(levels, temperature=temperature, eps=eps, loss_weight=0.0, name=f"rung_{r}")
+            for r, levels in enumerate(self.ladder)
+        ]
+        if gate_training == "straight_through":
+            self.gate_norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, name="gate_norm")
+            self.gate = keras.layers.Dense(len(self.ladder), name="gate")
+        self._offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
+        self._side_bits = math.log2(len(self.ladder))
+        self._code_bits = np.log2(sizes).astype("float32")
+
+    @property
+    def code_dim(self):
+        return len(self.ladder[0])
+
+    @property
+    def codebook_size(self):
+        return int(sum(math.prod(levels) for levels in self.ladder))
+
+    @property
+    def num_rungs(self):
+        return len(self.ladder)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for rung in self.rungs:
+            rung.build(input_shape)
+        per_vector = self.per_position or len(input_shape) == 2
+        features = self.code_dim if per_vector else 2 * self.code_dim
+        if self.gate_training == "straight_through":
+            feature_shape = (None,) * (len(input_shape) - 1 if per_vector else 1) + (features,)
+            self.gate_norm.build(feature_shape)
+            self.gate.build(feature_shape)
+        else:  # EMA sufficient statistics of the least-squares gate
+            self.gate_gram = self.add_weight(shape=(features + 1, features + 1), initializer="zeros", trainable=False, name="gate_gram")
+            self.gate_cross = self.add_weight(shape=(features + 1, self.num_rungs), initializer="zeros", trainable=False, name="gate_cross")
+
+    def _gate_features(self, z):
+        """Per image ``[mean_p u, log std_p u]``; per latent vector ``u``; ``u = tanh(z / T)``."""
+        u = ops.tanh(ops.divide(z, self.rungs[0].temperature))  # bounded, as FSQ sees it
+        if self.per_position or len(z.shape) == 2:
+            return u
+        positions = tuple(range(1, len(z.shape) - 1))
+        mean = ops.mean(u, axis=positions)
+        variance = ops.mean(ops.square(u - ops.expand_dims(mean, positions)), axis=positions)
+        return ops.concatenate([mean, 0.5 * ops.log(variance + 1e-6)], axis=-1)
+
+    def _rate_per_vector(self, positions):
+        """Bits per latent vector of each rung, side information included, shape (R,)."""
+        return self._code_bits + self._side_bits / positions
+
+    def _with_bias(self, features):
+        return ops.concatenate([features, ops.ones_like(features[..., :1])], axis=-1)
+
+    def predicted_log_distortion(self, z):
+        """The least-squares gate: ``[features, 1] W``, ``W = (G + 1e-4 I)^-1 C``, shape (batch, R)."""
+        ridge = 1e-4 * ops.eye(self.gate_gram.shape[0])
+        weights = ops.solve(ops.add(self.gate_gram, ridge), self.gate_cross)
+        return ops.matmul(self._with_bias(self._gate_features(z)), weights)
+
+    def rung_preferences(self, z, training=False):
+        """What the gate maximizes: its logits, or ``-(predicted D_r + rate_weight * rate_r)``."""
+        if self.gate_training == "straight_through":
+            return self.gate(self.gate_norm(self._gate_features(z), training=training))
+        positions = math.prod(z.shape[1:-1])
+        distortion = ops.exp(self.predicted_log_distortion(z))
+        return ops.negative(ops.add(distortion, self.rate_weight * self._rate_per_vector(positions)))
+
+    def _broadcast_choice(self, choice, z):
+        """Reshape per-image ``(batch, R)`` choices to broadcast against ``z.shape[:-1] + (R,)``."""
+        if len(choice.shape) == len(z.shape):
+            return choice
+        return ops.reshape(choice, (-1,) + (1,) * (len(z.shape) - 2) + (self.num_rungs,))
+
+    def quantize_latents(self, z, training=False):
+        preferences = self.rung_preferences(z, training)
+        hard = ops.one_hot(self._pick_rungs(preferences, training), self.num_rungs, dtype="float32")
+        straight_through = self.gate_training == "straight_through"
+        if straight_through:
+            prob = ops.softmax(preferences, axis=-1)
+            choice = self._broadcast_choice(hard + prob - ops.stop_gradient(prob), z)
+        else:
+            choice = self._broadcast_choice(hard, z)
+        # Rungs quantize without state updates: only the chosen one is coded.
+        rung_codes, rung_indices = zip(*(rung.quantize_latents(z) for rung in self.rungs))
+        codes = ops.sum(ops.multiply(ops.stack(rung_codes, axis=-1), ops.expand_dims(choice, -2)), axis=-1)
+        global_indices = ops.add(ops.stack(rung_indices, axis=-1), self._offsets)
+        hard_int = ops.cast(self._broadcast_choice(hard, z), "int32")
+        indices = ops.sum(ops.multiply(global_indices, hard_int), axis=-1)
+        if straight_through and self.rate_weight:
+            positions = 1 if self.per_position else math.prod(z.shape[1:-1])
+            bits_per_vector = ops.sum(ops.multiply(choice, self._rate_per_vector(positions)), axis=-1)
+            self.add_loss(self.rate_weight * ops.mean(bits_per_vector))
+        return codes, indices
+
+    def _pick_rungs(self, preferences, training):
+        """argmax of the gate; in training, ``exploration`` of the decisions take a random rung."""
+        greedy = ops.argmax(preferences, axis=-1)
+        if not (training and self.exploration > 0):
+            return greedy
+        shape = ops.shape(greedy)
+        explore = keras.random.uniform(shape, seed=self.seed_generator) < self.exploration
+        random_rung = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) * self.num_rungs, greedy.dtype)
+        return ops.where(explore, ops.minimum(random_rung, self.num_rungs - 1), greedy)
+
+    def update_gate(self, z, distortion_fn, decay=0.9):
+        """Fit the gate to measured distortions by exponentially weighted least squares.
+
+        ``distortion_fn(codes) -> (batch,)`` measures each image's distortion
+        ``D_r`` when coded with rung ``r``. With ``x = [features, 1]`` and
+        ``y = log D``::
+
+            G <- decay G + (1 - decay) mean_i x_i x_i^T
+            C <- decay C + (1 - decay) mean_i x_i y_i^T
+
+        so ``W = G^-1 C`` tracks the regression of ``log D_r`` on the features
+        as the encoder and decoder change, within a few dozen steps. Regressing
+        the distortions (rather than classifying each image's best rung)
+        averages out the noise of single images' gains.
+        """
+        if self.gate_training != "rate_distortion" or len(z.shape) == 2:
+            raise ValueError("`update_gate` needs `gate_training='rate_distortion'` and latents with positions.")
+        z = ops.stop_gradient(ops.cast(z, "float32"))
+        measured = ops.stack([distortion_fn(rung.quantize_latents(z)[0]) for rung in self.rungs], axis=-1)
+        targets = ops.stop_gradient(ops.log(ops.maximum(ops.cast(measured, "float32"), 1e-12)))
+        x = self._with_bias(self._gate_features(z))
+        batch = ops.cast(ops.shape(x)[0], "float32")
+        gram = ops.divide(ops.matmul(ops.transpose(x), x), batch)
+        cross = ops.divide(ops.matmul(ops.transpose(x), targets), batch)
+        self.gate_gram.assign(decay * self.gate_gram + (1 - decay) * gram)
+        self.gate_cross.assign(decay * self.gate_cross + (1 - decay) * cross)
+
+    def rung_of(self, indices):
+        """The rung (0..R-1) each index belongs to."""
+        indices = ops.cast(indices, "int32")
+        return ops.sum(ops.cast(ops.greater_equal(ops.expand_dims(indices, -1), self._offsets[1:]), "int32"), axis=-1)
+
+    def indices_to_codes(self, indices):
+        indices = ops.cast(indices, "int32")
+        rung = self.rung_of(indices)
+        codes = 0.0
+        for r, fsq in enumerate(self.rungs):
+            local = ops.clip(ops.subtract(indices, int(self._offsets[r])), 0, fsq.codebook_size - 1)
+            codes = codes + ops.where(ops.expand_dims(rung == r, -1), fsq.indices_to_codes(local), 0.0)
+        return codes
+
+    def bits_per_example(self, indices):
+        """Bits each example costs: ``log2 |C_r|`` per latent vector plus ``log2 R`` per gate decision."""
+        rung = self.rung_of(indices)
+        axes = tuple(range(1, len(indices.shape)))
+        code_bits = ops.take(ops.convert_to_tensor(self._code_bits), rung)
+        if axes:
+            code_bits = ops.sum(code_bits, axis=axes)
+        decisions = math.prod(indices.shape[1:]) if self.per_position else 1
+        return code_bits + self._side_bits * decisions
+
+    @property
+    def statistic_names(self):
+        return tuple(f"rung_{r}_fraction" for r in range(self.num_rungs))
+
+    def batch_statistics(self, indices):
+        """The rung histogram: the fraction of latent vectors coded with each rung."""
+        rung = ops.reshape(self.rung_of(indices), (-1,))
+        shares = ops.mean(ops.one_hot(rung, self.num_rungs, dtype="float32"), axis=0)
+        return {name: shares[r] for r, name in enumerate(self.statistic_names)}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "ladder": [list(levels) for levels in self.ladder],
+                "per_position": self.per_position,
+                "rate_weight": self.rate_weight,
+                "exploration": self.exploration,
+                "gate_training": self.gate_training,
+                "seed": self.seed,
+                "temperature": float(ops.convert_to_numpy(self.rungs[0].temperature)),
+                "eps": self.eps,
+            }
+        )
+        return config
