@@ -34,6 +34,20 @@ def gradient(fn, x):
     return xt.grad.numpy()
 
 
+def small_conv_fsqvae(quantizer):
+    """A compiled FSQVAE small enough to train in seconds: 32x32 images -> 8x8x3 latents, MSE."""
+    from keras_fsq import FSQVAE, ConvDecoder, ConvEncoder
+
+    model = FSQVAE(
+        ConvEncoder(3, [16, 32], norm_momentum=0.9),
+        quantizer,
+        ConvDecoder(3, [32, 16], norm_momentum=0.9),
+        reconstruction_loss="mse",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    return model
+
+
 @pytest.fixture(scope="session")
 def cifar_images():
     """The 5,085 real CIFAR-10 images of ../shared/data as uint8 (N, 32, 32, 3)."""

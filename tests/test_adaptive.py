@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from keras_fsq import FSQVAE, AdaptiveFSQ, ConvDecoder, ConvEncoder, TemperatureAnnealing
+from tests.conftest import small_conv_fsqvae
 
 LADDER = [[3, 3, 3], [5, 5, 5], [8, 8, 8]]
 
@@ -61,13 +62,7 @@ def test_trained_gate_spends_fewer_bits_on_flat_images(flat_and_textured_crops):
     train = np.concatenate([flat[:256], textured[:256]])
     train = train[np.random.default_rng(1).permutation(len(train))]
     quantizer = AdaptiveFSQ([[3, 3, 3], [8, 8, 8]], rate_weight=3e-4, seed=0)
-    model = FSQVAE(
-        ConvEncoder(3, [16, 32], norm_momentum=0.9),
-        quantizer,
-        ConvDecoder(3, [32, 16], norm_momentum=0.9),
-        reconstruction_loss="mse",
-    )
-    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    model = small_conv_fsqvae(quantizer)
     history = model.fit(train, epochs=6, batch_size=32, verbose=0).history
     assert {"rung_0_fraction", "rung_1_fraction", "bits_per_image"} <= set(history)
 

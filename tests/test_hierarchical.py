@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from keras_fsq import FSQVAE, ConvDecoder, ConvEncoder, HierarchicalFSQ, TemperatureAnnealing
+from tests.conftest import small_conv_fsqvae
 
 STAGES = [[8, 5, 5], [5, 5, 5], [4, 3, 3]]
 
@@ -76,13 +77,7 @@ def test_more_stages_decode_better_and_the_first_is_recognisable(cifar_images):
     images = cifar_images.astype("float32") / 255
     train, held_out = images[:512], images[4000:4256]
     quantizer = HierarchicalFSQ([[3, 3, 3]] * 3, stage_dropout=0.5, seed=0)
-    model = FSQVAE(
-        ConvEncoder(3, [16, 32], norm_momentum=0.9),
-        quantizer,
-        ConvDecoder(3, [32, 16], norm_momentum=0.9),
-        reconstruction_loss="mse",
-    )
-    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    model = small_conv_fsqvae(quantizer)
     model.fit(train, epochs=5, batch_size=32, verbose=0)
 
     def psnr(reconstruction):
