@@ -24,9 +24,10 @@ def validate_images(images, name="images"):
             f"`{name}` must be floats in [0, 1]; received dtype {images.dtype}. Divide uint8 images by 255."
         )
     if images.size and (np.isnan(images).any() or images.min() < 0 or images.max() > 1):
+        numbers = images[~np.isnan(images)]
+        seen = f"values in [{numbers.min():.3g}, {numbers.max():.3g}]" if numbers.size else "no numbers"
         raise ValueError(
-            f"`{name}` must lie in [0, 1]; received values in [{np.nanmin(images):.3g}, {np.nanmax(images):.3g}]"
-            + (" and NaN." if np.isnan(images).any() else ".")
+            f"`{name}` must lie in [0, 1]; received {seen}" + (" and NaN." if np.isnan(images).any() else ".")
         )
     return images
 
