@@ -7,23 +7,10 @@ import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.quantizers.fsq import FSQ, MAX_INDEX, validate_levels
+from keras_fsq.quantizers.fsq import FSQ, MAX_INDEX, validate_ladder
 
 
 GATE_TRAINING = ("rate_distortion", "straight_through")
-
-
-def validate_ladder(ladder, name="ladder"):
-    """Return ``ladder`` as a list of >= 1 level lists of one dimension, or raise ``ValueError``."""
-    if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
-        raise ValueError(f"`{name}` must be a list of level lists, e.g. [[3, 3], [8, 8]]; received {ladder!r}.")
-    rungs = [validate_levels(levels, name=f"{name}[{r}]") for r, levels in enumerate(ladder)]
-    if not rungs:
-        raise ValueError(f"`{name}` must not be empty.")
-    dims = {len(levels) for levels in rungs}
-    if len(dims) > 1:
-        raise ValueError(f"Every rung of `{name}` must have the same number of dimensions; received {rungs!r}.")
-    return rungs
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")

@@ -97,12 +97,13 @@ class Quantizer(keras.layers.Layer):
                 f"{tuple(input_shape)}."
             )
 
-    def call(self, inputs, training=None, return_indices=False):
+    def call(self, inputs, training=None, return_indices=False, **kwargs):
+        """``kwargs`` (e.g. HierarchicalFSQ's ``num_stages``) go to ``quantize_latents``."""
         if not training:
             raise_if_nan(inputs)
         # Quantization arithmetic runs in float32 even under mixed precision:
         # bfloat16 cannot represent the grid reliably.
-        codes, indices = self.quantize_latents(ops.cast(inputs, "float32"), training=bool(training))
+        codes, indices = self.quantize_latents(ops.cast(inputs, "float32"), training=bool(training), **kwargs)
         codes = ops.cast(codes, self.compute_dtype)
         if return_indices:
             return codes, indices
@@ -111,11 +112,11 @@ class Quantizer(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def compute_output_spec(self, inputs, training=None, return_indices=False):
+    def compute_output_spec(self, inputs, training=None, return_indices=False, **kwargs):
         codes = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if not return_indices:
             return codes
-        indices = keras.KerasTensor(self.indices_shape(inputs.shape), dtype="int32")
+        indices = keras.KerasTensor(self.indices_shape(inputs.shape, **kwargs), dtype="int32")
         return codes, indices
 
     def bits_per_example(self, indices):

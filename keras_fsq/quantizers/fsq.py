@@ -32,6 +32,24 @@ def validate_levels(levels, name="levels"):
     return [int(level) for level in levels]
 
 
+def validate_ladder(ladder, name="ladder"):
+    """Return ``ladder`` as a list of >= 1 level lists of one dimension, or raise ``ValueError``."""
+    if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of level lists, e.g. [[3, 3], [8, 8]]; received {ladder!r}.")
+    rungs = [validate_levels(levels, name=f"{name}[{r}]") for r, levels in enumerate(ladder)]
+    if not rungs:
+        raise ValueError(f"`{name}` must not be empty.")
+    dims = {len(levels) for levels in rungs}
+    if len(dims) > 1:
+        raise ValueError(f"Every rung of `{name}` must have the same number of dimensions; received {rungs!r}.")
+    return rungs
+
+
+def mixed_radix_basis(levels):
+    """``cumprod([1, L_1, ..., L_{d-1}])``: index = sum_i level_index_i * basis_i."""
+    return np.concatenate([[1], np.cumprod(levels[:-1])]).astype("int32")
+
+
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class FSQ(Quantizer):
     """Finite scalar quantization with a straight-through estimator.
@@ -103,7 +121,7 @@ class FSQ(Quantizer):
         # puts the boundary between the two levels at z = 0, symmetric as wanted.
         ratio = np.where(self._offset < self._half_l, self._offset / self._half_l, 0.0)
         self._shift = np.arctanh(ratio).astype("float32")
-        self._basis = np.concatenate([[1], np.cumprod(self.levels[:-1])]).astype("int32")
+        self._basis = mixed_radix_basis(self.levels)
         # Grid points of each dimension, shape (d, max L); entries past L_i are
         # padding, masked by _valid_levels.
         max_level = max(self.levels)

@@ -6,9 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.adaptive import validate_ladder
-from keras_fsq.quantizers.base import Quantizer, raise_if_nan
-from keras_fsq.quantizers.fsq import FSQ
+from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.quantizers.fsq import FSQ, mixed_radix_basis, validate_ladder
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -58,7 +57,7 @@ class HierarchicalFSQ(Quantizer):
         # w_1 = 1 / (L^(1) // 2);  w_k = w_{k-1} / L^(k)
         refinement = np.concatenate([np.ones((1, levels.shape[1])), np.cumprod(levels[1:], axis=0)])
         self._widths = (1.0 / self._first_half_width / refinement).astype("float32")
-        self._bases = [np.concatenate([[1], np.cumprod(s[:-1])]).astype("int32") for s in self.stages]
+        self._bases = [mixed_radix_basis(s) for s in self.stages]
         self._stage_bits = [math.log2(math.prod(s)) for s in self.stages]
 
     @property
@@ -93,20 +92,6 @@ class HierarchicalFSQ(Quantizer):
 
     def indices_shape(self, input_shape, num_stages=None):
         return tuple(input_shape[:-1]) + (self._check_num_stages(num_stages),)
-
-    def call(self, inputs, training=None, return_indices=False, num_stages=None):
-        num_stages = self._check_num_stages(num_stages)
-        if not training:
-            raise_if_nan(inputs)
-        codes, indices = self.quantize_latents(ops.cast(inputs, "float32"), bool(training), num_stages)
-        codes = ops.cast(codes, self.compute_dtype)
-        return (codes, indices) if return_indices else codes
-
-    def compute_output_spec(self, inputs, training=None, return_indices=False, num_stages=None):
-        codes = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-        if not return_indices:
-            return codes
-        return codes, keras.KerasTensor(self.indices_shape(inputs.shape, num_stages), dtype="int32")
 
     def quantize_latents(self, z, training=False, num_stages=None):
         num_stages = self._check_num_stages(num_stages)
