@@ -2,6 +2,7 @@
 
     keras-fsq [--backend jax] train --data shared-cifar10 --data-dir ../shared/data --out runs/fsq
     keras-fsq evaluate --model runs/fsq/model.keras --data shared-cifar10 --train-size 4000
+    keras-fsq tune --data-dir ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
 
 Arguments are parsed before Keras is imported, so ``--backend`` picks the backend.
 """
@@ -20,7 +21,11 @@ def parse_levels(text):
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"levels must be comma-separated integers, e.g. 8,5,5,5; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 8,5,5,5; got {text!r}")
+
+
+def parse_words(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_data_arguments(parser):
@@ -53,6 +58,24 @@ def build_parser():
     train.add_argument("--reconstruction-loss", default="binary_crossentropy", choices=["binary_crossentropy", "mse"])
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/fsq", help="directory for the model, grid, curves and metrics")
+
+    tune = commands.add_parser("tune", help="search quantization levels, latent size, temperature and learning rate with KerasTuner")
+    add_data_arguments(tune)
+    tune.add_argument("--tuner", default="random", choices=["random", "bayesian", "hyperband"])
+    tune.add_argument("--max-trials", type=int, default=10)
+    tune.add_argument("--epochs", type=int, default=3, help="epochs per trial (Hyperband: the most any trial gets)")
+    tune.add_argument("--objective", default="loss", choices=["loss", "psnr", "rate_distortion"])
+    tune.add_argument("--rate-weight", type=float, default=0.01, help="lambda of the rate_distortion objective")
+    tune.add_argument("--codebook-bits", type=parse_levels, default=[], help="search level sets with 2^bits codes, e.g. 8,10,12")
+    tune.add_argument("--code-dims", type=parse_levels, default=[3, 4, 5], help="numbers of FSQ dimensions, e.g. 3,4,5")
+    tune.add_argument("--level-range", type=int, nargs=2, default=[3, 10], metavar=("MIN", "MAX"))
+    tune.add_argument("--latent-dims", type=parse_levels, default=[32, 64, 128])
+    tune.add_argument("--schedules", type=parse_words, default=["none", "exponential"])
+    tune.add_argument("--architecture", default="global", choices=["global", "conv"])
+    tune.add_argument("--widths", type=parse_levels, default=[32, 64, 128, 256])
+    tune.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--out", default="runs/tune", help="the tuner's directory, results.md/.json and pareto.png")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
     add_data_arguments(evaluate)
@@ -156,13 +179,52 @@ def run_evaluate(args):
     return write_report(model, held_out, out, pathlib.Path(args.model).stem)
 
 
+def run_tune(args):
+    import keras
+
+    from keras_fsq import tuning
+
+    keras.utils.set_random_seed(args.seed)
+    train_images, held_out = split(load_images(args), args.train_size)
+    space = tuning.SearchSpace(
+        code_dims=tuple(args.code_dims), min_level=args.level_range[0], max_level=args.level_range[1],
+        codebook_bits=tuple(args.codebook_bits), latent_dims=tuple(args.latent_dims), schedules=tuple(args.schedules),
+    )
+    hypermodel = tuning.FSQVAEHyperModel(
+        space, objective=args.objective, rate_weight=args.rate_weight,
+        image_shape=train_images.shape[1:], architecture=args.architecture, widths=args.widths,
+    )
+    out = pathlib.Path(args.out)
+    tuner = tuning.make_tuner(
+        hypermodel, args.tuner, max_trials=args.max_trials, max_epochs=args.epochs,
+        directory=out, overwrite=args.overwrite, seed=args.seed,
+    )
+    print(f"keras-fsq tune: {keras.backend.backend()} backend on {tuning.accelerator()}", flush=True)
+    tuner.search(
+        train_images, validation_data=(held_out,), epochs=args.epochs, batch_size=args.batch_size,
+        verbose=1 if sys.stdout.isatty() else 0,
+    )
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief").startswith("tuner"):
+        return None  # a worker: the chief writes the results
+    rows = tuning.results_table(tuner)
+    if not rows:
+        raise ValueError("no trial finished; see the tuner's messages above.")
+    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "results.md").write_text(tuning.markdown_results(rows))
+    tuning.plot_pareto_front(rows, out / "pareto.png")
+    print(tuning.markdown_results(rows))
+    print(f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, results.json, pareto.png")
+    return rows
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        (run_train if args.command == "train" else run_evaluate)(args)
+        commands = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune}
+        commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-fsq {args.command}: error: {error}", file=sys.stderr)
         return 2
