@@ -3,6 +3,9 @@
     keras-fsq [--backend jax] train --data shared-cifar10 --data-dir ../shared/data --out runs/fsq
     keras-fsq evaluate --model runs/fsq/model.keras --data shared-cifar10 --train-size 4000
     keras-fsq tune --data-dir ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
+    keras-fsq fit-prior --model runs/fsq/model.keras --data photos/ --out runs/fsq/prior.json
+    keras-fsq compress photo.png photo.fsq --model runs/fsq/model.keras --prior runs/fsq/prior.json
+    keras-fsq decompress photo.fsq photo.png --model runs/fsq/model.keras --prior runs/fsq/prior.json
 
 Arguments are parsed before Keras is imported, so ``--backend`` picks the backend.
 """
@@ -76,6 +79,20 @@ def build_parser():
     tune.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--out", default="runs/tune", help="the tuner's directory, results.md/.json and pareto.png")
+
+    fit_prior = commands.add_parser("fit-prior", help="learn the codec's entropy model from a model's codes on images")
+    add_data_arguments(fit_prior)
+    fit_prior.set_defaults(train_size=0)
+    fit_prior.add_argument("--model", required=True)
+    fit_prior.add_argument("--context", default="left", choices=["none", "left"])
+    fit_prior.add_argument("--tile", type=int, default=64, help="a folder's images are cut into tiles of this size")
+    fit_prior.add_argument("--out", required=True, help="the prior's .json file")
+    for name, what in (("compress", "images into .fsq files"), ("decompress", ".fsq files back into PNG images")):
+        command = commands.add_parser(name, help=f"{name} {what} (a file, or every file of a folder)")
+        command.add_argument("input", help="a file or a folder")
+        command.add_argument("output", help="a file, or a folder when the input is one")
+        command.add_argument("--model", required=True, help="a .keras FSQVAE with an FSQ quantizer")
+        command.add_argument("--prior", help="a prior .json from `keras-fsq fit-prior` (default: the model's level usage)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
     add_data_arguments(evaluate)
@@ -217,13 +234,73 @@ def run_tune(args):
     return rows
 
 
+def load_codec_model(args):
+    import keras
+
+    import keras_fsq  # noqa: F401  (registers the serializable classes)
+    from keras_fsq import codec
+
+    if not pathlib.Path(args.model).is_file():
+        raise FileNotFoundError(f"--model {args.model} does not exist.")
+    model = keras.saving.load_model(args.model)
+    prior = codec.EntropyModel.from_json(pathlib.Path(args.prior).read_text()) if getattr(args, "prior", None) else None
+    return model, prior
+
+
+def run_fit_prior(args):
+    from keras_fsq import codec, data
+
+    model, _ = load_codec_model(args)
+    folder = pathlib.Path(args.data)
+    images = data.load_image_folder(folder, size=args.tile, mode="tile") if folder.is_dir() else load_images(args)
+    prior = codec.EntropyModel.fit(model, images, context=args.context)
+    pathlib.Path(args.out).write_text(prior.to_json())
+    print(f"wrote {args.out}: {args.context} prior from {len(images)} images")
+
+
+def file_pairs(source, target, suffix):
+    """(input, output) paths: one file, or each image/.fsq of a folder into the ``target`` folder."""
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist.")
+    if source.is_file():
+        return [(source, target)]
+    from keras_fsq.data import image_paths
+
+    paths = image_paths(source) if suffix == ".fsq" else sorted(source.glob("*.fsq"))
+    if not paths:
+        raise ValueError(f"{source} holds no .fsq files.")
+    target.mkdir(parents=True, exist_ok=True)
+    return [(path, target / (path.stem + suffix)) for path in paths]
+
+
+def run_codec(args):
+    from keras_fsq import codec, data
+
+    model, prior = load_codec_model(args)
+    compressing = args.command == "compress"
+    pairs = file_pairs(args.input, args.output, ".fsq" if compressing else ".png")
+    for number, (source, target) in enumerate(pairs, 1):
+        if compressing:
+            image = data.read_image(source)
+            target.write_bytes(codec.compress(model, image, prior))
+            size = target.stat().st_size
+            detail = f"{size} bytes, {8 * size / (image.shape[0] * image.shape[1]):.3f} bits/pixel"
+        else:
+            (image,) = codec.decompress(model, source.read_bytes(), prior)
+            data.write_image(image, target)
+            detail = f"{image.shape[1]}x{image.shape[0]}"
+        print(f"[{number}/{len(pairs)}] {source.name} -> {target}: {detail}", flush=True)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        commands = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune}
+        commands = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune, "fit-prior": run_fit_prior,
+                    "compress": run_codec, "decompress": run_codec}
         commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-fsq {args.command}: error: {error}", file=sys.stderr)

@@ -84,6 +84,13 @@ def read_image(path):
         return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
 
 
+def write_image(image, path):
+    """Float (H, W, C) in [0, 1] -> an image file (format from the suffix), rounded to 8 bits."""
+    from PIL import Image
+
+    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
+
+
 def image_paths(folder):
     """Sorted image files directly inside ``folder``; ``ValueError`` if there are none."""
     folder = pathlib.Path(folder)

@@ -22,18 +22,8 @@ def _gaussian_window(size, sigma, channels):
     return np.tile(window[:, :, None, None], (1, 1, channels, 1))
 
 
-def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
-    """Structural similarity per image (Wang et al. 2004), Gaussian window.
-
-    ``SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``
-    averaged over the valid window positions and channels, with
-    ``C1 = (k1 max_val)^2`` and ``C2 = (k2 max_val)^2``. Images are
-    ``(batch, H, W, C)``; the window shrinks to ``min(H, W)`` for small images.
-    """
-    y_true = ops.cast(y_true, "float32")
-    y_pred = ops.cast(y_pred, "float32")
-    if len(y_true.shape) != 4:
-        raise ValueError(f"`ssim` expects (batch, H, W, C) images; received shape {y_true.shape}.")
+def _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2):
+    """SSIM's luminance term ``l`` and contrast-structure term ``cs`` per window position."""
     height, width, channels = y_true.shape[1:]
     size = min(filter_size, height, width)
     window = _gaussian_window(size, filter_sigma, channels)
@@ -46,10 +36,55 @@ def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
     var_y = blur(y_pred * y_pred) - mu_y * mu_y
     cov = blur(y_true * y_pred) - mu_x * mu_y
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    )
-    return ops.mean(ssim_map, axis=(1, 2, 3))
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
+    contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
+    return luminance, contrast_structure
+
+
+def _as_image_batch(y_true, y_pred, name):
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    if len(y_true.shape) != 4:
+        raise ValueError(f"`{name}` expects (batch, H, W, C) images; received shape {y_true.shape}.")
+    return y_true, y_pred
+
+
+def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
+    """Structural similarity per image (Wang et al. 2004), Gaussian window.
+
+    ``SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``
+    averaged over the valid window positions and channels, with
+    ``C1 = (k1 max_val)^2`` and ``C2 = (k2 max_val)^2``. Images are
+    ``(batch, H, W, C)``; the window shrinks to ``min(H, W)`` for small images.
+    """
+    y_true, y_pred = _as_image_batch(y_true, y_pred, "ssim")
+    luminance, contrast_structure = _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2)
+    return ops.mean(luminance * contrast_structure, axis=(1, 2, 3))
+
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
+    """Multi-scale SSIM per image (Wang, Simoncelli & Bovik 2003).
+
+    ``MS-SSIM = prod_{j<M} mean(cs_j)^{w_j} * mean(l_M cs_M)^{w_M}``, scale ``j+1``
+    being scale ``j`` average-pooled 2x2; negative means are clipped to 0 as in
+    TensorFlow's ``ssim_multiscale``. Images must keep >= 1 pixel at the coarsest scale.
+    """
+    y_true, y_pred = _as_image_batch(y_true, y_pred, "ms_ssim")
+    if min(y_true.shape[1:3]) < 2 ** (len(weights) - 1):
+        raise ValueError(f"`ms_ssim` with {len(weights)} scales needs images of at least {2 ** (len(weights) - 1)} pixels a side.")
+    result = 1.0
+    for scale, weight in enumerate(weights):
+        luminance, contrast_structure = _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2)
+        last = scale == len(weights) - 1
+        value = ops.mean(luminance * contrast_structure if last else contrast_structure, axis=(1, 2, 3))
+        result = result * ops.power(ops.relu(value), weight)
+        if not last:
+            y_true = ops.average_pool(y_true, 2, strides=2, padding="valid")
+            y_pred = ops.average_pool(y_pred, 2, strides=2, padding="valid")
+    return result
 
 
 class CodeHistogram(keras.metrics.Metric):

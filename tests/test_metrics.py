@@ -1,8 +1,10 @@
+import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
+from tests.conftest import SHARED_DATA
 
 
 def test_psnr_matches_definition():
@@ -49,3 +51,21 @@ def test_uniform_codes_reach_full_perplexity():
 def test_codebook_size_must_be_positive_int():
     with pytest.raises(ValueError, match="codebook_size"):
         CodebookUsage(0)
+
+
+def test_ms_ssim_matches_tensorflows_on_real_photos():
+    import tensorflow as tf
+
+    from keras_fsq.data import image_paths, read_image
+    from keras_fsq.metrics import ms_ssim
+
+    folder = SHARED_DATA / "bsd68"
+    if not folder.is_dir():
+        pytest.skip("real photos not found")
+    clean = np.stack([read_image(p)[:256, :256] for p in image_paths(folder)[:2]])
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1).astype("float32")
+    ours = np.asarray(keras.ops.convert_to_numpy(ms_ssim(clean, noisy)))
+    np.testing.assert_allclose(ours, tf.image.ssim_multiscale(clean, noisy, 1.0).numpy(), atol=5e-4)
+    assert np.asarray(keras.ops.convert_to_numpy(ms_ssim(clean, clean))) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="at least 16"):
+        ms_ssim(clean[:, :8, :8], noisy[:, :8, :8])

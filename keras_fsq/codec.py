@@ -1,0 +1,276 @@
+"""Files from an FSQVAE: FSQ indices range-coded under a prior learned from code statistics.
+
+    data = compress(model, images)            # bytes
+    images = decompress(model, data)          # float32 (N, H, W, C) in [0, 1]
+    prior = EntropyModel.fit(model, training_images, context="left")   # optional, better rate
+    data = compress(model, images, prior)
+
+Each FSQ dimension ``i`` of each latent vector is one symbol, its level index in
+``[0, L_i)``, coded with constriction's range coder under ``P_i(level | context)``:
+``context="none"`` is a factorized prior (by default the model's own EMA level
+usage, learned in training); ``context="left"`` conditions on the same
+dimension's level in the latent to the left. Probabilities come from integer
+counts (``counts + 1``), so every backend codes with the same numbers.
+
+Container (little-endian)::
+
+    b"KFSQ" | version u8 | model fingerprint 8 B | prior fingerprint 8 B
+    | images u16 | height u16 | width u16 | channels u8 | dims u8 | levels u8 x dims
+    | payload length u32 | payload (u32 words) | CRC-32 of all before u32
+"""
+
+import hashlib
+import json
+import math
+import struct
+import zlib
+
+import constriction
+import keras
+import numpy as np
+
+MAGIC = b"KFSQ"
+VERSION = 1
+_FIXED = struct.Struct("<4sB8s8sHHHBB")
+_LENGTH = struct.Struct("<I")
+MAX_SIDE = 16384
+MAX_PIXELS = 2**28
+CONTEXTS = ("none", "left")
+
+
+class CodecError(ValueError):
+    """A file that is not a valid keras_fsq file for this model and prior."""
+
+
+def fsq_layer(model):
+    """The model's FSQ quantizer, or a ValueError naming what it has instead."""
+    from keras_fsq.quantizers import FSQ
+
+    if type(model.quantizer) is not FSQ:
+        raise ValueError(f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}.")
+    return model.quantizer
+
+
+def model_fingerprint(model):
+    """First 8 bytes of SHA-256 over every weight's shape and float32 bytes (the same on every backend)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        weight = np.ascontiguousarray(weight, dtype="float32")
+        digest.update(str(weight.shape).encode())
+        digest.update(weight.tobytes())
+    return digest.digest()[:8]
+
+
+def level_indices(indices, levels):
+    """Flat mixed-radix indices ``(...)`` -> per-dimension level indices ``(..., d)``."""
+    basis = np.cumprod([1] + list(levels[:-1]))
+    return (np.asarray(indices, dtype="int64")[..., None] // basis) % np.asarray(levels)
+
+
+def flat_indices(level_index, levels):
+    basis = np.cumprod([1] + list(levels[:-1]))
+    return (level_index * basis).sum(axis=-1).astype("int32")
+
+
+def as_grid(indices):
+    """Indices ``(N, h, w)`` or ``(N, k)`` (global encoder: one row) as ``(N, h, w)``."""
+    return indices if indices.ndim == 3 else indices.reshape(len(indices), 1, -1)
+
+
+class EntropyModel:
+    """``P_i(level | context)`` per FSQ dimension ``i`` from integer counts, shape ``(d, contexts, max L)``.
+
+    With ``context="left"`` context ``c < max L`` is the left neighbour's level
+    and ``c = max L`` means "first column".
+    """
+
+    def __init__(self, levels, counts, context="none"):
+        if context not in CONTEXTS:
+            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
+        self.levels, self.context = [int(v) for v in levels], context
+        max_level = max(self.levels)
+        contexts = 1 if context == "none" else max_level + 1
+        counts = np.asarray(counts, dtype="int64")
+        if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
+            raise ValueError(
+                f"`counts` must be non-negative with shape {(len(self.levels), contexts, max_level)}; received {counts.shape}."
+            )
+        self.counts = counts
+        valid = np.arange(max_level)[None, None, :] < np.asarray(self.levels)[:, None, None]
+        # Laplace smoothing keeps every valid level codable.
+        self._probabilities = np.where(valid, counts + 1, 0).astype("float64")
+        self._probabilities /= self._probabilities.sum(axis=-1, keepdims=True)
+
+    @classmethod
+    def from_level_usage(cls, model, total=2**16):
+        """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
+        quantizer = fsq_layer(model)
+        usage = keras.ops.convert_to_numpy(quantizer.level_usage).astype("float64")
+        return cls(quantizer.levels, np.floor(usage * total)[:, None, :].astype("int64"))
+
+    @classmethod
+    def fit(cls, model, images, context="left", batch_size=64):
+        """Count each dimension's levels (given ``context``) over ``model.encode(images)``."""
+        quantizer = fsq_layer(model)
+        grid = level_indices(as_grid(model.encode(images, batch_size=batch_size)), quantizer.levels)
+        max_level = max(quantizer.levels)
+        if context not in CONTEXTS:
+            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
+        contexts = _contexts(grid, max_level) if context == "left" else np.zeros_like(grid)
+        counts = np.zeros((len(quantizer.levels), 1 if context == "none" else max_level + 1, max_level), "int64")
+        for i in range(len(quantizer.levels)):
+            np.add.at(counts[i], (contexts[..., i].ravel(), grid[..., i].ravel()), 1)
+        return cls(quantizer.levels, counts, context)
+
+    @property
+    def fingerprint(self):
+        digest = hashlib.sha256(json.dumps([self.levels, self.context]).encode() + self.counts.tobytes())
+        return digest.digest()[:8]
+
+    def probabilities(self, dim, contexts):
+        """Rows of ``P_dim(. | contexts)``, shape ``contexts.shape + (L_dim,)``, float64."""
+        rows = self._probabilities[dim, contexts if self.context == "left" else np.zeros_like(contexts)]
+        return rows[..., : self.levels[dim]]
+
+    def to_json(self):
+        return json.dumps({"levels": self.levels, "context": self.context, "counts": self.counts.tolist()})
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            config = json.loads(text)
+            return cls(config["levels"], config["counts"], config["context"])
+        except (KeyError, TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"Not an EntropyModel JSON: {error}") from error
+
+
+def _contexts(grid, max_level):
+    """Left neighbour's level per position; ``max_level`` in the first column."""
+    contexts = np.full_like(grid, max_level)
+    contexts[:, :, 1:, :] = grid[:, :, :-1, :]
+    return contexts
+
+
+def encode_symbols(grid, prior):
+    """Level indices ``(N, h, w, d)`` -> range-coded uint32 words.
+
+    Coded column by column (so a decoder knows each left context), one
+    dimension at a time, all images and rows of a column in one call.
+    """
+    encoder = constriction.stream.queue.RangeEncoder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    contexts = _contexts(grid, max(prior.levels))
+    for x, i in np.ndindex(grid.shape[2], grid.shape[3]):
+        symbols = grid[:, :, x, i].ravel().astype("int32")
+        encoder.encode(symbols, family, prior.probabilities(i, contexts[:, :, x, i].ravel()))
+    return encoder.get_compressed()
+
+
+def decode_symbols(words, shape, prior):
+    """Inverse of ``encode_symbols`` for a grid of ``shape`` ``(N, h, w, d)``."""
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    family = constriction.stream.model.Categorical(perfect=False)
+    grid = np.zeros(shape, dtype="int64")
+    first_column = np.full(shape[:2], max(prior.levels))
+    for x, i in np.ndindex(shape[2], shape[3]):
+        contexts = first_column if x == 0 else grid[:, :, x - 1, i]
+        grid[:, :, x, i] = decoder.decode(family, prior.probabilities(i, contexts.ravel())).reshape(shape[:2])
+    return grid
+
+
+def padded_size(model, height, width):
+    """The input size the encoder needs: multiples of a ConvEncoder's stride, else the model's own size."""
+    stride = getattr(model.encoder, "stride", None)
+    if stride:
+        return -(-height // stride) * stride, -(-width // stride) * stride
+    expected = tuple(model.decoder.image_shape[:2])
+    if (height, width) != expected:
+        raise ValueError(
+            f"This model encodes {expected[0]}x{expected[1]} images only (its encoder is not fully "
+            f"convolutional); received {height}x{width}."
+        )
+    return expected
+
+
+def _index_shape(model, count, height, width, channels):
+    padded = padded_size(model, height, width)
+    latent_shape = model.encoder.compute_output_shape((count, *padded, channels))
+    return tuple(latent_shape[:-1])
+
+
+def compress(model, images, prior=None):
+    """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
+
+    ``prior``: an ``EntropyModel``; by default the FSQ layer's level usage.
+    """
+    from keras_fsq.models import validate_images
+
+    quantizer = fsq_layer(model)
+    images = np.asarray(images)
+    images = images[None] if images.ndim == 3 else images
+    images = validate_images(images)
+    count, height, width, channels = images.shape
+    if not (0 < count < 2**16 and 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels < 256):
+        raise ValueError(f"`images`: cannot store {count} images of {height}x{width}x{channels} in one file.")
+    prior = prior or EntropyModel.from_level_usage(model)
+    if prior.levels != quantizer.levels:
+        raise ValueError(f"`prior` is for levels {prior.levels}; the model has {quantizer.levels}.")
+    padded_height, padded_width = padded_size(model, height, width)
+    padded = np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
+    grid = level_indices(as_grid(model.encode(padded)), quantizer.levels)
+    payload = encode_symbols(grid, prior).astype("<u4").tobytes()
+    header = _FIXED.pack(
+        MAGIC, VERSION, model_fingerprint(model), prior.fingerprint, count, height, width, channels, len(quantizer.levels)
+    ) + bytes(quantizer.levels) + _LENGTH.pack(len(payload))
+    body = header + payload
+    return body + _LENGTH.pack(zlib.crc32(body))
+
+
+def read_indices(model, data, prior=None):
+    """The bytes of a file -> (indices as ``model.encode`` returned them, (H, W)).
+
+    Raises ``CodecError`` for a file that is truncated, corrupted, not a
+    keras_fsq file, or written by another model or prior.
+    """
+    quantizer = fsq_layer(model)
+    prior = prior or EntropyModel.from_level_usage(model)
+    data = bytes(data)
+    if data[:4] != MAGIC:
+        raise CodecError("Not a keras_fsq file (no KFSQ magic bytes).")
+    if len(data) < _FIXED.size + 2 * _LENGTH.size:
+        raise CodecError("The file is truncated.")
+    if zlib.crc32(data[:-4]) != _LENGTH.unpack(data[-4:])[0]:
+        raise CodecError("The file is corrupted or truncated (checksum mismatch).")
+    magic, version, model_print, prior_print, count, height, width, channels, dims = _FIXED.unpack_from(data)
+    if version != VERSION:
+        raise CodecError(f"File format version {version}; this keras_fsq reads version {VERSION}.")
+    levels_end = _FIXED.size + dims
+    levels = list(data[_FIXED.size:levels_end])
+    if model_print != model_fingerprint(model) or levels != quantizer.levels:
+        raise CodecError(f"The file was written by a different model (levels {levels}); this model has {quantizer.levels}.")
+    if prior_print != prior.fingerprint:
+        raise CodecError("The file was written with a different prior (EntropyModel) than the one given.")
+    if not (count and height and width and channels) or count * height * width > MAX_PIXELS:
+        raise CodecError(f"Invalid image size in the header: {count} x {height}x{width}x{channels}.")
+    (length,) = _LENGTH.unpack_from(data, levels_end)
+    payload = data[levels_end + _LENGTH.size : -4]
+    if length != len(payload) or length % 4:
+        raise CodecError("The payload length does not match the file size.")
+    try:
+        index_shape = _index_shape(model, count, height, width, channels)
+    except ValueError as error:
+        raise CodecError(str(error)) from error
+    grid_shape = as_grid(np.zeros(index_shape, dtype="int8")).shape + (dims,)
+    try:
+        grid = decode_symbols(np.frombuffer(payload, dtype="<u4").astype("uint32"), grid_shape, prior)
+    except BaseException as error:  # constriction reports bad data as a Rust panic (a BaseException)
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise CodecError(f"The payload could not be decoded: {error}") from None
+    return flat_indices(grid, levels).reshape(index_shape), (height, width)
+
+
+def decompress(model, data, prior=None):
+    """The bytes of a file -> images float32 ``(N, H, W, C)`` in [0, 1]."""
+    indices, (height, width) = read_indices(model, data, prior)
+    return model.decode(indices)[:, :height, :width, :]

@@ -1,0 +1,204 @@
+import math
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import hypothesis.strategies as st
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from keras_fsq import FSQ, VectorQuantizer, codec
+from keras_fsq.cli import main
+from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, small_conv_fsqvae
+
+LEVELS = [5, 5, 5]
+
+
+@pytest.fixture(scope="module")
+def trained(cifar_images):
+    """A small conv FSQVAE (stride 4) trained briefly on real images, with a left-context prior."""
+    keras.utils.set_random_seed(0)
+    images = cifar_images[:640].astype("float32") / 255
+    model = small_conv_fsqvae(FSQ(LEVELS))
+    model.fit(images[:512], epochs=2, batch_size=64, verbose=0)
+    prior = codec.EntropyModel.fit(model, images[:512], context="left")
+    return model, prior, images[512:]
+
+
+def test_round_trip_gives_the_encoders_indices_and_the_decoders_images(trained):
+    model, prior, held_out = trained
+    data = codec.compress(model, held_out[:8], prior)
+    indices, size = codec.read_indices(model, data, prior)
+    np.testing.assert_array_equal(indices, model.encode(held_out[:8]))
+    assert size == (32, 32)
+    np.testing.assert_allclose(codec.decompress(model, data, prior), model.decode(indices), atol=1e-6)
+
+
+@pytest.mark.parametrize("context", ["none", "left"])
+def test_learned_priors_beat_fixed_rate_on_real_images(trained, cifar_images, context):
+    model, _, held_out = trained
+    prior = codec.EntropyModel.fit(model, cifar_images[:512].astype("float32") / 255, context=context)
+    data = codec.compress(model, held_out, prior)
+    fixed_rate_bytes = len(held_out) * 8 * 8 * math.log2(125) / 8
+    assert len(data) < 0.9 * fixed_rate_bytes, (len(data), fixed_rate_bytes)
+
+
+def test_left_context_codes_smaller_than_factorized(trained, cifar_images):
+    model, left, held_out = trained
+    factorized = codec.EntropyModel.fit(model, cifar_images[:512].astype("float32") / 255, context="none")
+    assert len(codec.compress(model, held_out, left)) < len(codec.compress(model, held_out, factorized))
+
+
+def test_default_prior_is_the_models_level_usage(trained):
+    model, _, held_out = trained
+    data = codec.compress(model, held_out[:4])
+    np.testing.assert_array_equal(codec.read_indices(model, data)[0], model.encode(held_out[:4]))
+
+
+@pytest.mark.parametrize("height, width", [(27, 30), (45, 61), (4, 4)])
+def test_any_image_size_is_padded_and_cropped(trained, height, width):
+    model, prior, _ = trained
+    photo = codec_photo()[:height, :width]
+    (restored,) = codec.decompress(model, codec.compress(model, photo, prior), prior)
+    assert restored.shape == photo.shape
+    padded = np.pad(photo, ((0, -height % 4), (0, -width % 4), (0, 0)), mode="edge")[None]
+    np.testing.assert_allclose(restored, model.reconstruct(padded)[0, :height, :width], atol=1e-5)
+
+
+def codec_photo():
+    from keras_fsq.data import image_paths, read_image
+
+    return read_image(image_paths(SHARED_DATA / "bsd68")[0])
+
+
+def test_every_single_byte_corruption_and_truncation_is_rejected(trained):
+    model, prior, held_out = trained
+    data = codec.compress(model, held_out[:1], prior)
+    for position in range(len(data)):
+        corrupted = bytearray(data)
+        corrupted[position] ^= 0x10
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, bytes(corrupted), prior)
+    for length in range(len(data)):
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, data[:length], prior)
+
+
+def test_foreign_files_other_models_and_other_priors_are_rejected(trained, tmp_path):
+    model, prior, held_out = trained
+    data = codec.compress(model, held_out[:2], prior)
+    png = tmp_path / "x.png"
+    from keras_fsq.data import write_image
+
+    write_image(held_out[0], png)
+    with pytest.raises(codec.CodecError, match="Not a keras_fsq file"):
+        codec.decompress(model, png.read_bytes(), prior)
+    other = small_conv_fsqvae(FSQ(LEVELS))
+    other.build((None, 32, 32, 3))
+    with pytest.raises(codec.CodecError, match="different model"):
+        codec.decompress(other, data, codec.EntropyModel(LEVELS, prior.counts, "left"))
+    with pytest.raises(codec.CodecError, match="different prior"):
+        codec.decompress(model, data)
+    with pytest.raises(codec.CodecError, match="version"):
+        version_2 = data[:4] + b"\x02" + data[5:-4]
+        codec.decompress(model, version_2 + struct.pack("<I", zlib.crc32(version_2)), prior)
+
+
+def test_bad_arguments_raise_value_errors(trained, cifar_images):
+    model, prior, held_out = trained
+    vq = small_conv_fsqvae(VectorQuantizer(16, 3))
+    with pytest.raises(ValueError, match="FSQ quantizer"):
+        codec.compress(vq, held_out[:1])
+    with pytest.raises(ValueError, match="images"):
+        codec.compress(model, held_out[:1] * 255, prior)
+    with pytest.raises(ValueError, match="prior"):
+        codec.compress(model, held_out[:1], codec.EntropyModel([4, 4, 4], np.zeros((3, 1, 4), "int64")))
+    with pytest.raises(ValueError, match="context"):
+        codec.EntropyModel.fit(model, held_out[:4], context="above")
+    from keras_fsq.models import build_fsqvae
+
+    global_model = build_fsqvae(levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
+    with pytest.raises(ValueError, match="32x32 images only"):
+        codec.compress(global_model, codec_photo()[:40, :40])
+
+
+def test_prior_survives_json(trained):
+    _, prior, _ = trained
+    again = codec.EntropyModel.from_json(prior.to_json())
+    assert again.fingerprint == prior.fingerprint
+    with pytest.raises(ValueError, match="EntropyModel JSON"):
+        codec.EntropyModel.from_json('{"levels": [5]}')
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_fuzzed_files_never_crash_hang_or_lie(trained, data):
+    """Random bytes, mutated files, and mutated payloads behind a valid checksum."""
+    model, prior, held_out = trained
+    valid = codec.compress(model, held_out[:2], prior)
+    kind = data.draw(st.sampled_from(["random", "mutated", "valid_checksum"]))
+    if kind == "random":
+        candidate = data.draw(st.binary(max_size=300))
+    else:
+        candidate = bytearray(valid)
+        for _ in range(data.draw(st.integers(1, 8))):
+            position = data.draw(st.integers(0, len(candidate) - 1))
+            candidate[position] = data.draw(st.integers(0, 255))
+        candidate = bytes(candidate[: data.draw(st.integers(0, len(candidate)))])
+        if kind == "valid_checksum" and len(candidate) > 4:
+            candidate = candidate[:-4] + struct.pack("<I", zlib.crc32(candidate[:-4]))
+    try:
+        images = codec.decompress(model, candidate, prior)
+    except codec.CodecError:
+        return
+    # Only a file whose checksum holds may decode; its images have the header's shape and range.
+    assert zlib.crc32(candidate[:-4]) == struct.unpack("<I", candidate[-4:])[0]
+    assert images.ndim == 4 and np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+
+
+def test_compress_and_decompress_commands_on_a_folder(trained, tmp_path, capsys):
+    model, prior, _ = trained
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "prior.json").write_text(prior.to_json())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    from keras_fsq.data import image_paths, read_image, write_image
+
+    for path in image_paths(SHARED_DATA / "bsd68")[:2]:
+        write_image(read_image(path)[:50, :70], photos / path.name)
+    common = ["--model", str(tmp_path / "m.keras"), "--prior", str(tmp_path / "prior.json")]
+    assert main(["compress", str(photos), str(tmp_path / "fsq"), *common]) == 0
+    assert main(["decompress", str(tmp_path / "fsq"), str(tmp_path / "back"), *common]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/2]" in printed and "[2/2]" in printed and "bits/pixel" in printed
+    for path in image_paths(photos):
+        assert read_image(tmp_path / "back" / (path.stem + ".png")).shape == (50, 70, 3)
+    assert main(["decompress", str(photos / path.name), str(tmp_path / "x.png"), *common]) == 2
+    assert "Not a keras_fsq file" in capsys.readouterr().err
+
+
+def test_fit_prior_command(trained, tmp_path):
+    model, _, _ = trained
+    model.save(tmp_path / "m.keras")
+    out = tmp_path / "prior.json"
+    assert main(["fit-prior", "--model", str(tmp_path / "m.keras"), "--data", str(SHARED_DATA / "bsd68"),
+                 "--limit", "200", "--out", str(out)]) == 0
+    assert codec.EntropyModel.from_json(out.read_text()).context == "left"
+
+
+@pytest.mark.parametrize("other_backend", [b for b in ("tensorflow", "jax", "torch") if b != BACKEND])
+def test_files_decode_to_the_same_indices_on_another_backend(trained, tmp_path, other_backend):
+    model, prior, held_out = trained
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "prior.json").write_text(prior.to_json())
+    (tmp_path / "x.fsq").write_bytes(codec.compress(model, held_out[:16], prior))
+    env = {**os.environ, "KERAS_BACKEND": other_backend, "PYTHONPATH": str(REPO_ROOT)}
+    subprocess.run(
+        [sys.executable, "-m", "tests.cross_backend_codec", *(str(tmp_path / n) for n in ("m.keras", "prior.json", "x.fsq", "i.npy"))],
+        cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), model.encode(held_out[:16]))
