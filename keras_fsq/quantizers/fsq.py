@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, straight_through_round
+from keras_fsq.quantizers.base import Quantizer, histogram, straight_through_round
 
 MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 
@@ -127,6 +127,7 @@ class FSQ(Quantizer):
         max_level = max(self.levels)
         self._grid = np.arange(max_level, dtype="float32")[None, :] - self._half_width[:, None]
         self._valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
+        self._usage_offsets = (np.arange(len(self.levels)) * max_level).astype("int32")
 
         self.temperature = self.add_weight(
             shape=(),
@@ -188,8 +189,12 @@ class FSQ(Quantizer):
         return ops.mean(entropy)
 
     def _update_level_usage(self, level_index):
-        flat = ops.reshape(level_index, (-1, self.code_dim))
-        batch_usage = ops.mean(ops.one_hot(flat, max(self.levels), dtype="float32"), axis=0)
+        """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``."""
+        max_level = max(self.levels)
+        ids = ops.add(level_index, self._usage_offsets)
+        counts = histogram(ids, self.code_dim * max_level)
+        vectors = ops.cast(ops.size(ids) // self.code_dim, "float32")
+        batch_usage = ops.reshape(counts, (self.code_dim, max_level)) / vectors
         decay = self.usage_decay
         self.level_usage.assign(decay * self.level_usage + (1 - decay) * batch_usage)
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.quantizers.base import Quantizer, histogram
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -99,7 +99,7 @@ class VectorQuantizer(Quantizer):
     def _update_codebook(self, flat, flat_indices):
         flat = ops.stop_gradient(flat)
         k = self.codebook_size
-        counts = ops.segment_sum(ops.ones_like(flat_indices, dtype="float32"), flat_indices, num_segments=k)
+        counts = histogram(flat_indices, k)
         sums = ops.segment_sum(flat, flat_indices, num_segments=k)
         ema_counts = self.decay * self.ema_counts + (1 - self.decay) * counts
         ema_sums = self.decay * self.ema_sums + (1 - self.decay) * sums
