@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_fsq.quantizers.base import histogram
+
 
 def psnr(y_true, y_pred, max_val=1.0):
     """Peak signal-to-noise ratio per image: ``10 log10(max_val^2 / MSE)`` dB."""
@@ -100,9 +102,7 @@ class CodeHistogram(keras.metrics.Metric):
         )
 
     def update_state(self, indices, sample_weight=None):
-        flat = ops.reshape(ops.cast(indices, "int32"), (-1,))
-        ones = ops.ones_like(flat, dtype="float32")
-        self.counts.assign(self.counts + ops.segment_sum(ones, flat, num_segments=self.codebook_size))
+        self.counts.assign(self.counts + histogram(ops.cast(indices, "int32"), self.codebook_size))
 
     def reset_state(self):
         self.counts.assign(ops.zeros((self.codebook_size,), dtype="float32"))
@@ -133,3 +133,89 @@ class CodebookPerplexity(CodeHistogram):
         p = self.counts / ops.maximum(ops.sum(self.counts), 1.0)
         return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-12), 0.0)))
 
+
+
+def frechet_distance(mean_a, cov_a, mean_b, cov_b):
+    """``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` between two Gaussians (the FID formula).
+
+    The matrix square root is scipy's; its tiny imaginary part from round-off is dropped.
+    """
+    import scipy.linalg
+
+    mean_a, mean_b = np.asarray(mean_a, "float64"), np.asarray(mean_b, "float64")
+    cov_a, cov_b = np.atleast_2d(cov_a).astype("float64"), np.atleast_2d(cov_b).astype("float64")
+    if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape or cov_a.shape != (mean_a.size, mean_a.size):
+        raise ValueError(f"Means {mean_a.shape}, {mean_b.shape} and covariances {cov_a.shape}, {cov_b.shape} do not match.")
+    root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():  # singular product: regularize as the reference FID code does
+        offset = 1e-6 * np.eye(len(cov_a))
+        root = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a + cov_b - 2 * np.real(root)))
+
+
+def _feature_matrix(features, name):
+    features = np.asarray(features, dtype="float64")
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"`{name}` must be (n >= 2, dims) features; received shape {features.shape}.")
+    return features
+
+
+def fid_from_features(real, generated):
+    """Fréchet distance between Gaussians fitted to two feature sets ``(n, dims)``."""
+    real, generated = _feature_matrix(real, "real"), _feature_matrix(generated, "generated")
+    return frechet_distance(real.mean(0), np.cov(real, rowvar=False), generated.mean(0), np.cov(generated, rowvar=False))
+
+
+def kid_from_features(real, generated, subsets=10, subset_size=100, seed=0):
+    """Kernel inception distance: the unbiased MMD^2 with ``k(x, y) = (x.y / dims + 1)^3``,
+    averaged over ``subsets`` random subsets of ``min(subset_size, n)`` rows of each set."""
+    real, generated = _feature_matrix(real, "real"), _feature_matrix(generated, "generated")
+    rng = np.random.default_rng(seed)
+    size, dims = min(subset_size, len(real), len(generated)), real.shape[1]
+    values = []
+    for _ in range(subsets):
+        x = real[rng.choice(len(real), size, replace=False)]
+        y = generated[rng.choice(len(generated), size, replace=False)]
+        k_xx, k_yy, k_xy = ((a @ b.T / dims + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off_diagonal = size * (size - 1)
+        values.append(
+            (k_xx.sum() - np.trace(k_xx)) / off_diagonal + (k_yy.sum() - np.trace(k_yy)) / off_diagonal - 2 * k_xy.mean()
+        )
+    return float(np.mean(values))
+
+
+class InceptionWeightsUnavailable(RuntimeError):
+    """InceptionV3's ImageNet weights could not be loaded (no cached file and no network)."""
+
+
+def inception_features(weights="imagenet"):
+    """A function images ``(n, H, W, 3)`` in [0, 1] -> InceptionV3 pool features ``(n, 2048)``.
+
+    ``weights``: ``"imagenet"`` (downloaded once into ``~/.keras``) or a local weights file.
+    Raises ``InceptionWeightsUnavailable`` where they cannot be loaded.
+    """
+    try:
+        network = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=weights, input_shape=(299, 299, 3))
+    except Exception as error:  # urllib/OS/HTTP errors differ by platform
+        raise InceptionWeightsUnavailable(f"InceptionV3 weights {weights!r} could not be loaded: {error}") from error
+
+    def extract(images, batch_size=64):
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            batch = ops.image.resize(ops.convert_to_tensor(np.asarray(images[start : start + batch_size], "float32")), (299, 299))
+            outputs.append(ops.convert_to_numpy(network(batch * 2.0 - 1.0, training=False)))
+        return np.concatenate(outputs)
+
+    return extract
+
+
+def fid(real_images, generated_images, feature_extractor=None):
+    """FID between two image sets in [0, 1]; ``feature_extractor`` defaults to ``inception_features()``."""
+    extract = feature_extractor or inception_features()
+    return fid_from_features(extract(real_images), extract(generated_images))
+
+
+def kid(real_images, generated_images, feature_extractor=None, **kwargs):
+    """KID between two image sets in [0, 1]; arguments as ``fid`` and ``kid_from_features``."""
+    extract = feature_extractor or inception_features()
+    return kid_from_features(extract(real_images), extract(generated_images), **kwargs)

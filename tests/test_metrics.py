@@ -69,3 +69,70 @@ def test_ms_ssim_matches_tensorflows_on_real_photos():
     assert np.asarray(keras.ops.convert_to_numpy(ms_ssim(clean, clean))) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="at least 16"):
         ms_ssim(clean[:, :8, :8], noisy[:, :8, :8])
+
+
+def test_frechet_distance_on_known_gaussians():
+    import scipy.linalg
+
+    from keras_fsq.metrics import frechet_distance
+
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2
+    assert frechet_distance([1.0], [[4.0]], [3.0], [[9.0]]) == pytest.approx(4.0 + 1.0)
+    # Diagonal covariances: |mu_a - mu_b|^2 + sum (sqrt(a_i) - sqrt(b_i))^2
+    a, b = np.array([1.0, 2.0, 0.5]), np.array([3.0, 0.5, 0.5])
+    expected = 1.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(np.zeros(3), np.diag(a), np.array([1.0, 0, 0]), np.diag(b)) == pytest.approx(expected)
+    # Full covariances against scipy's matrix square root written out
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(5, 5))
+    cov_a, cov_b = m @ m.T + np.eye(5), np.cov(rng.normal(size=(50, 5)), rowvar=False)
+    mu_a, mu_b = rng.normal(size=5), rng.normal(size=5)
+    reference = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
+    assert frechet_distance(mu_a, cov_a, mu_b, cov_b) == pytest.approx(reference, rel=1e-9)
+    assert frechet_distance(mu_a, cov_a, mu_a, cov_a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="do not match"):
+        frechet_distance(mu_a, cov_a, mu_b[:4], cov_b[:4, :4])
+
+
+def test_fid_and_kid_from_sampled_features():
+    from keras_fsq.metrics import fid_from_features, frechet_distance, kid_from_features
+
+    rng = np.random.default_rng(1)
+    cov = np.diag([1.0, 2.0, 0.5, 1.0])
+    x = rng.multivariate_normal(np.zeros(4), cov, size=20000)
+    y = rng.multivariate_normal(np.array([1.0, 0, 0, 0]), 4 * cov, size=20000)
+    analytic = frechet_distance(np.zeros(4), cov, [1.0, 0, 0, 0], 4 * cov)
+    assert fid_from_features(x, y) == pytest.approx(analytic, rel=0.05)
+    same = kid_from_features(x[:1000], x[1000:2000], subsets=5, subset_size=500)
+    different = kid_from_features(x[:1000], y[:1000], subsets=5, subset_size=500)
+    assert abs(same) < 0.05 * different and different > 0
+    # Unbiased MMD^2 written out as loops on a tiny set
+    small_x, small_y = x[:4], y[:4]
+    k = lambda p, q: (p @ q / 4 + 1) ** 3  # noqa: E731
+    xx = sum(k(small_x[i], small_x[j]) for i in range(4) for j in range(4) if i != j) / 12
+    yy = sum(k(small_y[i], small_y[j]) for i in range(4) for j in range(4) if i != j) / 12
+    xy = sum(k(small_x[i], small_y[j]) for i in range(4) for j in range(4)) / 16
+    assert kid_from_features(small_x, small_y, subsets=1, subset_size=4) == pytest.approx(xx + yy - 2 * xy)
+    with pytest.raises(ValueError, match="real"):
+        fid_from_features(x[:1], y)
+
+
+def test_fid_with_a_user_supplied_feature_extractor(cifar_images):
+    from keras_fsq.metrics import fid, kid
+
+    network = keras.Sequential([keras.layers.Conv2D(8, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()])
+
+    def extract(images):
+        return keras.ops.convert_to_numpy(network(np.asarray(images, "float32")))
+
+    images = cifar_images[:400].astype("float32") / 255
+    noisy = np.clip(images + np.random.default_rng(0).normal(0, 0.2, images.shape), 0, 1)
+    assert fid(images[:200], images[200:], extract) < fid(images[:200], noisy[200:], extract)
+    assert kid(images[:200], images[200:], extract, subset_size=100) < kid(images[:200], noisy[200:], extract, subset_size=100)
+
+
+def test_missing_inception_weights_raise_a_clear_error(tmp_path):
+    from keras_fsq.metrics import InceptionWeightsUnavailable, inception_features
+
+    with pytest.raises(InceptionWeightsUnavailable, match="could not be loaded"):
+        inception_features(weights=str(tmp_path / "missing.weights.h5"))
