@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
@@ -118,7 +119,9 @@ class FSQVAE(keras.Model):
             values["codebook_usage"] = values["perplexity"] = self.quantizer.flat_indices(indices)
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
-        return reconstruction_loss + quantization_loss
+        # Under tf.distribute, replicas' gradients are summed: each replica's mean
+        # loss is divided by the replica count, as Keras' own losses do (a no-op elsewhere).
+        return scale_loss_for_distribution(reconstruction_loss + quantization_loss)
 
     def _check_fit_inputs(self, x):
         if isinstance(x, np.ndarray):
