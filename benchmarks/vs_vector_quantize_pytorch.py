@@ -1,0 +1,65 @@
+"""keras_fsq's FSQ against the PyTorch reference FSQ (vector-quantize-pytorch), torch backend.
+
+    pip install torch==2.13.0 vector-quantize-pytorch    # with the CPU torch already pinned
+    KERAS_BACKEND=torch python benchmarks/vs_vector_quantize_pytorch.py [--repeats 50]
+
+Forward + backward (``d sum(q(x)^2) / dx``) of both, eager, on the same inputs and levels
+(``dim == len(levels)``, so the reference has no projection; it takes 4-D inputs
+channel-first, so it gets the same (64, 8, 8, d) values as (64, d, 8, 8)), timed
+alternately in one run; medians in ms and the ratio ours / reference (target: no slower, <= 1).
+Our layer runs in training mode with ``loss_weight=0`` (no quantization loss) but still
+updates its level-usage EMA, which the reference does not keep.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+LEVELS = {"2^8": [8, 6, 5], "2^12": [7, 5, 5, 5, 5], "2^16": [8, 8, 8, 5, 5, 5]}
+SHAPES = {"(64, 8, 8, d)": (64, 8, 8), "(64, 1024, d)": (64, 1024)}
+
+
+def backward_time(module, x, **kwargs):
+    x = x.detach().requires_grad_(True)
+    start = time.perf_counter()
+    out = module(x, **kwargs)
+    out = out[0] if isinstance(out, tuple) else out
+    (out**2).sum().backward()
+    return (time.perf_counter() - start) * 1e3
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    if os.environ.get("KERAS_BACKEND") != "torch":
+        raise SystemExit("run with KERAS_BACKEND=torch")
+    import torch
+    from vector_quantize_pytorch import FSQ as ReferenceFSQ
+
+    from keras_fsq import FSQ
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}, ms\n")
+    print("| input | levels | keras_fsq | vector-quantize-pytorch | ours / reference |")
+    print("|---|---|---|---|---|")
+    for shape_name, shape in SHAPES.items():
+        for size_name, levels in LEVELS.items():
+            x = torch.from_numpy(np.random.default_rng(0).normal(size=shape + (len(levels),)).astype("float32"))
+            x_reference = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x
+            ours, reference = FSQ(levels, loss_weight=0.0), ReferenceFSQ(levels=levels)
+            ours.build(tuple(x.shape))
+            for _ in range(3):  # warm up
+                backward_time(ours, x, training=True), backward_time(reference, x_reference)
+            times = {"ours": [], "reference": []}
+            for _ in range(args.repeats):
+                times["ours"].append(backward_time(ours, x, training=True))
+                times["reference"].append(backward_time(reference, x_reference))
+            a, b = statistics.median(times["ours"]), statistics.median(times["reference"])
+            print(f"| {shape_name} d={len(levels)} | {size_name} {levels} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
