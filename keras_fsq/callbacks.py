@@ -41,7 +41,8 @@ class TemperatureAnnealing(keras.callbacks.Callback):
     The current temperature is added to the epoch logs as ``"temperature"``.
 
     Args:
-        start, end: temperatures, both > 0.
+        start: temperature of the first update, > 0.
+        end: temperature of the last update, > 0.
         schedule: ``"exponential"``, ``"linear"`` or ``"cosine"``.
         update: ``"epoch"`` (once per epoch) or ``"step"`` (before every batch).
         total: number of updates the schedule spans; by default the epochs of

@@ -173,7 +173,10 @@ class FSQVAEHyperModel(keras_tuner.HyperModel):
             by quality), ``"psnr"``, or ``"rate_distortion"``
             (held-out reconstruction loss + ``rate_weight`` * bits per pixel).
         rate_weight: the lambda of the rate-distortion objective.
-        image_shape, architecture, widths, reconstruction_loss: as ``build_fsqvae``.
+        image_shape: input size, as ``build_fsqvae``.
+        architecture: ``"global"`` (the paper's) or ``"conv"``, as ``build_fsqvae``.
+        widths: encoder widths, as ``build_fsqvae``.
+        reconstruction_loss: ``"binary_crossentropy"`` or ``"mse"``.
     """
 
     def __init__(
