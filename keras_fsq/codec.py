@@ -29,6 +29,8 @@ import constriction
 import keras
 import numpy as np
 
+from keras_fsq.quantizers.fsq import mixed_radix_basis
+
 MAGIC = b"KFSQ"
 VERSION = 1
 _FIXED = struct.Struct("<4sB8s8sHHHBB")
@@ -63,13 +65,12 @@ def model_fingerprint(model):
 
 def level_indices(indices, levels):
     """Flat mixed-radix indices ``(...)`` -> per-dimension level indices ``(..., d)``."""
-    basis = np.cumprod([1] + list(levels[:-1]))
-    return (np.asarray(indices, dtype="int64")[..., None] // basis) % np.asarray(levels)
+    return (np.asarray(indices, dtype="int64")[..., None] // mixed_radix_basis(levels)) % np.asarray(levels)
 
 
 def flat_indices(level_index, levels):
-    basis = np.cumprod([1] + list(levels[:-1]))
-    return (level_index * basis).sum(axis=-1).astype("int32")
+    """Inverse of ``level_indices``."""
+    return (level_index * mixed_radix_basis(levels)).sum(axis=-1).astype("int32")
 
 
 def as_grid(indices):
@@ -111,11 +112,11 @@ class EntropyModel:
     @classmethod
     def fit(cls, model, images, context="left", batch_size=64):
         """Count each dimension's levels (given ``context``) over ``model.encode(images)``."""
+        if context not in CONTEXTS:
+            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
         quantizer = fsq_layer(model)
         grid = level_indices(as_grid(model.encode(images, batch_size=batch_size)), quantizer.levels)
         max_level = max(quantizer.levels)
-        if context not in CONTEXTS:
-            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
         contexts = _contexts(grid, max_level) if context == "left" else np.zeros_like(grid)
         counts = np.zeros((len(quantizer.levels), 1 if context == "none" else max_level + 1, max_level), "int64")
         for i in range(len(quantizer.levels)):
