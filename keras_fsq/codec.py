@@ -213,6 +213,8 @@ def compress(model, images, prior=None):
     count, height, width, channels = images.shape
     if not (0 < count < 2**16 and 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels < 256):
         raise ValueError(f"`images`: cannot store {count} images of {height}x{width}x{channels} in one file.")
+    if max(quantizer.levels) > 255 or len(quantizer.levels) > 255:
+        raise ValueError(f"The file format stores up to 255 levels in up to 255 dimensions; the model has {quantizer.levels}.")
     prior = prior or EntropyModel.from_level_usage(model)
     if prior.levels != quantizer.levels:
         raise ValueError(f"`prior` is for levels {prior.levels}; the model has {quantizer.levels}.")

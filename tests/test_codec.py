@@ -113,6 +113,8 @@ def test_bad_arguments_raise_value_errors(trained, cifar_images):
     vq = small_conv_fsqvae(VectorQuantizer(16, 3))
     with pytest.raises(ValueError, match="FSQ quantizer"):
         codec.compress(vq, held_out[:1])
+    with pytest.raises(ValueError, match="up to 255 levels"):
+        codec.compress(small_conv_fsqvae(FSQ([300, 3, 3])), held_out[:1])
     with pytest.raises(ValueError, match="images"):
         codec.compress(model, held_out[:1] * 255, prior)
     with pytest.raises(ValueError, match="prior"):
