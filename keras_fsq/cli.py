@@ -221,8 +221,8 @@ def run_tune(args):
         train_images, validation_data=(held_out,), epochs=args.epochs, batch_size=args.batch_size,
         verbose=1 if sys.stdout.isatty() else 0,
     )
-    if os.environ.get("KERASTUNER_TUNER_ID", "chief").startswith("tuner"):
-        return None  # a worker: the chief writes the results
+    if "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", ""):
+        return None  # a worker of a distributed search (KerasTuner's rule): the chief writes the results
     rows = tuning.results_table(tuner)
     if not rows:
         raise ValueError("no trial finished; see the tuner's messages above.")
