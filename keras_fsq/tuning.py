@@ -29,7 +29,6 @@ from keras_fsq.callbacks import SCHEDULES, TemperatureAnnealing
 from keras_fsq.models import build_fsqvae
 
 
-
 def _announcing(tuner_class):
     """``tuner_class`` that prints one line per finished trial, naming the tuner (worker) that ran it."""
 
