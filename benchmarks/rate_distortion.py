@@ -43,27 +43,31 @@ def quality(original, decoded_8bit):
     return float(keras.ops.convert_to_numpy(psnr(x, y))[0]), float(keras.ops.convert_to_numpy(ms_ssim(x, y))[0])
 
 
-def pillow_point(photos, image_format, quality_setting):
-    bits = psnrs = msssims = 0.0
+def average_point(photos, code):
+    """Mean bits/pixel, PSNR and MS-SSIM over ``photos``; ``code(photo) -> (file bytes, decoded uint8)``."""
+    rows = []
     for photo in photos:
+        file_bytes, decoded = code(photo)
+        rows.append((8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]), *quality(photo, decoded)))
+    bits, psnr_db, msssim = np.mean(rows, axis=0)
+    return {"bits_per_pixel": float(bits), "psnr": float(psnr_db), "ms_ssim": float(msssim)}
+
+
+def pillow_code(image_format, quality_setting):
+    def code(photo):
         buffer = io.BytesIO()
         Image.fromarray(to_8bit(photo)).save(buffer, format=image_format, quality=quality_setting)
-        decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-        p, m = quality(photo, decoded)
-        bits, psnrs, msssims = bits + 8 * buffer.tell() / (photo.shape[0] * photo.shape[1]), psnrs + p, msssims + m
-    n = len(photos)
-    return {"bits_per_pixel": bits / n, "psnr": psnrs / n, "ms_ssim": msssims / n}
+        return buffer.getvalue(), np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+    return code
 
 
-def fsq_point(model, prior, photos):
-    bits = psnrs = msssims = 0.0
-    for photo in photos:
-        file = codec.compress(model, photo, prior)
-        decoded = to_8bit(codec.decompress(model, file, prior)[0])
-        p, m = quality(photo, decoded)
-        bits, psnrs, msssims = bits + 8 * len(file) / (photo.shape[0] * photo.shape[1]), psnrs + p, msssims + m
-    n = len(photos)
-    return {"bits_per_pixel": bits / n, "psnr": psnrs / n, "ms_ssim": msssims / n}
+def fsq_code(model, prior):
+    def code(photo):
+        file_bytes = codec.compress(model, photo, prior)
+        return file_bytes, to_8bit(codec.decompress(model, file_bytes, prior)[0])
+
+    return code
 
 
 def train_model(widths, levels, tiles, epochs):
@@ -128,7 +132,7 @@ def main():
         started = time.perf_counter()
         model = train_model(widths, levels, tiles, epochs)
         prior = codec.EntropyModel.fit(model, tiles, context="left")
-        point = fsq_point(model, prior, photos)
+        point = average_point(photos, fsq_code(model, prior))
         stride = 2 ** len(widths)
         point.update(codec=name, setting=f"fixed rate {len(levels) * np.log2(levels[0]) / stride**2:.3f} bpp",
                      seconds=time.perf_counter() - started)
@@ -136,7 +140,7 @@ def main():
         print(f"{name}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB ({point['seconds']:.0f} s)", flush=True)
     for image_format, label in (("JPEG", "JPEG"), ("WEBP", "WebP")):
         for q in qualities:
-            rows.append({**pillow_point(photos, image_format, q), "codec": label, "setting": f"quality {q}"})
+            rows.append({**average_point(photos, pillow_code(image_format, q)), "codec": label, "setting": f"quality {q}"})
 
     lines = ["| codec | setting | bits / pixel | PSNR dB | MS-SSIM |", "|---|---|---|---|---|"]
     for row in rows:
