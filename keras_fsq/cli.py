@@ -226,10 +226,11 @@ def run_tune(args):
     rows = tuning.results_table(tuner)
     if not rows:
         raise ValueError("no trial finished; see the tuner's messages above.")
+    table = tuning.markdown_results(rows)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "results.md").write_text(tuning.markdown_results(rows))
+    (out / "results.md").write_text(table)
     tuning.plot_pareto_front(rows, out / "pareto.png")
-    print(tuning.markdown_results(rows))
+    print(table)
     print(f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, results.json, pareto.png")
     return rows
 
