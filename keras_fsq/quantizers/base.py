@@ -44,6 +44,19 @@ def histogram(ids, num_bins):
     return ops.segment_sum(ops.ones_like(ids, dtype="float32"), ids, num_segments=num_bins)
 
 
+def backend_constant(array):
+    """A NumPy constant as a torch tensor on the torch backend; unchanged elsewhere.
+
+    Keras ops convert NumPy operands on every call, which eager torch pays for
+    each op (~20 us). ``tf.function`` and ``jax.jit`` embed NumPy constants once,
+    at trace time, and a TensorFlow tensor made outside a graph may not belong to
+    it, so the other backends keep NumPy.
+    """
+    if keras.backend.backend() == "torch":
+        return ops.convert_to_tensor(array)
+    return array
+
+
 def _torch_compiling():
     """True while torch.compile traces (``jit_compile`` on the torch backend).
 

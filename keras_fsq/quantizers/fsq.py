@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, histogram, straight_through_round
+from keras_fsq.quantizers.base import Quantizer, backend_constant, histogram, straight_through_round
 
 MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 
@@ -113,21 +113,28 @@ class FSQ(Quantizer):
         self.usage_decay = float(usage_decay)
 
         levels_np = np.asarray(self.levels, dtype="float32")
-        self._levels = levels_np
-        self._half_width = np.floor(levels_np / 2)
-        self._half_l = (levels_np - 1) * (1 - self.eps) / 2
-        self._offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
+        half_width = np.floor(levels_np / 2)
+        half_l = (levels_np - 1) * (1 - self.eps) / 2
+        offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
         # For L = 2, offset (0.5) exceeds half_l and atanh is undefined; shift 0
         # puts the boundary between the two levels at z = 0, symmetric as wanted.
-        ratio = np.where(self._offset < self._half_l, self._offset / self._half_l, 0.0)
-        self._shift = np.arctanh(ratio).astype("float32")
-        self._basis = mixed_radix_basis(self.levels)
-        # Grid points of each dimension, shape (d, max L); entries past L_i are
-        # padding, masked by _valid_levels.
+        shift = np.arctanh(np.where(offset < half_l, offset / half_l, 0.0)).astype("float32")
+        # Grid points of each dimension, shape (d, max L). Entries past L_i are
+        # padding at 2 max L + 10, over 1.5 max L + 10 from every bounded value
+        # (|z_b| <= L / 2): their softmax weight underflows to exactly 0.
         max_level = max(self.levels)
-        self._grid = np.arange(max_level, dtype="float32")[None, :] - self._half_width[:, None]
-        self._valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
-        self._usage_offsets = (np.arange(len(self.levels)) * max_level).astype("int32")
+        valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
+        grid = np.arange(max_level, dtype="float32")[None, :] - half_width[:, None]
+        grid = np.where(valid_levels, grid, 2 * max_level + 10).astype("float32")
+        self._uniform_usage = (valid_levels / levels_np[:, None]).astype("float32")
+        self._levels = backend_constant(levels_np.astype("int32"))
+        self._half_width = backend_constant(half_width)
+        self._half_l = backend_constant(half_l)
+        self._offset = backend_constant(offset)
+        self._shift = backend_constant(shift)
+        self._basis = backend_constant(mixed_radix_basis(self.levels))
+        self._grid = backend_constant(grid)
+        self._usage_offsets = backend_constant((np.arange(len(self.levels)) * max_level).astype("int32"))
 
         self.temperature = self.add_weight(
             shape=(),
@@ -147,10 +154,9 @@ class FSQ(Quantizer):
 
     def build(self, input_shape):
         super().build(input_shape)
-        uniform = self._valid_levels / self._levels[:, None]
         self.level_usage = self.add_weight(
-            shape=uniform.shape,
-            initializer=keras.initializers.Constant(uniform.astype("float32")),
+            shape=self._uniform_usage.shape,
+            initializer=keras.initializers.Constant(self._uniform_usage),
             trainable=False,
             dtype="float32",
             name="level_usage",
@@ -165,7 +171,7 @@ class FSQ(Quantizer):
         bounded = self.bound(z)
         z_hat = straight_through_round(bounded)
         codes = ops.divide(z_hat, self._half_width)
-        level_index = ops.cast(ops.add(ops.round(bounded), self._half_width), "int32")
+        level_index = ops.cast(ops.add(z_hat, self._half_width), "int32")
         indices = ops.sum(ops.multiply(level_index, self._basis), axis=-1)
         if training:
             self._update_level_usage(level_index)
@@ -180,23 +186,25 @@ class FSQ(Quantizer):
         return mse / self.temperature - self.entropy_weight * self.soft_entropy(bounded)
 
     def soft_entropy(self, bounded):
-        """Mean over dimensions of H(mean_batch softmax(-(z_b - grid)^2))."""
+        """Mean over dimensions of H(mean_batch softmax(-(z_b - grid)^2)).
+
+        Padding points of a dimension with fewer levels lie far off the grid
+        (see ``__init__``), so their softmax weight and its gradient are 0.
+        """
         flat = ops.reshape(bounded, (-1, self.code_dim, 1))
-        # A finite mask keeps the gradient finite (an infinite grid point gives 0 * inf).
-        logits = ops.where(self._valid_levels, ops.negative(ops.square(ops.subtract(flat, self._grid))), -1e9)
-        probs = ops.mean(ops.softmax(logits, axis=-1), axis=0)
-        entropy = -ops.sum(ops.where(self._valid_levels, probs * ops.log(probs + 1e-10), 0.0), axis=-1)
-        return ops.mean(entropy)
+        probs = ops.mean(ops.softmax(ops.negative(ops.square(ops.subtract(flat, self._grid))), axis=-1), axis=0)
+        return ops.mean(-ops.sum(probs * ops.log(probs + 1e-10), axis=-1))
 
     def _update_level_usage(self, level_index):
         """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``."""
         max_level = max(self.levels)
-        ids = ops.add(level_index, self._usage_offsets)
-        counts = histogram(ids, self.code_dim * max_level)
-        vectors = ops.cast(ops.size(ids) // self.code_dim, "float32")
+        counts = histogram(ops.add(level_index, self._usage_offsets), self.code_dim * max_level)
+        if None in level_index.shape:  # an unknown batch size while tracing
+            vectors = ops.cast(ops.size(level_index) // self.code_dim, "float32")
+        else:
+            vectors = math.prod(level_index.shape[:-1])
         batch_usage = ops.reshape(counts, (self.code_dim, max_level)) / vectors
-        decay = self.usage_decay
-        self.level_usage.assign(decay * self.level_usage + (1 - decay) * batch_usage)
+        self.level_usage.assign(self.level_usage + (1 - self.usage_decay) * (batch_usage - self.level_usage))
 
     def usage_perplexity(self):
         """Per-dimension perplexity exp(H) of the EMA level usage, shape (d,)."""
@@ -211,7 +219,7 @@ class FSQ(Quantizer):
     def indices_to_codes(self, indices):
         """Exact inverse of ``codes_to_indices``; output shape ``indices.shape + (d,)``."""
         indices = ops.cast(indices, "int32")[..., None]
-        level_index = ops.mod(ops.floor_divide(indices, self._basis), self._levels.astype("int32"))
+        level_index = ops.mod(ops.floor_divide(indices, self._basis), self._levels)
         return ops.divide(ops.subtract(ops.cast(level_index, "float32"), self._half_width), self._half_width)
 
     def implicit_codebook(self):
