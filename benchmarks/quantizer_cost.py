@@ -1,14 +1,20 @@
-"""Forward+backward time of FSQ against an identity layer and VectorQuantizer.
+"""Forward+backward time and memory of FSQ against an identity layer and VectorQuantizer.
 
     KERAS_BACKEND=jax python benchmarks/quantizer_cost.py [--repeats 20] [--scaling]
+    KERAS_BACKEND=jax python benchmarks/quantizer_cost.py --memory
 
 For each input shape and codebook size (2^8, 2^12, 2^16 with the FSQ paper's level
 sets; VQ with the same number of codes and dimension) it times ``d sum(layer(x)^2) / dx``
 compiled with the backend's own compiler (tf.function(jit_compile), jax.jit, or eager
 torch) and prints medians in ms and the ratios FSQ/identity and VQ/FSQ, measured side by
 side in one run. Targets (issue 8): FSQ within 1.5x of identity; VQ at 2^16 at least 20x
-slower than FSQ. On JAX it also prints each compiled step's temporary memory (XLA's
-own memory analysis: the working memory beyond inputs and outputs).
+slower than FSQ. "FSQ + loss" adds FSQ's quantization loss (commitment and entropy
+terms), as in training. ``--memory`` prints each step's memory peak instead: the
+resident memory one forward+backward adds above what was resident before it (outputs,
+gradients and temporaries), read from Linux's peak RSS (``VmHWM``, reset through
+``/proc/self/clear_refs``), with glibc told from the start to return every buffer over
+64 KiB to the system when freed, so a step cannot reuse memory unseen. That makes every
+allocation a system call, so memory and time are measured in separate runs.
 ``--scaling`` adds FSQ's time per latent vector as the batch and the image grow
 (quantization should stay linear: constant ns per vector).
 """
@@ -64,22 +70,32 @@ def gradient_function(layer):
     return step
 
 
-def compiled_temp_mib(layer, x):
-    """JAX only: MiB of temporary buffers XLA allocates for the compiled forward+backward."""
-    import jax
+def return_freed_buffers_to_the_system():
+    """glibc: serve buffers over 64 KiB with mmap and unmap them when freed, so RSS tracks live memory."""
+    import ctypes
 
-    from keras_fsq import Quantizer
+    M_MMAP_THRESHOLD = -3
+    ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 64 * 1024)
 
-    kwargs = {"training": True} if isinstance(layer, Quantizer) else {}
 
-    def loss(x, trainable, non_trainable):
-        values, _ = layer.stateless_call(trainable, non_trainable, x, **kwargs)
-        return (values**2).sum()
+def resident_mib(field):
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise OSError(f"no {field} in /proc/self/status")
 
-    trainable = [v.value for v in layer.trainable_variables]
-    non_trainable = [v.value for v in layer.non_trainable_variables]
-    compiled = jax.jit(jax.grad(loss)).lower(x, trainable, non_trainable).compile()
-    return compiled.memory_analysis().temp_size_in_bytes / 2**20
+
+def peak_step_mib(fn, x):
+    """MiB one call of the (warmed-up) ``fn(x)`` adds to the resident set at its peak."""
+    from keras import ops
+
+    before = resident_mib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # reset the peak (VmHWM) to the current RSS
+    ops.convert_to_numpy(fn(x))
+    return resident_mib("VmHWM") - before
 
 
 def scaling_table(repeats):
@@ -114,22 +130,13 @@ def median_ms(fn, x, repeats):
     return statistics.median(times)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
-    args = parser.parse_args()
-
+def benchmark_cases():
+    """Yield (input name, codebook name, x, {layer name: compiled step}) for every table row."""
     import keras
     from keras import ops
 
     from keras_fsq import FSQ, VectorQuantizer
 
-    jax = keras.backend.backend() == "jax"
-    print(f"backend {keras.backend.backend()}; median of {args.repeats} forward+backward passes, ms\n")
-    memory = " | temp MiB identity / FSQ / VQ" if jax else ""
-    print(f"| input | codebook | identity | FSQ | VQ | FSQ / identity | VQ / FSQ{memory} |")
-    print("|---|---|---|---|---|---|---|" + ("---|" if jax else ""))
     for shape_name, shape in SHAPES.items():
         for size_name, levels in LEVELS.items():
             d = len(levels)
@@ -137,24 +144,61 @@ def main():
             layers = {
                 "identity": keras.layers.Identity(),
                 "fsq": FSQ(levels, loss_weight=0.0),
+                "fsq_loss": FSQ(levels),
                 "vq": VectorQuantizer(int(np.prod(levels)), d, commitment_weight=0.0, seed=0),
             }
             # Eager torch materializes VQ's rows x codes distance matrix; skip it past 4 GiB.
-            distance_gib = np.prod(shape) * np.prod(levels) * 4 / 2**30
-            if keras.backend.backend() == "torch" and distance_gib > 4:
+            if keras.backend.backend() == "torch" and np.prod(shape) * np.prod(levels) * 4 > 4 * 2**30:
                 del layers["vq"]
-            ms, mib = {}, {}
-            for name, layer in layers.items():
+            for layer in layers.values():
                 layer.build(x.shape)
-                ms[name] = median_ms(gradient_function(layer), x, args.repeats)
-                mib[name] = compiled_temp_mib(layer, x) if jax else None
-            vq = f"{ms['vq']:.3f} | " if "vq" in ms else f"skipped ({distance_gib:.0f} GiB distances) | "
-            ratio = f"{ms['vq'] / ms['fsq']:.1f}" if "vq" in ms else "–"
-            memory = f" | {mib['identity']:.2f} / {mib['fsq']:.2f} / {mib['vq']:.1f}" if jax else ""
-            print(
-                f"| {shape_name} d={d} | {size_name} ({int(np.prod(levels))}) | {ms['identity']:.3f} | {ms['fsq']:.3f} "
-                f"| {vq}{ms['fsq'] / ms['identity']:.2f} | {ratio}{memory} |"
-            )
+            steps = {name: gradient_function(layer) for name, layer in layers.items()}
+            yield f"{shape_name} d={d}", f"{size_name} ({int(np.prod(levels))})", x, steps
+
+
+def time_table(repeats):
+    print("| input | codebook | identity | FSQ | FSQ + loss | VQ | FSQ / identity | VQ / FSQ |")
+    print("|---|---|---|---|---|---|---|---|")
+    for input_name, codebook_name, x, steps in benchmark_cases():
+        ms = {name: median_ms(step, x, repeats) for name, step in steps.items()}
+        vq, ratio = (f"{ms['vq']:.3f}", f"{ms['vq'] / ms['fsq']:.1f}") if "vq" in ms else ("skipped", "–")
+        print(
+            f"| {input_name} | {codebook_name} | {ms['identity']:.3f} | {ms['fsq']:.3f} | {ms['fsq_loss']:.3f} "
+            f"| {vq} | {ms['fsq'] / ms['identity']:.2f} | {ratio} |"
+        )
+
+
+def memory_table():
+    from keras import ops
+
+    print("| input | codebook | identity | FSQ | FSQ + loss | VQ |")
+    print("|---|---|---|---|---|---|")
+    for input_name, codebook_name, x, steps in benchmark_cases():
+        mib = {}
+        for name, step in steps.items():
+            ops.convert_to_numpy(step(x))  # compile and warm up
+            mib[name] = peak_step_mib(step, x)
+        vq = f"{mib['vq']:.1f}" if "vq" in mib else "skipped"
+        print(f"| {input_name} | {codebook_name} | {mib['identity']:.1f} | {mib['fsq']:.1f} | {mib['fsq_loss']:.1f} | {vq} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
+    parser.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
+    args = parser.parse_args()
+
+    import keras
+
+    if args.memory:
+        # Before anything is allocated: later, freed heap memory would be reused unseen.
+        return_freed_buffers_to_the_system()
+        print(f"backend {keras.backend.backend()}; peak MiB one forward+backward adds to the resident set\n")
+        memory_table()
+    else:
+        print(f"backend {keras.backend.backend()}; median of {args.repeats} forward+backward passes, ms\n")
+        time_table(args.repeats)
     if args.scaling:
         scaling_table(args.repeats)
 
