@@ -263,8 +263,8 @@ def trial_levels(values):
 def results_table(tuner):
     """One row per finished trial, best first: levels, codebook size, held-out metrics, score.
 
-    Metrics are each trial's last logged held-out values; ``score`` is the
-    tuner's objective (its best epoch).
+    ``score`` is the tuner's objective at the trial's best epoch; the held-out
+    metrics are the ones KerasTuner recorded at that same epoch (``best_step``).
     """
     rows = []
     for trial in tuner.oracle.trials.values():
@@ -272,11 +272,11 @@ def results_table(tuner):
             continue
         values = trial.hyperparameters.values
         levels = trial_levels(values)
-        metrics = {
-            name: trial.metrics.get_last_value(f"val_{name}")
-            for name in ("psnr", "ssim", "reconstruction_loss", "bits_per_pixel", "codebook_usage")
-            if trial.metrics.exists(f"val_{name}")
-        }
+        metrics = {}
+        for name in ("psnr", "ssim", "reconstruction_loss", "bits_per_pixel", "codebook_usage"):
+            if trial.metrics.exists(f"val_{name}"):
+                at_step = {obs.step: obs.mean() for obs in trial.metrics.get_history(f"val_{name}")}
+                metrics[name] = at_step[trial.best_step]
         rows.append({
             "trial": trial.trial_id, "levels": levels, "codebook_size": math.prod(levels), **metrics,
             "score": trial.score, **{k: v for k, v in values.items() if k in ("latent_dim", "learning_rate", "schedule", "final_temperature")},
