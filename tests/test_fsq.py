@@ -163,6 +163,14 @@ def test_quantization_loss_value_and_entropy():
     bounded = reference_bound(z, levels, 0.5)
     mse = np.mean((bounded - np.round(bounded)) ** 2)
     entropy = float(ops.convert_to_numpy(layer.soft_entropy(bounded.astype("float32"))))
+    # Each dimension over its own L_i grid points only (the 4-level one has no 5th).
+    expected = []
+    for i, level in enumerate(levels):
+        grid = np.arange(level) - level // 2
+        logits = -((bounded[:, i : i + 1] - grid) ** 2)
+        p = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).mean(axis=0)
+        expected.append(-(p * np.log(p)).sum())
+    np.testing.assert_allclose(entropy, np.mean(expected), rtol=1e-4)
     assert 0 < entropy < np.log(5)
     np.testing.assert_allclose(float(ops.convert_to_numpy(loss)), 2 * mse / 0.5 - 0.1 * entropy, rtol=1e-4)
 
