@@ -185,8 +185,10 @@ def memory_table():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
-    parser.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
+    # Not both: --memory slows every allocation, which would distort the scaling times.
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
+    mode.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
     args = parser.parse_args()
 
     import keras
