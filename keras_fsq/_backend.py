@@ -1,0 +1,61 @@
+"""The one place that names the backend packages (tensorflow, jax, torch).
+
+Keras picks its backend once, when it is first imported: from
+``$KERAS_BACKEND``, else ``~/.keras/keras.json`` (``$KERAS_HOME``), else
+TensorFlow. ``require_backend`` checks, before Keras is imported, that the
+chosen backend's package is installed, so a missing one is named with the
+extra that installs it instead of failing deep inside Keras.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+
+BACKENDS = ("tensorflow", "jax", "torch")
+INSTALL_HINTS = {
+    "tensorflow": "pip install tensorflow (a core dependency of keras-fsq)",
+    "jax": 'pip install "keras-fsq[jax]"',
+    "torch": 'pip install "keras-fsq[torch]" (or a CPU build: pip install torch --index-url <your CPU wheel index>)',
+}
+
+
+def selected_backend():
+    """The backend Keras will use: ``$KERAS_BACKEND``, else keras.json's, else ``"tensorflow"``."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def require_backend(backend=None):
+    """Raise ``ImportError`` naming the install command if ``backend``'s package is missing."""
+    backend = backend or selected_backend()
+    if backend not in BACKENDS:
+        raise ImportError(f"Unknown Keras backend {backend!r} (KERAS_BACKEND); keras_fsq runs on {', '.join(BACKENDS)}.")
+    if importlib.util.find_spec(backend) is None:
+        raise ImportError(f"The Keras backend {backend!r} is selected but {backend} is not installed: {INSTALL_HINTS[backend]}.")
+    return backend
+
+
+def accelerator():
+    """What Keras computes on here: the GPUs the active backend sees, or "CPU"."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    elif backend == "jax":
+        import jax
+
+        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+    else:
+        import torch
+
+        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return ", ".join(gpus) if gpus else "CPU"
