@@ -217,10 +217,50 @@ def test_bad_levels_raise_value_error(levels, message):
         FSQ(levels)
 
 
-@pytest.mark.parametrize("kwargs, name", [({"temperature": 0.0}, "temperature"), ({"eps": 1.0}, "eps"), ({"usage_decay": 1.0}, "usage_decay")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"temperature": 0.0}, "temperature"),
+        ({"temperature": math.inf}, "temperature"),
+        ({"temperature": math.nan}, "temperature"),
+        ({"eps": 1.0}, "eps"),
+        ({"eps": 0.26}, "eps"),  # levels 5: eps >= 1/4 merges the extreme levels into their neighbours
+        ({"entropy_weight": math.nan}, "entropy_weight"),
+        ({"loss_weight": math.inf}, "loss_weight"),
+        ({"usage_decay": 1.0}, "usage_decay"),
+    ],
+)
 def test_bad_hyperparameters_raise_value_error(kwargs, name):
     with pytest.raises(ValueError, match=name):
         FSQ([5, 5], **kwargs)
+
+
+def test_largest_allowed_eps_still_reaches_every_level():
+    levels = [5, 8]
+    z = np.linspace(-40, 40, 4001, dtype="float32")[:, None] * np.ones((1, 2), "float32")
+    grid_units = ops.convert_to_numpy(FSQ(levels, eps=0.99 / 7)(z)) * (np.array(levels) // 2)
+    assert [len(np.unique(grid_units[:, dim])) for dim in range(2)] == levels
+
+
+def test_built_layer_rejects_a_last_dimension_that_would_broadcast():
+    layer = FSQ([8, 5, 5, 5])
+    layer(np.zeros((2, 4), "float32"))
+    with pytest.raises(ValueError, match="last dimension is 4"):
+        layer(np.zeros((2, 1), "float32"))
+
+
+def test_nan_latents_in_training_leave_level_usage_intact():
+    layer = FSQ([5, 3])
+    z = np.random.default_rng(4).normal(size=(64, 2)).astype("float32")
+    layer(z, training=True)
+    before = ops.convert_to_numpy(layer.level_usage)
+    layer(np.full((8, 2), np.nan, "float32"), training=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.level_usage), before)
+    z[:5] = np.nan  # the finite rows still count
+    layer(z, training=True)
+    usage = ops.convert_to_numpy(layer.level_usage)
+    assert np.isfinite(usage).all() and not np.array_equal(usage, before)
+    np.testing.assert_allclose(usage.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_wrong_last_dimension_raises_value_error():

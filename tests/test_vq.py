@@ -77,6 +77,20 @@ def test_bad_arguments():
         VectorQuantizer(8, 4, decay=1.0)
     with pytest.raises(ValueError, match="last dimension is 4"):
         VectorQuantizer(8, 4)(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="eps"):
+        VectorQuantizer(8, 4, eps=-1e-3)
+    with pytest.raises(ValueError, match="commitment_weight"):
+        VectorQuantizer(8, 4, commitment_weight=float("nan"))
+
+
+def test_nan_latents_in_training_leave_the_codebook_finite():
+    vq = VectorQuantizer(8, 2, dead_code_threshold=0.0, seed=0)
+    z = np.random.default_rng(5).normal(size=(32, 2)).astype("float32")
+    vq(z, training=True)
+    z[:4] = np.nan
+    vq(z, training=True)
+    for variable in (vq.codebook, vq.ema_counts, vq.ema_sums):
+        assert np.isfinite(keras.ops.convert_to_numpy(variable)).all(), variable.name
 
 
 def test_config_round_trip():

@@ -31,17 +31,30 @@ def straight_through_round(x):
     return _round(x)
 
 
-def histogram(ids, num_bins):
-    """float32 counts of each value of the int tensor ``ids`` in ``[0, num_bins)``.
+def histogram(ids, num_bins, weights=None):
+    """float32 counts (or sums of float ``weights``) of each value of the int tensor ``ids`` in ``[0, num_bins)``.
 
+    Ids outside that range (e.g. the index of a NaN latent) are not counted.
     ``segment_sum`` has a static output size, so it compiles under jax.jit and
     XLA; on torch it sorts and scans (about 5x slower than ``bincount``), so
     torch counts with ``bincount``.
     """
     ids = ops.reshape(ids, (-1,))
+    weights = ops.ones_like(ids, dtype="float32") if weights is None else ops.reshape(weights, (-1,))
+    in_range = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_bins))
+    ids, weights = ops.where(in_range, ids, 0), ops.where(in_range, weights, 0.0)
     if keras.backend.backend() == "torch":
-        return ops.cast(ops.bincount(ids, minlength=num_bins), "float32")
-    return ops.segment_sum(ops.ones_like(ids, dtype="float32"), ids, num_segments=num_bins)
+        return ops.cast(ops.bincount(ids, weights=weights, minlength=num_bins), "float32")
+    return ops.segment_sum(weights, ids, num_segments=num_bins)
+
+
+def finite_rows(flat):
+    """float32 ``(n,)``: 1 where row ``i`` of ``flat`` ``(n, d)`` is all finite, else 0.
+
+    Statistics kept across batches (level usage, EMA codebooks) weight each
+    row by it, so one NaN latent in training cannot poison them for good.
+    """
+    return ops.cast(ops.all(ops.isfinite(flat), axis=-1), "float32")
 
 
 def backend_constant(array):
@@ -125,6 +138,11 @@ class Quantizer(keras.layers.Layer):
 
     def call(self, inputs, training=None, return_indices=False, **kwargs):
         """``kwargs`` (e.g. HierarchicalFSQ's ``num_stages``) go to ``quantize_latents``."""
+        if inputs.shape[-1] not in (None, self.code_dim):  # would broadcast silently
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs whose last dimension is {self.code_dim}; "
+                f"received input shape {tuple(inputs.shape)}."
+            )
         if not training:
             raise_if_nan(inputs)
         # Quantization arithmetic runs in float32 even under mixed precision:

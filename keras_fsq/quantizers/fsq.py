@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, backend_constant, histogram, straight_through_round
+from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
 
 MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 
@@ -82,8 +82,9 @@ class FSQ(Quantizer):
 
     Args:
         levels: list of ints >= 2, one per latent dimension.
-        temperature: initial temperature ``T`` > 0.
-        eps: the bound's margin, 1e-3 as in the FSQ paper.
+        temperature: initial temperature ``T``, finite and > 0.
+        eps: the bound's margin, 1e-3 as in the FSQ paper; below ``1 / (max(L) - 1)``
+            so the bound still reaches every level.
         entropy_weight: lambda of the entropy bonus.
         loss_weight: weight of the quantization loss; 0 adds none.
         usage_decay: EMA decay of level usage, in [0, 1).
@@ -101,10 +102,18 @@ class FSQ(Quantizer):
     ):
         super().__init__(**kwargs)
         self.levels = validate_levels(levels)
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0; received {temperature}.")
-        if not 0 <= eps < 1:
-            raise ValueError(f"`eps` must be in [0, 1); received {eps}.")
+        if not 0 < temperature < math.inf:
+            raise ValueError(f"`temperature` must be finite and > 0; received {temperature}.")
+        # The extreme levels +-(L//2) are reached while half_l - offset > L//2 - offset - 1/2,
+        # i.e. (L - 1) eps < 1: a larger eps merges them into their neighbours.
+        if not 0 <= eps < 1 / (max(self.levels) - 1):
+            raise ValueError(
+                f"`eps` must be in [0, 1 / (max(levels) - 1)) = [0, {1 / (max(self.levels) - 1):.4g}) so every level "
+                f"stays reachable; received {eps}."
+            )
+        for name, value in (("entropy_weight", entropy_weight), ("loss_weight", loss_weight)):
+            if not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number; received {value}.")
         if not 0 <= usage_decay < 1:
             raise ValueError(f"`usage_decay` must be in [0, 1); received {usage_decay}.")
         self.eps = float(eps)
@@ -174,7 +183,7 @@ class FSQ(Quantizer):
         level_index = ops.cast(ops.add(z_hat, self._half_width), "int32")
         indices = ops.sum(ops.multiply(level_index, self._basis), axis=-1)
         if training:
-            self._update_level_usage(level_index)
+            self._update_level_usage(level_index, bounded)
         if self.loss_weight:  # also outside training, so evaluate() reports it
             self.add_loss(self.loss_weight * self.quantization_loss(bounded, z_hat))
         return codes, indices
@@ -195,16 +204,20 @@ class FSQ(Quantizer):
         probs = ops.mean(ops.softmax(ops.negative(ops.square(ops.subtract(flat, self._grid))), axis=-1), axis=0)
         return ops.mean(-ops.sum(probs * ops.log(probs + 1e-10), axis=-1))
 
-    def _update_level_usage(self, level_index):
-        """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``."""
+    def _update_level_usage(self, level_index, bounded):
+        """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``.
+
+        Latent vectors holding NaN or inf are left out of the count (and a batch of
+        nothing else leaves the EMA unchanged).
+        """
         max_level = max(self.levels)
-        counts = histogram(ops.add(level_index, self._usage_offsets), self.code_dim * max_level)
-        if None in level_index.shape:  # an unknown batch size while tracing
-            vectors = ops.cast(ops.size(level_index) // self.code_dim, "float32")
-        else:
-            vectors = math.prod(level_index.shape[:-1])
-        batch_usage = ops.reshape(counts, (self.code_dim, max_level)) / vectors
-        self.level_usage.assign(self.level_usage + (1 - self.usage_decay) * (batch_usage - self.level_usage))
+        finite = finite_rows(bounded)
+        weights = ops.broadcast_to(finite[..., None], ops.shape(level_index))
+        counts = histogram(ops.add(level_index, self._usage_offsets), self.code_dim * max_level, weights)
+        vectors = ops.sum(finite)
+        batch_usage = ops.reshape(counts, (self.code_dim, max_level)) / ops.maximum(vectors, 1.0)
+        rate = ops.where(vectors > 0, 1 - self.usage_decay, 0.0)
+        self.level_usage.assign(self.level_usage + rate * (batch_usage - self.level_usage))
 
     def usage_perplexity(self):
         """Per-dimension perplexity exp(H) of the EMA level usage, shape (d,)."""

@@ -1,9 +1,11 @@
 """The VQ-VAE baseline: a nearest-neighbour codebook updated by EMA."""
 
+import math
+
 import keras
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, histogram
+from keras_fsq.quantizers.base import Quantizer, finite_rows, histogram
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -20,7 +22,8 @@ class VectorQuantizer(Quantizer):
     Each call adds ``commitment_weight * MSE(z, sg(e_k))`` (reported by
     ``evaluate`` too); only training updates the codebook. A code whose EMA
     count ``N_i`` falls below ``dead_code_threshold`` is restarted on a random
-    latent of the batch. The codebook is not trained by gradients.
+    latent of the batch. The codebook is not trained by gradients. Rows
+    holding NaN or inf are left out of the EMA update.
 
     Args:
         codebook_size: number of codes K.
@@ -49,6 +52,11 @@ class VectorQuantizer(Quantizer):
                 raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
         if not 0 <= decay < 1:
             raise ValueError(f"`decay` must be in [0, 1); received {decay}.")
+        if not 0 <= eps < math.inf:
+            raise ValueError(f"`eps` must be finite and >= 0 (Laplace smoothing); received {eps}.")
+        for name, value in (("commitment_weight", commitment_weight), ("dead_code_threshold", dead_code_threshold)):
+            if not 0 <= value < math.inf:
+                raise ValueError(f"`{name}` must be finite and >= 0; received {value}.")
         self._codebook_size = codebook_size
         self._code_dim = code_dim
         self.decay = float(decay)
@@ -97,9 +105,11 @@ class VectorQuantizer(Quantizer):
         return codes, indices
 
     def _update_codebook(self, flat, flat_indices):
-        flat = ops.stop_gradient(flat)
+        finite = finite_rows(flat)
+        flat = ops.where(finite[:, None] > 0, ops.stop_gradient(flat), 0.0)
+        flat_indices = ops.where(finite > 0, flat_indices, 0)
         k = self.codebook_size
-        counts = histogram(flat_indices, k)
+        counts = histogram(flat_indices, k, finite)
         sums = ops.segment_sum(flat, flat_indices, num_segments=k)
         ema_counts = self.decay * self.ema_counts + (1 - self.decay) * counts
         ema_sums = self.decay * self.ema_sums + (1 - self.decay) * sums
