@@ -1,6 +1,9 @@
 """FSQVAE: encoder -> quantizer -> decoder, trained with plain ``model.fit``."""
 
 import math
+import pathlib
+import re
+import zipfile
 
 import keras
 import numpy as np
@@ -33,6 +36,35 @@ def validate_images(images, name="images"):
     return images
 
 
+def invalid_pixel_count(images):
+    """How many values of ``images`` are NaN or outside [0, 1] (float32 scalar; cheap inside a step)."""
+    images = ops.cast(images, "float32")
+    valid = ops.logical_and(ops.greater_equal(images, 0.0), ops.less_equal(images, 1.0))  # False for NaN
+    return ops.sum(ops.cast(ops.logical_not(valid), "float32"))
+
+
+class InputGuard(keras.callbacks.Callback):
+    """Stops ``fit``/``evaluate`` with a ``ValueError`` at the first batch whose pixels are not in [0, 1].
+
+    Reads the ``invalid_pixels`` metric that ``FSQVAE.compute_loss`` counts
+    inside the (compiled) step, so it works for ``tf.data`` pipelines and
+    generators as well as arrays, on every backend.
+    """
+
+    def _check(self, logs, when):
+        if logs and logs.get("invalid_pixels", 0) > 0:
+            raise ValueError(
+                f"{when}: {int(logs['invalid_pixels'])} input values are NaN or outside [0, 1] "
+                "(FSQVAE expects float images in [0, 1]; divide uint8 images by 255)."
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"fit, training batch {batch}")
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check(logs, f"evaluation batch {batch}")
+
+
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class FSQVAE(keras.Model):
     """An autoencoder with a quantized bottleneck.
@@ -63,6 +95,7 @@ class FSQVAE(keras.Model):
             name: keras.metrics.Mean(name=name)
             for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel", "bits_per_image")
         }
+        self.trackers["invalid_pixels"] = keras.metrics.Sum(name="invalid_pixels")
         for name in quantizer.statistic_names:
             self.trackers[name] = keras.metrics.Mean(name=name)
         if quantizer.codebook_size <= MAX_HISTOGRAM_CODES:
@@ -113,6 +146,7 @@ class FSQVAE(keras.Model):
             "ssim": ssim(target, reconstruction),
             "bits_per_pixel": bits / pixels,
             "bits_per_image": bits,
+            "invalid_pixels": invalid_pixel_count(x),
             **self.quantizer.batch_statistics(indices),
         }
         if "codebook_usage" in self.trackers:
@@ -123,17 +157,30 @@ class FSQVAE(keras.Model):
         # loss is divided by the replica count, as Keras' own losses do (a no-op elsewhere).
         return scale_loss_for_distribution(reconstruction_loss + quantization_loss)
 
-    def _check_fit_inputs(self, x):
+    @staticmethod
+    def _guarded(kwargs):
+        """``kwargs`` with an ``InputGuard`` among the callbacks."""
+        callbacks = kwargs.get("callbacks")
+        if isinstance(callbacks, keras.callbacks.CallbackList):  # fit's own validation pass: guarded already
+            return kwargs
+        callbacks = list(callbacks or [])
+        return {**kwargs, "callbacks": callbacks + [InputGuard()]}
+
+    def fit(self, x=None, y=None, **kwargs):
+        """``keras.Model.fit``; arrays are checked up front, any input stops at its first bad batch."""
         if isinstance(x, np.ndarray):
             validate_images(x, "x")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation and isinstance(validation[0], np.ndarray):
+            validate_images(validation[0], "validation_data")
+        elif isinstance(validation, np.ndarray):
+            validate_images(validation, "validation_data")
+        return super().fit(x, y, **self._guarded(kwargs))
 
-    def fit(self, x=None, *args, **kwargs):
-        self._check_fit_inputs(x)
-        return super().fit(x, *args, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        self._check_fit_inputs(x)
-        return super().evaluate(x, *args, **kwargs)
+    def evaluate(self, x=None, y=None, **kwargs):
+        if isinstance(x, np.ndarray):
+            validate_images(x, "x")
+        return super().evaluate(x, y, **self._guarded(kwargs))
 
     def _as_images(self, images):
         images = validate_images(images)
@@ -160,8 +207,19 @@ class FSQVAE(keras.Model):
         return self.predict(images, batch_size=batch_size, verbose=0)["indices"]
 
     def decode(self, indices):
-        """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy)."""
-        codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(np.asarray(indices), dtype="int32"))
+        """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy).
+
+        ``ValueError`` for indices outside ``[0, codebook_size)`` (they would wrap around).
+        """
+        indices = np.asarray(indices)
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise ValueError(f"`indices` must be integers; received dtype {indices.dtype}.")
+        if indices.size and (indices.min() < 0 or indices.max() >= self.quantizer.codebook_size):
+            raise ValueError(
+                f"`indices` must lie in [0, {self.quantizer.codebook_size}); received values in "
+                f"[{indices.min()}, {indices.max()}]."
+            )
+        codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(indices, dtype="int32"))
         return ops.convert_to_numpy(self.decoder(codes, training=False))
 
     def get_config(self):
@@ -182,6 +240,31 @@ class FSQVAE(keras.Model):
         for key in ("encoder", "quantizer", "decoder"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def load_model(path):
+    """A ``.keras`` file written by keras_fsq (or any Keras model file), loaded with every keras_fsq class registered.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the
+    file for one that is truncated, not a ``.keras`` archive, or names a class
+    neither Keras nor keras_fsq defines.
+    """
+    from keras_fsq import register_serializables
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist" + (" (it is a folder)." if path.is_dir() else "."))
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras model file (not a zip archive: truncated, or another format).")
+    register_serializables()
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # Keras raises TypeError, ValueError, KeyError, zip and HDF5 errors alike
+        unknown = re.search(r"Could not locate class '([^']+)'", str(error))
+        if unknown:
+            raise ValueError(f"{path} names the class {unknown.group(1)!r}, which neither Keras nor keras_fsq defines.") from None
+        first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} could not be loaded: {first_line}") from None
 
 
 QUANTIZERS = ("fsq", "vq")

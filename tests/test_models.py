@@ -98,3 +98,81 @@ def test_quantizer_must_be_a_keras_fsq_quantizer():
 def test_quantizer_dimension_must_match_the_encoder():
     with pytest.raises(ValueError, match="last dimension is 3"):
         FSQVAE(Encoder(4, 4, (8, 8, 8, 8)), FSQ([5, 5, 5]), Decoder(widths=(8, 8, 8, 8))).build((None, 32, 32, 3))
+
+
+@pytest.mark.parametrize("bad", ["uint8_range", "nan"])
+def test_tf_data_and_generators_with_bad_pixels_stop_fit_at_the_first_batch(real_images, bad):
+    import tensorflow as tf
+
+    images = real_images[:64].copy()
+    if bad == "uint8_range":
+        images *= 255
+    else:
+        images[[10, 40], 3, 3, 1] = np.nan
+    model = build_fsqvae(**SMALL)
+    model.compile(optimizer="adam")
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(32)
+    with pytest.raises(ValueError, match=r"training batch 0: \d+ input values are NaN or outside \[0, 1\]"):
+        model.fit(dataset, epochs=3, verbose=0)
+
+    def batches():
+        yield (real_images[:32],)  # a good batch first: the bad one is caught when it comes
+        yield (images[32:],)
+
+    with pytest.raises(ValueError, match="training batch 1"):
+        model.fit(batches(), epochs=1, verbose=0)
+    # Eager torch meets the NaN first in the quantizer's own inference check: also a ValueError.
+    with pytest.raises(ValueError, match="evaluation batch 0|`inputs` contains NaN"):
+        model.evaluate(tf.data.Dataset.from_tensor_slices(images[32:]).batch(32), verbose=0)
+
+
+def test_bad_validation_arrays_fail_before_training(real_images):
+    model = build_fsqvae(**SMALL)
+    model.compile(optimizer="adam")
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="validation_data"):
+        model.fit(real_images[:32], validation_data=(real_images[:8] * 255,), epochs=1, verbose=0)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_decode_rejects_indices_outside_the_codebook():
+    model = build_fsqvae(**SMALL)
+    size = model.quantizer.codebook_size
+    assert model.decode(np.full((1, 8), size - 1)).shape == (1, 32, 32, 3)
+    for bad in (size, -1):
+        with pytest.raises(ValueError, match=rf"\[0, {size}\)"):
+            model.decode(np.full((1, 8), bad))
+    with pytest.raises(ValueError, match="integers"):
+        model.decode(np.zeros((1, 8), "float32"))
+
+
+def test_load_model_names_the_file_and_the_problem(tmp_path):
+    from keras_fsq import load_model
+
+    model = build_fsqvae(**SMALL)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert load_model(path).quantizer.levels == [8, 5, 5, 5]
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated.keras is not a .keras model file"):
+        load_model(truncated)
+    import json
+    import zipfile
+
+    unknown = tmp_path / "unknown.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(unknown, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(content)
+                config["config"]["quantizer"]["class_name"] = "MyQuantizer"
+                config["config"]["quantizer"]["registered_name"] = "mine>MyQuantizer"
+                content = json.dumps(config).encode()
+            target.writestr(item, content)
+    with pytest.raises(ValueError, match="unknown.keras names the class 'MyQuantizer'") as error:
+        load_model(unknown)
+    assert len(str(error.value)) < 200
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        load_model(tmp_path / "missing.keras")
