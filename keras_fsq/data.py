@@ -6,15 +6,21 @@ a ``data_dir`` argument or the ``KERAS_FSQ_DATA`` environment variable.
 
 import os
 import pathlib
+import socket
 
 import numpy as np
-import tensorflow as tf
 
+from keras_fsq import files
 from keras_fsq.models import validate_images
 
 DATA_DIR_VARIABLE = "KERAS_FSQ_DATA"
 SHARED_CIFAR10 = pathlib.Path("cifar10") / "cifar10_train_first1017_of_each_batch.npz"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# Larger images are refused before any pixel is decoded: 2^25 pixels (e.g. 8192x4096)
+# take 384 MiB as float32 RGB. Pillow's own bomb limit (89 megapixels) would let a
+# 236 KB PNG of 9000x9000 cost 2.7 GB.
+MAX_IMAGE_PIXELS = 2**25
+CIFAR10_HOST = ("www.cs.toronto.edu", 443)  # where tensorflow-datasets downloads CIFAR-10 from
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -64,10 +70,20 @@ def load_cifar10(split="train", data_dir=None, download=True):
     Raises ``DatasetUnavailableError`` when the data is neither in ``data_dir``
     nor downloadable (e.g. offline); ``load_shared_cifar10`` is the offline path.
     """
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
+    def load(download):
+        return tfds.load("cifar10", split=split, data_dir=data_dir, download=download, as_supervised=True)
+
     try:
-        dataset = tfds.load("cifar10", split=split, data_dir=data_dir, download=download, as_supervised=True)
+        try:
+            dataset = load(download=False)
+        except Exception:  # not in data_dir yet
+            if not download:
+                raise
+            _check_reachable(CIFAR10_HOST)
+            dataset = load(download=True)
     except Exception as error:  # tfds raises assertion, import and network errors alike
         raise DatasetUnavailableError(
             f"CIFAR-10 could not be loaded from tensorflow-datasets (data_dir={data_dir!r}, "
@@ -76,19 +92,96 @@ def load_cifar10(split="train", data_dir=None, download=True):
     return dataset.map(lambda image, label: tf.cast(image, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def read_image(path):
-    """One image file as float32 (H, W, 3) in [0, 1]."""
+def _check_reachable(address, timeout=5.0):
+    """Fail in seconds, not after minutes of download retries, when the download host cannot be reached."""
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+    except OSError as error:
+        raise DatasetUnavailableError(f"cannot reach {address[0]} to download CIFAR-10 ({error}); offline?") from None
+
+
+def _unit_rgb(image):
+    """A loaded Pillow image of any mode -> float32 (H, W, 3) in [0, 1].
+
+    16-bit and 32-bit integer greyscale (``I;16*``, ``I``) is scaled by 1/65535,
+    float greyscale (``F``) clipped to [0, 1]; every other mode (palette, alpha,
+    grey, CMYK, YCbCr, ...) goes through Pillow's RGB conversion, which drops alpha.
+    """
+    if image.mode.startswith("I;16") or image.mode == "I":
+        grey = np.clip(np.asarray(image, dtype="float32") / 65535.0, 0.0, 1.0)
+    elif image.mode == "F":
+        grey = np.clip(np.nan_to_num(np.asarray(image, dtype="float32")), 0.0, 1.0)
+    else:
+        return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
+    """One image file as float32 (H, W, 3) in [0, 1], from any mode Pillow opens (see ``_unit_rgb``).
+
+    Raises ``ValueError`` naming the file when it is not a readable image
+    (corrupt, truncated, another format, a folder) or has more than
+    ``max_pixels`` pixels, which is checked from the header before decoding.
+    """
     from PIL import Image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file.")
+    try:
+        image = Image.open(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, its bomb error, ...
+        raise ValueError(f"{path} is not a readable image: {error}") from None
+    with image:
+        if image.width * image.height > max_pixels:
+            raise ValueError(
+                f"{path} is {image.width}x{image.height}, over the {max_pixels} pixels allowed "
+                "(a possible decompression bomb); pass a larger max_pixels to read it."
+            )
+        try:
+            image.load()
+            return _unit_rgb(image)
+        except Exception as error:
+            raise ValueError(f"{path} is not a readable image: {error}") from None
 
 
-def write_image(image, path):
+def save_image(image, path):
     """Float (H, W, C) in [0, 1] -> an image file (format from the suffix), rounded to 8 bits."""
     from PIL import Image
 
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype("uint8")).save(path)
+    pixels = (np.clip(image, 0, 1) * 255).round().astype("uint8")
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+
+
+def write_image(image, path, overwrite=True):
+    """``save_image`` through a temporary file, so ``path`` is never left half-written."""
+    with files.replacing(path, overwrite) as temporary:
+        save_image(image, temporary)
+
+
+def load_array_file(path):
+    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole)."""
+    path = pathlib.Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            arrays = {"": loaded}
+        else:
+            with loaded:
+                arrays = {name: loaded[name] for name in loaded.files}
+    except Exception as error:  # ValueError, zipfile, pickle and OS errors of a damaged file
+        raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
+    if not arrays:
+        raise ValueError(f"{path} holds no arrays.")
+    if "data_batch_1_x" in arrays:  # the shared CIFAR-10 file: every batch
+        images = np.concatenate([array for name, array in sorted(arrays.items()) if name.endswith("_x")])
+    else:
+        images = next(iter(arrays.values()))
+    if images.ndim == 3:  # one channel without its axis
+        images = images[..., None]
+    return to_unit_float(images, str(path))
 
 
 def image_paths(folder):
@@ -96,7 +189,7 @@ def image_paths(folder):
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise ValueError(f"`folder` {folder} is not a directory.")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise ValueError(f"`folder` {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
     return paths
@@ -124,6 +217,8 @@ def load_image_folder(folder, size=32, mode="center_crop"):
 
 def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False):
     """A batched, prefetched ``tf.data.Dataset`` of float images (uint8 is scaled by 1/255)."""
+    import tensorflow as tf
+
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
     images = to_unit_float(images)

@@ -86,3 +86,94 @@ def test_make_dataset_batches():
     np.testing.assert_allclose(np.sort(np.concatenate(batches).ravel()), np.sort(images.ravel()))
     with pytest.raises(ValueError, match="batch_size"):
         data.make_dataset(images, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "mode, pixels, expected",
+    [
+        ("I;16", np.full((4, 5), 32768, np.uint16), 32768 / 65535),  # 16-bit grey: not clipped to white
+        ("L", np.full((4, 5), 51, np.uint8), 0.2),
+        ("LA", np.dstack([np.full((4, 5), 102, np.uint8), np.zeros((4, 5), np.uint8)]), 0.4),
+        ("RGBA", np.dstack([np.full((4, 5, 3), 204, np.uint8), np.full((4, 5), 9, np.uint8)]), 0.8),
+    ],
+)
+def test_any_pillow_mode_reads_as_unit_rgb(tmp_path, mode, pixels, expected):
+    from PIL import Image
+
+    path = tmp_path / "x.png"
+    Image.fromarray(pixels).save(path)
+    with Image.open(path) as opened:
+        assert opened.mode == mode
+    image = data.read_image(path)
+    assert image.shape == (4, 5, 3) and image.dtype == np.float32
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+
+
+def test_palette_bilevel_and_cmyk_images_read_as_their_rgb(tmp_path):
+    from PIL import Image
+
+    Image.new("1", (6, 4), 1).save(tmp_path / "b.png")
+    np.testing.assert_array_equal(data.read_image(tmp_path / "b.png"), 1.0)
+    Image.new("RGB", (6, 4), (255, 0, 51)).convert("P").save(tmp_path / "p.png")
+    np.testing.assert_allclose(data.read_image(tmp_path / "p.png")[0, 0], [1.0, 0.0, 0.2], atol=1e-6)
+    Image.new("CMYK", (6, 4), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=100)
+    np.testing.assert_allclose(data.read_image(tmp_path / "c.jpg")[0, 0], [1.0, 0.0, 0.0], atol=0.02)
+
+
+def test_decompression_bombs_are_refused_from_the_header(tmp_path):
+    import tracemalloc
+
+    from PIL import Image
+
+    path = tmp_path / "bomb.png"
+    Image.new("L", (9000, 9000)).save(path)  # ~80 KB on disk, 81 megapixels
+    assert path.stat().st_size < 300_000
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"bomb.png is 9000x9000, over the \d+ pixels allowed"):
+        data.read_image(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 10 * 2**20
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image", "truncated"])
+def test_unreadable_images_are_value_errors_naming_the_file(tmp_path, content):
+    path = tmp_path / "broken.png"
+    if content == "truncated":
+        good = tmp_path / "good.png"
+        data.write_image(np.random.default_rng(0).uniform(size=(64, 64, 3)), good)
+        content = good.read_bytes()[: good.stat().st_size // 2]
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="broken.png is not a readable image"):
+        data.read_image(path)
+
+
+def test_folders_named_like_images_are_skipped_and_refused(photo_folder):
+    (photo_folder / "x.png").mkdir()
+    assert photo_folder / "x.png" not in data.image_paths(photo_folder)
+    with pytest.raises(ValueError, match="x.png is a folder"):
+        data.read_image(photo_folder / "x.png")
+
+
+def test_array_files(tmp_path):
+    np.savez(tmp_path / "empty.npz")
+    with pytest.raises(ValueError, match="empty.npz holds no arrays"):
+        data.load_array_file(tmp_path / "empty.npz")
+    (tmp_path / "junk.npy").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="junk.npy is not a readable"):
+        data.load_array_file(tmp_path / "junk.npy")
+    np.save(tmp_path / "grey.npy", np.full((2, 8, 8), 255, np.uint8))
+    assert data.load_array_file(tmp_path / "grey.npy").shape == (2, 8, 8, 1)
+    shared = data.load_array_file(SHARED_DATA / data.SHARED_CIFAR10)
+    assert shared.shape == (5085, 32, 32, 3)
+
+
+def test_written_images_replace_atomically(tmp_path):
+    path = tmp_path / "x.png"
+    data.write_image(np.zeros((4, 4, 3)), path)
+    with pytest.raises(ValueError, match="exists"):
+        data.write_image(np.ones((4, 4, 3)), path, overwrite=False)
+    assert data.read_image(path).max() == 0
+    data.write_image(np.ones((4, 4, 1)), path)
+    assert data.read_image(path).min() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
