@@ -106,8 +106,8 @@ def test_foreign_files_other_models_and_other_priors_are_rejected(trained, tmp_p
     with pytest.raises(codec.CodecError, match="different prior"):
         codec.decompress(model, data)
     with pytest.raises(codec.CodecError, match="version"):
-        version_2 = data[:4] + b"\x02" + data[5:-4]
-        codec.decompress(model, version_2 + struct.pack("<I", zlib.crc32(version_2)), prior)
+        version_1 = data[:4] + b"\x01" + data[5:-4]
+        codec.decompress(model, version_1 + struct.pack("<I", zlib.crc32(version_1)), prior)
 
 
 def test_bad_arguments_raise_value_errors(trained, cifar_images):
@@ -206,3 +206,120 @@ def test_files_decode_to_the_same_indices_on_another_backend(trained, tmp_path, 
         cwd=REPO_ROOT, env=env, check=True, capture_output=True,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), model.encode(held_out[:16]))
+
+
+@pytest.mark.parametrize("levels", [[8, 5, 5, 5], [7, 2, 3], [255, 3], [2]])
+@pytest.mark.parametrize("architecture", ["conv", "global"])
+def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architecture):
+    """Untrained models: the codec must reproduce ``encode`` whatever the weights."""
+    from keras_fsq import ConvDecoder, ConvEncoder, Decoder, Encoder
+    from keras_fsq.models import FSQVAE
+
+    if architecture == "conv":
+        model = FSQVAE(ConvEncoder(len(levels), [8]), FSQ(levels), ConvDecoder(3, [8]))
+        images = np.random.default_rng(1).uniform(size=(3, 13, 22, 3)).astype("float32")
+    else:
+        model = FSQVAE(Encoder(5, len(levels), [8, 8]), FSQ(levels), Decoder((32, 32, 3), [8, 8]))
+        images = np.random.default_rng(1).uniform(size=(3, 32, 32, 3)).astype("float32")
+    model.build((None, *images.shape[1:]))
+    for prior in (None, codec.EntropyModel.fit(model, images, context="left")):
+        data = codec.compress(model, images, prior)
+        indices, size = codec.read_indices(model, data, prior)
+        assert size == images.shape[1:3]
+        padded = np.pad(images, ((0, 0), (0, images.shape[1] % 2), (0, 0), (0, 0)), mode="edge")
+        np.testing.assert_array_equal(indices, model.encode(padded))
+
+
+def random_prior(levels, context, rng):
+    max_level = max(levels)
+    contexts = 1 if context == "none" else max_level + 1
+    counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (rng.uniform(size=(len(levels), contexts, max_level)) < 0.7)
+    return codec.EntropyModel(levels, counts, context)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.lists(st.integers(2, 255), min_size=1, max_size=5),
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 6)),
+    context=st.sampled_from(["none", "left"]),
+    step=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_symbols_round_trip_for_any_levels_and_chunking(levels, shape, context, step, seed):
+    rng = np.random.default_rng(seed)
+    prior = random_prior(levels, context, rng)
+    grid = (rng.uniform(size=(*shape, len(levels))) * np.array(levels)).astype("uint8")
+    words = codec.encode_symbols(grid, prior, step)
+    decoded = np.concatenate(list(codec.decode_symbol_chunks(words, grid.shape, prior, step)))
+    np.testing.assert_array_equal(decoded, grid)
+    # The payload must be exactly the coding: one word more, or one fewer, is refused.
+    for bad in (np.append(words, np.uint32(rng.integers(2**32))), words[:-1]):
+        with pytest.raises(codec.CodecError):
+            list(codec.decode_symbol_chunks(bad, grid.shape, prior, step))
+
+
+def test_every_symbol_costs_at_least_the_floor():
+    """A prior that has seen only level 0 still cannot code more than 1 / MIN_SYMBOL_BITS symbols a bit."""
+    prior = codec.EntropyModel([2], np.array([[[10**9, 0]]]))
+    grid = np.zeros((100, 10, 10, 1), "uint8")
+    bits = 32 * len(codec.encode_symbols(grid, prior, 100))
+    assert bits >= grid.size * codec.MIN_SYMBOL_BITS - codec.SLACK_BITS
+
+
+def test_decoding_runs_in_bounded_chunks(trained, monkeypatch):
+    model, prior, held_out = trained
+    monkeypatch.setattr(codec, "CHUNK_PIXELS", 2 * 32 * 32)  # two images a chunk
+    data = codec.compress(model, held_out[:7], prior)
+    chunks = [indices for indices, _ in codec.iter_indices(model, data, prior)]
+    assert [len(c) for c in chunks] == [2, 2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate(chunks), model.encode(held_out[:7]))
+
+
+def crafted(model, prior, count, payload=b"", symbols_crc=0):
+    header = struct.pack("<4sB8s8sHHHBB", b"KFSQ", codec.VERSION, codec.model_fingerprint(model), prior.fingerprint,
+                         count, 32, 32, 3, len(LEVELS)) + bytes(LEVELS) + struct.pack("<II", symbols_crc, len(payload))
+    return header + payload + struct.pack("<I", zlib.crc32(header + payload))
+
+
+def test_a_header_cannot_make_decoding_allocate_more_than_its_payload_describes(trained):
+    import tracemalloc
+
+    model, prior, _ = trained
+    bomb = crafted(model, prior, 65535)
+    assert len(bomb) < 50
+    tracemalloc.start()
+    with pytest.raises(codec.CodecError, match="payload of 0 bytes carries at most"):
+        codec.decompress(model, bomb, prior)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2**20, peak
+    # A payload of one word may claim the symbols it can carry, and is then refused by its content.
+    allowed = int((32 + codec.SLACK_BITS) / codec.MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
+    with pytest.raises(codec.CodecError, match="payload"):
+        codec.decompress(model, crafted(model, prior, allowed, b"\x01\x02\x03\x04"), prior)
+
+
+def test_garbled_short_and_long_payloads_behind_a_valid_checksum_are_refused(trained):
+    model, prior, held_out = trained
+    data = codec.compress(model, held_out[:3], prior)
+    header_size = codec._FIXED.size + len(LEVELS) + 8
+    symbols_crc, length = struct.unpack_from("<II", data, header_size - 8)
+    payload = data[header_size:-4]
+    garbled = bytes([payload[0] ^ 0xFF]) + payload[1:]
+    for bad in (garbled, payload[:-4], payload + b"\x00\x00\x00\x01", payload[4:]):
+        body = data[: header_size - 4] + struct.pack("<I", len(bad)) + bad
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, body + struct.pack("<I", zlib.crc32(body)), prior)
+
+
+def test_a_different_model_with_the_same_levels_is_named_as_such(trained):
+    model, prior, held_out = trained
+    data = codec.compress(model, held_out[:1], prior)
+    other = small_conv_fsqvae(FSQ(LEVELS))
+    other.build((None, 32, 32, 3))
+    with pytest.raises(codec.CodecError, match=r"different model with the same levels \[5, 5, 5\] \(weights fingerprint [0-9a-f]{16}, this model's [0-9a-f]{16}\)"):
+        codec.decompress(other, data, prior)
+    four = small_conv_fsqvae(FSQ([4, 4, 4]))
+    four.build((None, 32, 32, 3))
+    with pytest.raises(codec.CodecError, match=r"levels \[5, 5, 5\]; this model has \[4, 4, 4\]"):
+        codec.decompress(four, data)
