@@ -15,8 +15,10 @@ whenever the backend sees one, so a search on a GPU machine needs no option.
 """
 
 import dataclasses
-import itertools
+import functools
+import json
 import math
+import pathlib
 
 import keras
 
@@ -25,6 +27,8 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError("keras_fsq.tuning needs KerasTuner: pip install 'keras-fsq[tune]'") from error
 
+from keras_fsq import files
+from keras_fsq._backend import accelerator  # noqa: F401  (tuning.accelerator(), as the docs use it)
 from keras_fsq.callbacks import SCHEDULES, TemperatureAnnealing
 from keras_fsq.models import build_fsqvae
 
@@ -56,16 +60,39 @@ OBJECTIVES = {
 }
 
 
+MAX_LEVEL_SETS = 5000  # more choices than a search can try; a wider space is refused
+
+
 def level_sets_for_budget(bits, code_dims, min_level=3, max_level=10, tolerance=0.25):
     """Non-increasing level lists whose codebook has ``2^bits`` codes within ``±tolerance`` bits.
 
     Only lists of a length in ``code_dims`` with every level in ``[min_level, max_level]``.
+    The enumeration prunes every prefix whose product can no longer reach the
+    budget, so its cost follows the number of answers; more than
+    ``MAX_LEVEL_SETS`` answers is a ``ValueError`` (narrow the level range).
     """
+    low, high = 2.0 ** (bits - tolerance), 2.0 ** (bits + tolerance)
     sets = []
+
+    def extend(prefix, product, largest, remaining):
+        if remaining == 0:
+            if low <= product <= high:
+                sets.append(list(prefix))
+                if len(sets) > MAX_LEVEL_SETS:
+                    raise ValueError(
+                        f"more than {MAX_LEVEL_SETS} level sets of {sorted(code_dims)} levels in [{min_level}, "
+                        f"{max_level}] have 2^{bits} codes; narrow the level range or the code dims."
+                    )
+            return
+        for level in range(largest, min_level - 1, -1):
+            if product * level * min_level ** (remaining - 1) > high:
+                continue  # too large even with the smallest levels after it
+            if product * level**remaining < low:
+                break  # too small even if every later level equals this one; smaller levels too
+            extend(prefix + [level], product * level, level, remaining - 1)
+
     for dims in sorted(code_dims):
-        for levels in itertools.combinations_with_replacement(range(max_level, min_level - 1, -1), dims):
-            if abs(math.log2(math.prod(levels)) - bits) <= tolerance:
-                sets.append(list(levels))
+        extend([], 1, max_level, dims)
     return sets
 
 
@@ -74,6 +101,11 @@ def _sorted_pair(value, name):
     if low > high:
         raise ValueError(f"`{name}` must be (min, max) with min <= max; received {value!r}.")
     return low, high
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_level_sets(bits, code_dims, min_level, max_level):
+    return level_sets_for_budget(bits, code_dims, min_level, max_level)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +153,7 @@ class SearchSpace:
                 )
 
     def level_sets(self, bits):
-        return level_sets_for_budget(bits, self.code_dims, self.min_level, self.max_level)
+        return _cached_level_sets(bits, tuple(self.code_dims), self.min_level, self.max_level)
 
     def choose_levels(self, hp):
         """Declare the level hyperparameters on ``hp`` and return this trial's levels."""
@@ -237,13 +269,17 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=10, directo
     """A KerasTuner tuner (``"random"``, ``"bayesian"`` or ``"hyperband"``) for ``hypermodel``.
 
     With ``overwrite=False`` an existing ``directory/project_name`` is resumed:
-    finished trials are kept and only the remaining ones run.
+    finished trials are kept and only the remaining ones run. Resuming a
+    search whose definition (space, objective, model, tuner) changed is a
+    ``ValueError``: its trials would not be comparable.
     ``max_epochs`` is Hyperband's budget; the other two run ``max_trials`` trials.
     """
     if tuner not in TUNERS:
         raise ValueError(f"`tuner` must be one of {tuple(TUNERS)}; received {tuner!r}.")
     if not isinstance(max_trials, int) or max_trials < 1:
         raise ValueError(f"`max_trials` must be a positive int; received {max_trials!r}.")
+    if isinstance(hypermodel, FSQVAEHyperModel):
+        _record_search(pathlib.Path(directory) / project_name, hypermodel, tuner, overwrite)
     common = dict(
         hypermodel=hypermodel, objective=hypermodel.objective, directory=str(directory),
         project_name=project_name, overwrite=overwrite, seed=seed,
@@ -251,6 +287,32 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=10, directo
     if tuner == "hyperband":
         return TUNERS[tuner](max_epochs=max_epochs, **common)
     return TUNERS[tuner](max_trials=max_trials, **common)
+
+
+def _record_search(folder, hypermodel, tuner, overwrite):
+    """Write what defines the search to ``folder/search.json``; refuse to resume a different one."""
+    definition = {
+        "tuner": tuner,
+        "space": dataclasses.asdict(hypermodel.space),
+        "objective": hypermodel.objective_name,
+        "rate_weight": hypermodel.rate_weight,
+        "image_shape": list(hypermodel.image_shape),
+        "architecture": hypermodel.architecture,
+        "widths": list(hypermodel.widths),
+        "reconstruction_loss": hypermodel.reconstruction_loss,
+    }
+    definition = json.loads(json.dumps(definition))  # tuples -> lists, as read back
+    record = folder / "search.json"
+    if not overwrite and folder.exists():
+        previous = json.loads(record.read_text()) if record.is_file() else None
+        if previous != definition:
+            changed = sorted(k for k in definition if previous is None or previous.get(k) != definition[k])
+            raise ValueError(
+                f"{folder} holds a search with another definition (differs in: {', '.join(changed)}); "
+                "resume it unchanged, or pass overwrite=True (--overwrite) or another directory."
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    files.write_text(record, json.dumps(definition, indent=2) + "\n")
 
 
 def trial_levels(values):
@@ -326,25 +388,6 @@ def plot_pareto_front(rows, path):
     axis.set_ylabel("held-out PSNR (dB)")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
-
-
-def accelerator():
-    """What Keras computes on here: the GPUs the active backend sees, or "CPU"."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    elif backend == "jax":
-        import jax
-
-        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
-    elif backend == "torch":
-        import torch
-
-        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    else:
-        gpus = []
-    return ", ".join(gpus) if gpus else "CPU"

@@ -138,6 +138,23 @@ def test_tune_command_rejects_a_bad_space(tmp_path, capsys):
     assert "min_level" in capsys.readouterr().err
 
 
+def test_a_wide_level_range_at_a_budget_is_refused_at_once(tmp_path, capsys):
+    """itertools over [2, 255]^5 would never end; the pruned enumeration stops at MAX_LEVEL_SETS answers."""
+    assert main(["tune", *TINY_DATA, "--codebook-bits", "16", "--level-range", "2", "255", "--out", str(tmp_path)]) == 2
+    assert "narrow the level range" in capsys.readouterr().err
+    assert len(tuning.level_sets_for_budget(10, (3, 4, 5), 2, 255)) > 1000  # wide, and still enumerated
+
+
+def test_resuming_a_changed_search_is_refused(split_images, tmp_path):
+    hypermodel = tuning.FSQVAEHyperModel(tuning.SearchSpace(**TINY_SPACE), **TINY_MODEL)
+    tuning.make_tuner(hypermodel, "random", max_trials=1, directory=tmp_path)
+    tuning.make_tuner(hypermodel, "random", max_trials=2, directory=tmp_path)  # the same search: resumed
+    changed = tuning.FSQVAEHyperModel(tuning.SearchSpace(**{**TINY_SPACE, "code_dims": (4,)}), **TINY_MODEL)
+    with pytest.raises(ValueError, match="another definition.*space"):
+        tuning.make_tuner(changed, "random", max_trials=1, directory=tmp_path)
+    tuning.make_tuner(changed, "random", max_trials=1, directory=tmp_path, overwrite=True)
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
