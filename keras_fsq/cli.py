@@ -1,166 +1,234 @@
-"""The ``keras-fsq`` command: train and evaluate FSQ-VAEs on image data.
+"""The ``keras-fsq`` command: train, evaluate and tune FSQ-VAEs; compress images to files and back.
 
-    keras-fsq [--backend jax] train --data shared-cifar10 --data-dir ../shared/data --out runs/fsq
-    keras-fsq evaluate --model runs/fsq/model.keras --data shared-cifar10 --train-size 4000
-    keras-fsq tune --data-dir ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
+    keras-fsq [--backend jax] train --architecture conv --data ../shared/data --train-size 4000 --epochs 8 --out runs/fsq
+    keras-fsq evaluate --model runs/fsq/model.keras --data ../shared/data --train-size 4000 --out runs/fsq/eval
+    keras-fsq tune --data ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
     keras-fsq fit-prior --model runs/fsq/model.keras --data photos/ --out runs/fsq/prior.json
     keras-fsq compress photo.png photo.fsq --model runs/fsq/model.keras --prior runs/fsq/prior.json
     keras-fsq decompress photo.fsq photo.png --model runs/fsq/model.keras --prior runs/fsq/prior.json
 
-Arguments are parsed before Keras is imported, so ``--backend`` picks the backend.
+Arguments are parsed (and checked) before Keras is imported, so ``--backend``
+picks the backend and ``--help`` answers at once. No command writes over one
+of its inputs, nor over an existing file unless ``--overwrite`` is given;
+every file is written whole or not at all. A user error ends in one line on
+stderr and exit status 2.
 """
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import pathlib
 import sys
 import time
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from keras_fsq._backend import BACKENDS, require_backend
+
+TRAIN_OUTPUTS = ("model.keras", "reconstructions.png", "training_curves.png", "history.json", "metrics.json", "metrics.md")
+EVALUATE_OUTPUTS = ("reconstructions.png", "metrics.json", "metrics.md")
+SHARED_CIFAR10_NAMES = ("shared-cifar10",)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and exit status 2) instead of the whole usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text, kind, test, what):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+    if not test(value):
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    return value
+
+
+def positive_int(text):
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def non_negative_int(text):
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    return _number(text, float, lambda v: 0 < v < math.inf, "a finite number > 0")
+
+
+def non_negative_float(text):
+    return _number(text, float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
+
+
+def parse_ints(text, minimum=1, what="comma-separated integers"):
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, e.g. 8,5,5,5; got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, each >= {minimum}; got {text!r}")
+    return values
 
 
 def parse_levels(text):
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 8,5,5,5; got {text!r}")
+    return parse_ints(text, 2, "comma-separated levels")
 
 
 def parse_words(text):
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_data_arguments(parser):
+def add_data_arguments(parser, train_size=4000):
     parser.add_argument(
         "--data", default="shared-cifar10",
-        help="shared-cifar10 (the offline real images), cifar10 (tensorflow-datasets), "
-        "an image folder (centre crops), or a .npy/.npz file of images",
+        help="a folder of images (centre crops), a .npy/.npz file of images, the shared data folder "
+        "(its cifar10/ images), shared-cifar10 (the same, found through --data-dir), or cifar10 (tensorflow-datasets)",
     )
-    parser.add_argument("--data-dir", help=f"where shared/data or the tfds data lives (default: ${'KERAS_FSQ_DATA'})")
-    parser.add_argument("--train-size", type=int, default=4000, help="the first N images train; the rest are held out")
-    parser.add_argument("--limit", type=int, help="use at most this many images in all")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data-dir", help="where shared/data or the tfds data lives (default: $KERAS_FSQ_DATA)")
+    parser.add_argument("--train-size", type=non_negative_int, default=train_size,
+                        help="the first N images train; the rest are held out")
+    parser.add_argument("--limit", type=positive_int, help="use at most this many images in all")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+
+
+def add_overwrite(parser, what="existing output files"):
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-fsq", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="keras-fsq", description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND or tensorflow)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images")
     add_data_arguments(train)
-    train.add_argument("--quantizer", default="fsq", help="fsq or vq")
+    train.add_argument("--architecture", default="global", choices=["global", "conv"],
+                       help="global: the paper's 32x32 model; conv: fully convolutional, any image size")
+    train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
+    train.add_argument("--quantizer", default="fsq", choices=["fsq", "vq"])
     train.add_argument("--levels", type=parse_levels, default=[8, 5, 5, 5], help="FSQ levels, e.g. 8,5,5,5")
-    train.add_argument("--codebook-size", type=int, help="VQ codebook size (default: the product of --levels)")
-    train.add_argument("--latent-dim", type=int, default=64, help="total latent size of the global encoder")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
+    train.add_argument("--latent-dim", type=positive_int, default=64, help="total latent size of the global encoder")
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--learning-rate", type=positive_float, default=1e-3)
     train.add_argument("--anneal", default="exponential", choices=["exponential", "linear", "cosine", "none"])
-    train.add_argument("--temperatures", type=float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
+    train.add_argument("--temperatures", type=positive_float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
     train.add_argument("--reconstruction-loss", default="binary_crossentropy", choices=["binary_crossentropy", "mse"])
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default="runs/fsq", help="directory for the model, grid, curves and metrics")
+    train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
+    add_overwrite(train, "an earlier run's files in --out")
 
     tune = commands.add_parser("tune", help="search quantization levels, latent size, temperature and learning rate with KerasTuner")
     add_data_arguments(tune)
     tune.add_argument("--tuner", default="random", choices=["random", "bayesian", "hyperband"])
-    tune.add_argument("--max-trials", type=int, default=10)
-    tune.add_argument("--epochs", type=int, default=3, help="epochs per trial (Hyperband: the most any trial gets)")
+    tune.add_argument("--max-trials", type=positive_int, default=10)
+    tune.add_argument("--epochs", type=positive_int, default=3, help="epochs per trial (Hyperband: the most any trial gets)")
     tune.add_argument("--objective", default="loss", choices=["loss", "psnr", "rate_distortion"])
-    tune.add_argument("--rate-weight", type=float, default=0.01, help="lambda of the rate_distortion objective")
-    tune.add_argument("--codebook-bits", type=parse_levels, default=[], help="search level sets with 2^bits codes, e.g. 8,10,12")
-    tune.add_argument("--code-dims", type=parse_levels, default=[3, 4, 5], help="numbers of FSQ dimensions, e.g. 3,4,5")
-    tune.add_argument("--level-range", type=int, nargs=2, default=[3, 10], metavar=("MIN", "MAX"))
-    tune.add_argument("--latent-dims", type=parse_levels, default=[32, 64, 128])
+    tune.add_argument("--rate-weight", type=non_negative_float, default=0.01, help="lambda of the rate_distortion objective")
+    tune.add_argument("--codebook-bits", type=parse_ints, default=[], help="search level sets with 2^bits codes, e.g. 8,10,12")
+    tune.add_argument("--code-dims", type=parse_ints, default=[3, 4, 5], help="numbers of FSQ dimensions, e.g. 3,4,5")
+    tune.add_argument("--level-range", type=positive_int, nargs=2, default=[3, 10], metavar=("MIN", "MAX"))
+    tune.add_argument("--latent-dims", type=parse_ints, default=[32, 64, 128])
     tune.add_argument("--schedules", type=parse_words, default=["none", "exponential"])
     tune.add_argument("--architecture", default="global", choices=["global", "conv"])
-    tune.add_argument("--widths", type=parse_levels, default=[32, 64, 128, 256])
-    tune.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    tune.add_argument("--widths", type=parse_ints, default=[32, 64, 128, 256])
+    add_overwrite(tune, "the search in --out (start afresh) instead of resuming it")
     tune.add_argument("--seed", type=int, default=0)
-    tune.add_argument("--out", default="runs/tune", help="the tuner's directory, results.md/.json and pareto.png")
+    tune.add_argument("--out", default="runs/tune", help="the tuner's folder, results.md/.json and pareto.png")
 
     fit_prior = commands.add_parser("fit-prior", help="learn the codec's entropy model from a model's codes on images")
-    add_data_arguments(fit_prior)
-    fit_prior.set_defaults(train_size=0)
+    add_data_arguments(fit_prior, train_size=0)
     fit_prior.add_argument("--model", required=True)
     fit_prior.add_argument("--context", default="left", choices=["none", "left"])
-    fit_prior.add_argument("--tile", type=int, default=64, help="a folder's images are cut into tiles of this size")
+    fit_prior.add_argument("--tile", type=positive_int,
+                           help="a folder's images are cut into tiles of this size (default: the model's input size, "
+                           "or 64 for a fully convolutional model)")
     fit_prior.add_argument("--out", required=True, help="the prior's .json file")
+    add_overwrite(fit_prior, "an existing --out")
     for name, what in (("compress", "images into .fsq files"), ("decompress", ".fsq files back into PNG images")):
         command = commands.add_parser(name, help=f"{name} {what} (a file, or every file of a folder)")
         command.add_argument("input", help="a file or a folder")
-        command.add_argument("output", help="a file, or a folder when the input is one")
+        command.add_argument("output", help="a file or a folder (a folder when the input is one)")
         command.add_argument("--model", required=True, help="a .keras FSQVAE with an FSQ quantizer")
         command.add_argument("--prior", help="a prior .json from `keras-fsq fit-prior` (default: the model's level usage)")
+        add_overwrite(command, "existing output files (never the inputs)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
-    add_data_arguments(evaluate)
-    evaluate.set_defaults(train_size=0)
+    add_data_arguments(evaluate, train_size=0)
     evaluate.add_argument("--model", required=True, help="a .keras file written by `train`")
-    evaluate.add_argument("--out", help="directory for the grid and metrics (default: the model's)")
+    evaluate.add_argument("--out", help="folder for the grid and metrics (default: an 'evaluation' folder beside the model)")
+    add_overwrite(evaluate, "an earlier evaluation's files in --out")
     return parser
 
 
 def load_images(args):
-    """The images named by ``--data`` as float32 (N, H, W, 3) in [0, 1]."""
-    import numpy as np
-
+    """The images named by ``--data`` as float32 (N, H, W, C) in [0, 1]."""
     from keras_fsq import data
 
-    if args.data == "shared-cifar10":
+    path = pathlib.Path(args.data)
+    if args.data in SHARED_CIFAR10_NAMES:
         images, _ = data.load_shared_cifar10(args.data_dir)
     elif args.data == "cifar10":
+        import numpy as np
+
         dataset = data.load_cifar10("train", data_dir=args.data_dir)
-        if args.limit:
-            dataset = dataset.take(args.limit)
-        images = np.stack(list(dataset.as_numpy_iterator()))
+        images = np.stack(list(dataset.take(args.limit or -1).as_numpy_iterator()))
+    elif path.is_dir() and (path / data.SHARED_CIFAR10).is_file():
+        images, _ = data.load_shared_cifar10(path)
+    elif path.is_dir():
+        images = data.load_image_folder(path)
+    elif path.suffix in (".npy", ".npz") and path.is_file():
+        images = data.load_array_file(path)
     else:
-        path = pathlib.Path(args.data)
-        if path.is_dir():
-            images = data.load_image_folder(path)
-        elif path.suffix in (".npy", ".npz") and path.exists():
-            loaded = np.load(path)
-            images = loaded if path.suffix == ".npy" else loaded[loaded.files[0]]
-            images = data.to_unit_float(images, "--data")
-        else:
-            raise ValueError(f"--data {args.data!r} is neither a known dataset, a folder nor a .npy/.npz file.")
+        raise ValueError(f"--data {args.data!r} is neither a known dataset, a folder nor a .npy/.npz file.")
     return images[: args.limit] if args.limit else images
 
 
 def split(images, train_size):
-    if not 0 <= train_size < len(images):
+    if not train_size < len(images):
         raise ValueError(f"--train-size {train_size} must leave held-out images among the {len(images)} loaded.")
     return images[:train_size], images[train_size:]
 
 
-def write_report(model, held_out, out, run_name, history=None):
+def write_report(model, held_out, out, run_name, history=None, extra=None):
+    """Evaluate on ``held_out`` and write the grid, curves and metrics into ``out`` (each file atomically)."""
     from keras_fsq import reporting
 
-    out.mkdir(parents=True, exist_ok=True)
     metrics = reporting.evaluate_images(model, held_out)
+    metrics.update(extra or {})
     reporting.save_reconstruction_grid(held_out[:16], model.reconstruct(held_out[:16]), out / "reconstructions.png")
     if history:
+        from keras_fsq import files
+
         reporting.plot_history(history, out / "training_curves.png")
-        (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        files.write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
     reporting.write_metrics({run_name: metrics}, out)
     print(reporting.markdown_table({run_name: metrics}))
-    print(f"wrote {out}/: metrics.json, metrics.md, reconstructions.png" + (", training_curves.png, model.keras" if history else ""))
     return metrics
 
 
 def run_train(args):
+    from keras_fsq import files
+
+    if args.train_size < 1:
+        raise ValueError("--train-size must be >= 1 for training.")
+    out = files.prepare_output_folder(args.out, TRAIN_OUTPUTS, args.overwrite)
+    train_images, held_out = split(load_images(args), args.train_size)
+
     import keras
 
     from keras_fsq.callbacks import TemperatureAnnealing
     from keras_fsq.models import build_fsqvae
 
     keras.utils.set_random_seed(args.seed)
-    train_images, held_out = split(load_images(args), args.train_size)
+    widths = args.widths or ([32, 64, 128, 256] if args.architecture == "global" else [64, 128])
     model = build_fsqvae(
         quantizer=args.quantizer, levels=args.levels, codebook_size=args.codebook_size,
-        latent_dim=args.latent_dim, image_shape=train_images.shape[1:],
-        reconstruction_loss=args.reconstruction_loss, seed=args.seed,
+        latent_dim=args.latent_dim, image_shape=train_images.shape[1:], architecture=args.architecture,
+        widths=widths, reconstruction_loss=args.reconstruction_loss, seed=args.seed,
     )
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     callbacks = []
@@ -172,46 +240,49 @@ def run_train(args):
         callbacks=callbacks, shuffle=True, verbose=1 if sys.stdout.isatty() else 2,
     )
     seconds = time.perf_counter() - started
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.keras")
+    with files.replacing(out / "model.keras") as temporary:
+        model.save(temporary)
     run_name = f"{args.quantizer} {args.levels if args.quantizer == 'fsq' else model.quantizer.codebook_size}"
     history = {name: [float(v) for v in values] for name, values in history.history.items()}
-    metrics = write_report(model, held_out, out, run_name, history)
-    metrics_path = out / "metrics.json"
-    rows = json.loads(metrics_path.read_text())
-    rows[run_name].update(train_seconds=seconds, train_images=len(train_images), epochs=args.epochs, backend=keras.backend.backend())
-    metrics_path.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+    extra = dict(train_seconds=seconds, train_images=len(train_images), epochs=args.epochs, backend=keras.backend.backend())
+    metrics = write_report(model, held_out, out, run_name, history, extra)
+    print(f"wrote {out}/: model.keras, metrics.json, metrics.md, reconstructions.png, training_curves.png, history.json")
     return metrics
 
 
 def run_evaluate(args):
-    import keras
+    from keras_fsq import files
 
-    import keras_fsq  # noqa: F401  (registers the serializable classes)
-
-    model = keras.saving.load_model(args.model)
+    model_path = pathlib.Path(args.model)
+    out = pathlib.Path(args.out) if args.out else model_path.parent / "evaluation"
+    out = files.prepare_output_folder(out, EVALUATE_OUTPUTS, args.overwrite)
+    model = load_model(args.model)
     _, held_out = split(load_images(args), args.train_size)
-    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.model).parent
-    return write_report(model, held_out, out, pathlib.Path(args.model).stem)
+    metrics = write_report(model, held_out, out, model_path.stem)
+    print(f"wrote {out}/: metrics.json, metrics.md, reconstructions.png")
+    return metrics
 
 
 def run_tune(args):
+    from keras_fsq import files
+
+    if args.train_size < 1:
+        raise ValueError("--train-size must be >= 1 for tuning.")
+    out = files.prepare_output_folder(args.out)
     import keras
 
     from keras_fsq import tuning
 
-    keras.utils.set_random_seed(args.seed)
-    train_images, held_out = split(load_images(args), args.train_size)
     space = tuning.SearchSpace(
         code_dims=tuple(args.code_dims), min_level=args.level_range[0], max_level=args.level_range[1],
         codebook_bits=tuple(args.codebook_bits), latent_dims=tuple(args.latent_dims), schedules=tuple(args.schedules),
     )
+    train_images, held_out = split(load_images(args), args.train_size)
+    keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(
         space, objective=args.objective, rate_weight=args.rate_weight,
         image_shape=train_images.shape[1:], architecture=args.architecture, widths=args.widths,
     )
-    out = pathlib.Path(args.out)
     tuner = tuning.make_tuner(
         hypermodel, args.tuner, max_trials=args.max_trials, max_epochs=args.epochs,
         directory=out, overwrite=args.overwrite, seed=args.seed,
@@ -227,71 +298,122 @@ def run_tune(args):
     if not rows:
         raise ValueError("no trial finished; see the tuner's messages above.")
     table = tuning.markdown_results(rows)
-    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "results.md").write_text(table)
+    files.write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
+    files.write_text(out / "results.md", table)
     tuning.plot_pareto_front(rows, out / "pareto.png")
     print(table)
     print(f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, results.json, pareto.png")
     return rows
 
 
-def load_codec_model(args):
-    import keras
+def load_model(path):
+    from keras_fsq.models import load_model as load
 
-    import keras_fsq  # noqa: F401  (registers the serializable classes)
+    return load(path)
+
+
+def load_codec_model(args):
     from keras_fsq import codec
 
-    if not pathlib.Path(args.model).is_file():
-        raise FileNotFoundError(f"--model {args.model} does not exist.")
-    model = keras.saving.load_model(args.model)
-    prior = codec.EntropyModel.from_json(pathlib.Path(args.prior).read_text()) if getattr(args, "prior", None) else None
-    return model, prior
+    model = load_model(args.model)
+    if not getattr(args, "prior", None):
+        return model, None
+    prior_path = pathlib.Path(args.prior)
+    if not prior_path.is_file():
+        raise FileNotFoundError(f"--prior {prior_path} does not exist.")
+    return model, codec.EntropyModel.from_json(prior_path.read_text())
+
+
+def default_tile(model):
+    """The model's own input size (a fixed-size encoder), else 64 rounded up to the encoder's stride."""
+    stride = getattr(model.encoder, "stride", None)
+    if stride:
+        return -(-64 // stride) * stride
+    return model.decoder.image_shape[0]
 
 
 def run_fit_prior(args):
-    from keras_fsq import codec, data
+    from keras_fsq import codec, data, files
 
+    files.check_target(args.out, args.overwrite, inputs=[args.model, args.data])
     model, _ = load_codec_model(args)
     folder = pathlib.Path(args.data)
-    images = data.load_image_folder(folder, size=args.tile, mode="tile") if folder.is_dir() else load_images(args)
+    if folder.is_dir() and not (folder / data.SHARED_CIFAR10).is_file():
+        images = data.load_image_folder(folder, size=args.tile or default_tile(model), mode="tile")
+        images = images[: args.limit] if args.limit else images
+    else:
+        images = load_images(args)
     prior = codec.EntropyModel.fit(model, images, context=args.context)
-    pathlib.Path(args.out).write_text(prior.to_json())
+    files.write_text(args.out, prior.to_json(), overwrite=args.overwrite)
     print(f"wrote {args.out}: {args.context} prior from {len(images)} images")
 
 
-def file_pairs(source, target, suffix):
-    """(input, output) paths: one file, or each image/.fsq of a folder into the ``target`` folder."""
+def codec_pairs(source, target, compressing):
+    """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
+    from keras_fsq.data import image_paths
+
     source, target = pathlib.Path(source), pathlib.Path(target)
+    suffix = ".fsq" if compressing else ".png"
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist.")
     if source.is_file():
-        return [(source, target)]
-    from keras_fsq.data import image_paths
-
-    paths = image_paths(source) if suffix == ".fsq" else sorted(source.glob("*.fsq"))
+        return [(source, target / (source.stem + suffix) if target.is_dir() else target)]
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} is a file; the output of a folder must be a folder.")
+    paths = image_paths(source) if compressing else sorted(p for p in source.glob("*.fsq") if p.is_file())
     if not paths:
         raise ValueError(f"{source} holds no .fsq files.")
-    target.mkdir(parents=True, exist_ok=True)
     return [(path, target / (path.stem + suffix)) for path in paths]
 
 
-def run_codec(args):
-    from keras_fsq import codec, data
+def decompressed_names(target, count):
+    """Output paths of a file's ``count`` images: ``target``, or ``stem-1.png``... for several."""
+    if count == 1:
+        return [target]
+    return [target.with_name(f"{target.stem}-{i}{target.suffix}") for i in range(1, count + 1)]
 
-    model, prior = load_codec_model(args)
+
+def run_codec(args):
+    from keras_fsq import codec, data, files
+
     compressing = args.command == "compress"
-    pairs = file_pairs(args.input, args.output, ".fsq" if compressing else ".png")
-    for number, (source, target) in enumerate(pairs, 1):
+    pairs = codec_pairs(args.input, args.output, compressing)
+    inputs = [source for source, _ in pairs] + [args.model] + ([args.prior] if args.prior else [])
+    if not compressing:  # a file may hold several images: name them all before writing any
+        pairs = [(source, target) for source, first in pairs
+                 for target in decompressed_names(first, codec.read_header(read_bytes(source)).count)]
+    files.check_unique(pairs)
+    for _, target in pairs:
+        files.check_target(target, args.overwrite, inputs)
+    model, prior = load_codec_model(args)
+    pathlib.Path(pairs[0][1]).parent.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for source in dict.fromkeys(source for source, _ in pairs):
+        targets = [target for s, target in pairs if s == source]
         if compressing:
             image = data.read_image(source)
-            target.write_bytes(codec.compress(model, image, prior))
-            size = target.stat().st_size
+            files.write_bytes(targets[0], codec.compress(model, image, prior), overwrite=args.overwrite)
+            size = targets[0].stat().st_size
             detail = f"{size} bytes, {8 * size / (image.shape[0] * image.shape[1]):.3f} bits/pixel"
         else:
-            (image,) = codec.decompress(model, source.read_bytes(), prior)
-            data.write_image(image, target)
-            detail = f"{image.shape[1]}x{image.shape[0]}"
-        print(f"[{number}/{len(pairs)}] {source.name} -> {target}: {detail}", flush=True)
+            with contextlib.ExitStack() as stack:  # every image of the file is written, or none
+                # The loop runs the generator to its end, where the codec checks the payload.
+                for number, image in enumerate(codec.iter_decompress(model, read_bytes(source), prior)):
+                    data.save_image(image, stack.enter_context(files.replacing(targets[number], args.overwrite)))
+            detail = f"{len(targets)} image(s), {image.shape[1]}x{image.shape[0]}"
+        done += 1
+        print(f"[{done}/{len(dict.fromkeys(s for s, _ in pairs))}] {source.name} -> {', '.join(map(str, targets))}: {detail}", flush=True)
+
+
+def read_bytes(path):
+    try:
+        return pathlib.Path(path).read_bytes()
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not a file.") from None
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune, "fit-prior": run_fit_prior,
+            "compress": run_codec, "decompress": run_codec}
 
 
 def main(argv=None):
@@ -300,12 +422,15 @@ def main(argv=None):
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        commands = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune, "fit-prior": run_fit_prior,
-                    "compress": run_codec, "decompress": run_codec}
-        commands[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"keras-fsq {args.command}: error: {error}", file=sys.stderr)
+        require_backend()
+        COMMANDS[args.command](args)
+    except (ValueError, OSError, ImportError) as error:  # CodecError is a ValueError; FileNotFoundError an OSError
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"keras-fsq {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"keras-fsq {args.command}: interrupted; files already written are complete, none is half-written.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -6,6 +6,7 @@ import pathlib
 
 import numpy as np
 
+from keras_fsq import files
 from keras_fsq.losses import binary_crossentropy, mean_squared_error
 
 
@@ -29,15 +30,15 @@ def evaluate_images(model, images, batch_size=128):
 
 
 def save_reconstruction_grid(originals, reconstructions, path, count=16, scale=4):
-    """A PNG with ``count`` originals on the top row and their reconstructions below."""
-    from PIL import Image
+    """A PNG with ``count`` originals on the top row and their reconstructions below (written atomically)."""
+    from keras_fsq.data import save_image
 
     count = min(count, len(originals))
     rows = [np.concatenate(list(batch[:count]), axis=1) for batch in (originals, reconstructions)]
-    grid = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).round().astype("uint8")
-    image = Image.fromarray(grid)
-    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    image.save(path)
+    grid = np.concatenate(rows, axis=0)
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # nearest-neighbour enlargement
+    with files.replacing(path) as temporary:
+        save_image(grid, temporary)
 
 
 def plot_history(history, path):
@@ -58,7 +59,8 @@ def plot_history(history, path):
         axis.set_title(name)
         axis.set_xlabel("epoch")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
 
 
@@ -92,6 +94,6 @@ def write_metrics(rows, directory, stem="metrics"):
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
-    json_path.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
-    md_path.write_text(markdown_table(rows))
+    files.write_text(json_path, json.dumps(rows, indent=2, sort_keys=True) + "\n")
+    files.write_text(md_path, markdown_table(rows))
     return json_path, md_path
