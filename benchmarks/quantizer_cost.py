@@ -8,8 +8,9 @@ sets; VQ with the same number of codes and dimension) it times ``d sum(layer(x)^
 compiled with the backend's own compiler (tf.function(jit_compile), jax.jit, or eager
 torch) and prints medians in ms and the ratios FSQ/identity and VQ/FSQ, measured side by
 side in one run. Targets (issue 8): FSQ within 1.5x of identity; VQ at 2^16 at least 20x
-slower than FSQ. "FSQ + loss" adds FSQ's quantization loss (commitment and entropy
-terms), as in training. ``--memory`` prints each step's memory peak instead: the
+slower than FSQ. "FSQ" is the layer's default (the FSQ paper's quantizer); "FSQ + loss"
+adds the seed's options, its quantization loss (commitment and entropy terms) and the
+level-usage EMA. ``--no-vq`` leaves VQ out. ``--memory`` prints each step's memory peak instead: the
 resident memory one forward+backward adds above what was resident before it (outputs,
 gradients and temporaries), read from Linux's peak RSS (``VmHWM``, reset through
 ``/proc/self/clear_refs``), with glibc told from the start to return every buffer over
@@ -110,7 +111,7 @@ def scaling_table(repeats):
     shapes = [(batch, 8, 8) for batch in (16, 64, 256, 1024)] + [(8, side // 8, side // 8) for side in (64, 128, 256, 512)]
     for shape in shapes:
         x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape + (len(levels),)).astype("float32"))
-        layer = FSQ(levels, loss_weight=0.0)
+        layer = FSQ(levels)
         layer.build(x.shape)
         ms = median_ms(gradient_function(layer), x, repeats)
         vectors = int(np.prod(shape))
@@ -130,7 +131,7 @@ def median_ms(fn, x, repeats):
     return statistics.median(times)
 
 
-def benchmark_cases():
+def benchmark_cases(with_vq=True):
     """Yield (input name, codebook name, x, {layer name: compiled step}) for every table row."""
     import keras
     from keras import ops
@@ -143,12 +144,12 @@ def benchmark_cases():
             x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape + (d,)).astype("float32"))
             layers = {
                 "identity": keras.layers.Identity(),
-                "fsq": FSQ(levels, loss_weight=0.0),
-                "fsq_loss": FSQ(levels),
+                "fsq": FSQ(levels),
+                "fsq_loss": FSQ(levels, loss_weight=1.0, track_usage=True),  # the seed's options
                 "vq": VectorQuantizer(int(np.prod(levels)), d, commitment_weight=0.0, seed=0),
             }
             # Eager torch materializes VQ's rows x codes distance matrix; skip it past 4 GiB.
-            if keras.backend.backend() == "torch" and np.prod(shape) * np.prod(levels) * 4 > 4 * 2**30:
+            if not with_vq or keras.backend.backend() == "torch" and np.prod(shape) * np.prod(levels) * 4 > 4 * 2**30:
                 del layers["vq"]
             for layer in layers.values():
                 layer.build(x.shape)
@@ -156,10 +157,10 @@ def benchmark_cases():
             yield f"{shape_name} d={d}", f"{size_name} ({int(np.prod(levels))})", x, steps
 
 
-def time_table(repeats):
+def time_table(repeats, with_vq=True):
     print("| input | codebook | identity | FSQ | FSQ + loss | VQ | FSQ / identity | VQ / FSQ |")
     print("|---|---|---|---|---|---|---|---|")
-    for input_name, codebook_name, x, steps in benchmark_cases():
+    for input_name, codebook_name, x, steps in benchmark_cases(with_vq):
         ms = {name: median_ms(step, x, repeats) for name, step in steps.items()}
         vq, ratio = (f"{ms['vq']:.3f}", f"{ms['vq'] / ms['fsq']:.1f}") if "vq" in ms else ("skipped", "–")
         print(
@@ -189,6 +190,7 @@ def main():
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
     mode.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
+    parser.add_argument("--no-vq", action="store_true", help="leave VQ out of the time table (it takes most of the run)")
     args = parser.parse_args()
 
     import keras
@@ -200,7 +202,7 @@ def main():
         memory_table()
     else:
         print(f"backend {keras.backend.backend()}; median of {args.repeats} forward+backward passes, ms\n")
-        time_table(args.repeats)
+        time_table(args.repeats, with_vq=not args.no_vq)
     if args.scaling:
         scaling_table(args.repeats)
 

@@ -73,7 +73,7 @@ def fsq_code(model, prior):
 def train_model(widths, levels, tiles, epochs):
     model = FSQVAE(
         ConvEncoder(len(levels), list(widths), norm_momentum=0.9),
-        FSQ(levels),
+        FSQ(levels, track_usage=True),
         ConvDecoder(3, list(widths)[::-1], norm_momentum=0.9),
         reconstruction_loss="mse",
     )

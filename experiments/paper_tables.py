@@ -107,14 +107,15 @@ def main():
               f"batch 64, Adam 1e-3, {keras.backend.backend()} backend. {fid_note}\n\n")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fsq_1000 = lambda: FSQ([8, 5, 5, 5])  # noqa: E731
+    # The seed's quantizer: its quantization loss, and level usage for the statistics.
+    fsq_1000 = lambda: FSQ([8, 5, 5, 5], loss_weight=1.0, track_usage=True)  # noqa: E731
     experiments = {
         "strategies": lambda: table("Training strategy", LOSSES + QUALITY, {
             "FSQ [8,5,5,5], regularized (T = 1)": run(fsq_1000(), 4),
             "FSQ [8,5,5,5], annealed 1.0 -> 0.1": run(fsq_1000(), 4, "exponential"),
         }),
         "levels": lambda: table("Quantization levels (4 dimensions, T = 1)", LOSSES + QUANT + QUALITY, {
-            f"FSQ [{level}]x4 ({level**4} codes)": run(FSQ([level] * 4), 4) for level in (3, 5, 8, 10)
+            f"FSQ [{level}]x4 ({level**4} codes)": run(FSQ([level] * 4, loss_weight=1.0, track_usage=True), 4) for level in (3, 5, 8, 10)
         }),
         "annealing": lambda: table("Temperature schedule, 1.0 -> 0.1", LOSSES + QUANT + QUALITY, {
             f"FSQ [8,5,5,5], {schedule}": run(fsq_1000(), 4, schedule) for schedule in ("none", "exponential", "linear", "cosine")

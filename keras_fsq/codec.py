@@ -68,6 +68,8 @@ def fsq_layer(model):
 
     if type(model.quantizer) is not FSQ:
         raise ValueError(f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}.")
+    if model.quantizer.num_codebooks != 1:
+        raise ValueError(f"The codec codes one codebook per latent vector; this FSQ has num_codebooks={model.quantizer.num_codebooks}.")
     return model.quantizer
 
 
@@ -127,6 +129,11 @@ class EntropyModel:
     def from_level_usage(cls, model, total=2**16):
         """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
         quantizer = fsq_layer(model)
+        if not quantizer.track_usage:
+            raise ValueError(
+                "The model's FSQ keeps no level usage (track_usage=False): pass a prior from EntropyModel.fit "
+                "(keras-fsq fit-prior)."
+            )
         usage = keras.ops.convert_to_numpy(quantizer.level_usage).astype("float64")
         return cls(quantizer.levels, np.floor(usage * total)[:, None, :].astype("int64"))
 

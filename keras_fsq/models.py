@@ -297,7 +297,8 @@ def build_fsqvae(
     levels = validate_levels(levels)
     code_dim = len(levels)
     if quantizer == "fsq":
-        quantizer_layer = FSQ(levels, name="quantizer")
+        # The seed's recipe: its quantization loss, and the level usage the codec's default prior reads.
+        quantizer_layer = FSQ(levels, loss_weight=1.0, track_usage=True, name="quantizer")
     elif quantizer == "vq":
         size = codebook_size or math.prod(levels)
         quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")

@@ -23,7 +23,7 @@ def trained(cifar_images):
     """A small conv FSQVAE (stride 4) trained briefly on real images, with a left-context prior."""
     keras.utils.set_random_seed(0)
     images = cifar_images[:640].astype("float32") / 255
-    model = small_conv_fsqvae(FSQ(LEVELS))
+    model = small_conv_fsqvae(FSQ(LEVELS, track_usage=True))  # its level usage is the default prior
     model.fit(images[:512], epochs=2, batch_size=64, verbose=0)
     prior = codec.EntropyModel.fit(model, images[:512], context="left")
     return model, prior, images[512:]
@@ -99,7 +99,7 @@ def test_foreign_files_other_models_and_other_priors_are_rejected(trained, tmp_p
     write_image(held_out[0], png)
     with pytest.raises(codec.CodecError, match="Not a keras_fsq file"):
         codec.decompress(model, png.read_bytes(), prior)
-    other = small_conv_fsqvae(FSQ(LEVELS))
+    other = small_conv_fsqvae(FSQ(LEVELS, track_usage=True))
     other.build((None, 32, 32, 3))
     with pytest.raises(codec.CodecError, match="different model"):
         codec.decompress(other, data, codec.EntropyModel(LEVELS, prior.counts, "left"))
@@ -216,10 +216,10 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
     from keras_fsq.models import FSQVAE
 
     if architecture == "conv":
-        model = FSQVAE(ConvEncoder(len(levels), [8]), FSQ(levels), ConvDecoder(3, [8]))
+        model = FSQVAE(ConvEncoder(len(levels), [8]), FSQ(levels, track_usage=True), ConvDecoder(3, [8]))
         images = np.random.default_rng(1).uniform(size=(3, 13, 22, 3)).astype("float32")
     else:
-        model = FSQVAE(Encoder(5, len(levels), [8, 8]), FSQ(levels), Decoder((32, 32, 3), [8, 8]))
+        model = FSQVAE(Encoder(5, len(levels), [8, 8]), FSQ(levels, track_usage=True), Decoder((32, 32, 3), [8, 8]))
         images = np.random.default_rng(1).uniform(size=(3, 32, 32, 3)).astype("float32")
     model.build((None, *images.shape[1:]))
     for prior in (None, codec.EntropyModel.fit(model, images, context="left")):
@@ -319,7 +319,7 @@ def test_a_different_model_with_the_same_levels_is_named_as_such(trained):
     other.build((None, 32, 32, 3))
     with pytest.raises(codec.CodecError, match=r"different model with the same levels \[5, 5, 5\] \(weights fingerprint [0-9a-f]{16}, this model's [0-9a-f]{16}\)"):
         codec.decompress(other, data, prior)
-    four = small_conv_fsqvae(FSQ([4, 4, 4]))
+    four = small_conv_fsqvae(FSQ([4, 4, 4], track_usage=True))
     four.build((None, 32, 32, 3))
     with pytest.raises(codec.CodecError, match=r"levels \[5, 5, 5\]; this model has \[4, 4, 4\]"):
         codec.decompress(four, data)

@@ -99,7 +99,7 @@ def codec_model(tmp_path_factory):
     from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder
 
     keras.utils.set_random_seed(0)
-    model = FSQVAE(ConvEncoder(4, [8]), FSQ([8, 5, 5, 5]), ConvDecoder(3, [8]), reconstruction_loss="mse")
+    model = FSQVAE(ConvEncoder(4, [8]), FSQ([8, 5, 5, 5], track_usage=True), ConvDecoder(3, [8]), reconstruction_loss="mse")
     model.build((None, 32, 32, 3))
     path = tmp_path_factory.mktemp("model") / "m.keras"
     model.save(path)

@@ -141,7 +141,7 @@ def test_mixed_precision_quantizes_in_float32():
 
 
 def test_usage_ema_moves_only_in_training():
-    layer = FSQ([4, 3], usage_decay=0.5)
+    layer = FSQ([4, 3], usage_decay=0.5, track_usage=True)
     z = np.full((32, 2), 5.0, dtype="float32")  # saturates to the top level of each dim
     layer(z)
     before = ops.convert_to_numpy(layer.level_usage).copy()
@@ -157,12 +157,13 @@ def test_usage_ema_moves_only_in_training():
 def test_quantization_loss_value_and_entropy():
     levels = [5, 4]
     z = np.random.default_rng(7).normal(size=(50, 2)).astype("float32")
-    layer = FSQ(levels, temperature=0.5, entropy_weight=0.1)
+    layer = FSQ(levels, temperature=0.5, entropy_weight=0.1, loss_weight=1.0)
     layer(z, training=True)
     (loss,) = layer.losses
     bounded = reference_bound(z, levels, 0.5)
     mse = np.mean((bounded - np.round(bounded)) ** 2)
-    entropy = float(ops.convert_to_numpy(layer.soft_entropy(bounded.astype("float32"))))
+    positions = bounded + np.array(levels) // 2  # symbol units: the symbol is round(position)
+    entropy = float(ops.convert_to_numpy(layer.soft_entropy(positions.astype("float32"))))
     # Each dimension over its own L_i grid points only (the 4-level one has no 5th).
     expected = []
     for i, level in enumerate(levels):
@@ -187,7 +188,7 @@ def test_commitment_terms_have_zero_gradient_under_the_ste():
 
 
 def test_inference_reports_the_loss_but_leaves_usage_alone():
-    layer = FSQ([5, 5])
+    layer = FSQ([5, 5], loss_weight=1.0, track_usage=True)
     z = np.random.default_rng(9).normal(size=(30, 2)).astype("float32")
     layer(z, training=True)
     (training_loss,) = layer.losses
@@ -250,7 +251,7 @@ def test_built_layer_rejects_a_last_dimension_that_would_broadcast():
 
 
 def test_nan_latents_in_training_leave_level_usage_intact():
-    layer = FSQ([5, 3])
+    layer = FSQ([5, 3], track_usage=True)
     z = np.random.default_rng(4).normal(size=(64, 2)).astype("float32")
     layer(z, training=True)
     before = ops.convert_to_numpy(layer.level_usage)
@@ -278,5 +279,5 @@ def test_nan_input_raises_value_error():
 def test_entropy_gradient_is_finite_for_unequal_levels():
     layer = FSQ([8, 3], entropy_weight=1.0)
     z = np.random.default_rng(9).normal(size=(20, 2)).astype("float32")
-    grad = gradient(lambda v: layer.soft_entropy(layer.bound(v)), z)
+    grad = gradient(lambda v: layer.soft_entropy(ops.add(layer.bound(v), np.array([4.0, 1.0], "float32"))), z)
     assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0

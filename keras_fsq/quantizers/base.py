@@ -100,21 +100,28 @@ def raise_if_nan(x, name="inputs"):
         raise ValueError(f"`{name}` contains NaN; quantizers need finite values.")
 
 
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
 class Quantizer(keras.layers.Layer):
     """Base class: ``call(z, training, return_indices) -> codes[, indices]``.
 
     Subclasses implement ``quantize_latents(z, training) -> (codes, indices)`` on a
-    float32 tensor, ``indices_shape(input_shape)``, ``codebook_size`` and the
-    inverse ``indices_to_codes``.
+    channels-last float32 tensor, ``indices_shape(input_shape)``, ``codebook_size``
+    and the inverse ``indices_to_codes``. ``data_format="channels_first"`` takes
+    inputs ``(batch, channels, ...)`` and returns codes in the same layout.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, data_format="channels_last", **kwargs):
         super().__init__(**kwargs)
+        if data_format not in DATA_FORMATS:
+            raise ValueError(f"`data_format` must be one of {DATA_FORMATS}; received {data_format!r}.")
+        self.data_format = data_format
         self.supports_masking = False
 
     @property
     def code_dim(self):
-        """Size of the last axis of the latents this quantizer accepts."""
+        """Size of the channel axis of the latents this quantizer accepts."""
         raise NotImplementedError
 
     @property
@@ -126,28 +133,39 @@ class Quantizer(keras.layers.Layer):
         raise NotImplementedError
 
     def indices_shape(self, input_shape):
+        """Shape of the indices for channels-last latents of ``input_shape``."""
         return tuple(input_shape[:-1])
 
-    def build(self, input_shape):
-        if input_shape[-1] != self.code_dim:
+    def channels_last_shape(self, input_shape):
+        """``input_shape`` with the channel axis last, whatever ``data_format``."""
+        shape = tuple(input_shape)
+        return shape[:1] + shape[2:] + shape[1:2] if self.data_format == "channels_first" else shape
+
+    def _check_channels(self, shape):
+        channels = self.channels_last_shape(shape)[-1]
+        if channels not in (None, self.code_dim):  # another size would broadcast silently
+            axis = "second" if self.data_format == "channels_first" else "last"
             raise ValueError(
-                f"{self.__class__.__name__} expects inputs whose last "
-                f"dimension is {self.code_dim}; received input shape "
-                f"{tuple(input_shape)}."
+                f"{self.__class__.__name__} expects inputs whose {axis} dimension is {self.code_dim}; "
+                f"received input shape {tuple(shape)}."
             )
+
+    def build(self, input_shape):
+        self._check_channels(input_shape)
 
     def call(self, inputs, training=None, return_indices=False, **kwargs):
         """``kwargs`` (e.g. HierarchicalFSQ's ``num_stages``) go to ``quantize_latents``."""
-        if inputs.shape[-1] not in (None, self.code_dim):  # would broadcast silently
-            raise ValueError(
-                f"{self.__class__.__name__} expects inputs whose last dimension is {self.code_dim}; "
-                f"received input shape {tuple(inputs.shape)}."
-            )
+        self._check_channels(inputs.shape)
         if not training:
             raise_if_nan(inputs)
         # Quantization arithmetic runs in float32 even under mixed precision:
         # bfloat16 cannot represent the grid reliably.
-        codes, indices = self.quantize_latents(ops.cast(inputs, "float32"), training=bool(training), **kwargs)
+        z = ops.cast(inputs, "float32")
+        if self.data_format == "channels_first":
+            z = ops.moveaxis(z, 1, -1)
+        codes, indices = self.quantize_latents(z, training=bool(training), **kwargs)
+        if self.data_format == "channels_first":
+            codes = ops.moveaxis(codes, -1, 1)
         codes = ops.cast(codes, self.compute_dtype)
         if return_indices:
             return codes, indices
@@ -160,8 +178,13 @@ class Quantizer(keras.layers.Layer):
         codes = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if not return_indices:
             return codes
-        indices = keras.KerasTensor(self.indices_shape(inputs.shape, **kwargs), dtype="int32")
+        indices = keras.KerasTensor(self.indices_shape(self.channels_last_shape(inputs.shape), **kwargs), dtype="int32")
         return codes, indices
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
 
     def bits_per_example(self, indices):
         """Fixed-rate bits each example costs: #indices · log2(codebook size)."""

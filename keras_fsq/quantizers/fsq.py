@@ -45,6 +45,17 @@ def validate_ladder(ladder, name="ladder"):
     return rungs
 
 
+# The FSQ paper's recommended level sets (Mentzer et al. 2023, Table 1), by codebook bits.
+RECOMMENDED_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
+
+
+def levels_for_codebook_size(bits):
+    """The FSQ paper's level set for a codebook of about ``2^bits`` codes (bits in 8, 10, 12, 14, 16)."""
+    if bits not in RECOMMENDED_LEVELS:
+        raise ValueError(f"`bits` must be one of {sorted(RECOMMENDED_LEVELS)} (the FSQ paper's sets); received {bits!r}.")
+    return list(RECOMMENDED_LEVELS[bits])
+
+
 def mixed_radix_basis(levels):
     """``cumprod([1, L_1, ..., L_{d-1}])``: index = sum_i level_index_i * basis_i."""
     return np.concatenate([[1], np.cumprod(levels[:-1])]).astype("int32")
@@ -52,56 +63,87 @@ def mixed_radix_basis(levels):
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class FSQ(Quantizer):
-    """Finite scalar quantization with a straight-through estimator.
+    """Finite scalar quantization (Mentzer et al. 2023) with a straight-through estimator.
 
-    For levels ``L = (L_1..L_d)`` and ``eps = 1e-3``::
+    For levels ``L = (L_1..L_d)``, ``eps = 1e-3`` and temperature ``T``::
 
-        half_l = (L - 1)(1 - eps) / 2
-        offset = 0.5 if L is even else 0
+        half_l = (L - 1)(1 - eps) / 2,  offset = 0.5 if L is even else 0
         shift  = atanh(offset / half_l)          # 0 for L = 2, where offset > half_l
         bound(z) = tanh(z / T + shift) * half_l - offset
-        z_hat  = round_ste(bound(z))            # integers in [-(L//2), L - 1 - L//2]
-        codes  = z_hat / (L // 2)               # in [-1, 1]
-        index  = sum_i (z_hat_i + L_i // 2) * basis_i,  basis = cumprod([1, L_1..L_{d-1}])
+        z_hat  = round_ste(bound(z))             # integers in [-(L//2), L - 1 - L//2]
+        codes  = z_hat / (L // 2)                # in [-1, 1]
+        symbol = z_hat + L // 2                  # the level index, in [0, L)
+        index  = sum_i symbol_i * basis_i,  basis = cumprod([1, L_1..L_{d-1}])
 
-    The codebook is implicit, of size ``prod(L)``. ``T`` is the temperature,
-    a non-trainable variable that callbacks anneal.
+    With ``preserve_symmetry=True`` the grid is symmetric about 0 for every L
+    (levels 2 give {-1, 1}): ``bound(z) = tanh(z / T) (L - 1) / 2``,
+    ``symbol = round_ste(bound(z) + (L - 1) / 2)``, ``codes = 2 symbol / (L - 1) - 1``.
 
-    Each call adds ``loss_weight`` times the quantization loss (in
-    inference too, so ``evaluate`` reports it)::
+    By default this is the FSQ paper's quantizer and nothing else. Options:
 
-        (MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T - entropy_weight * H
+    - ``dim``: the input channels; when ``dim != num_codebooks * d``, Dense
+      projections map them in and the codes back out.
+    - ``num_codebooks``: channels split into that many groups of ``d``, each
+      quantized with the same levels; indices gain a trailing axis of that size.
+    - ``noise_dropout``: in training, a fraction of the latents take
+      ``bound(z) + u``, ``u ~ U(-1/2, 1/2)``, instead of their rounded value
+      (the indices always come from rounding).
+    - ``loss_weight > 0`` adds the seed paper's quantization loss (in
+      inference too, so ``evaluate`` reports it)::
 
-    with ``z_b = bound(z)`` and ``H`` the mean entropy (nats) of the batch's
-    soft level assignment per dimension. Under the identity STE the two MSE
-    terms' gradients cancel exactly; only the entropy bonus shapes training.
-    The MSE part is still reported, as a measure of rounding distortion.
+          (MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T - entropy_weight * H
 
-    An EMA (``usage_decay``) of each dimension's level usage is kept in
-    ``level_usage``, shape ``(d, max(L))``.
+      with ``z_b = bound(z)`` and ``H`` the mean entropy (nats) of the batch's
+      soft level assignment per dimension. Under the identity STE the two MSE
+      terms' gradients cancel exactly; only the entropy bonus shapes training.
+    - ``track_usage=True`` keeps an EMA (``usage_decay``) of each dimension's
+      level usage in ``level_usage``, shape ``(d, max(L))`` (the codec's default
+      prior and ``usage_perplexity`` read it).
+
+    ``T`` is a non-trainable variable that callbacks anneal. Inputs are
+    channels-last of any rank, or ``(batch, channels, ...)`` with
+    ``data_format="channels_first"``.
 
     Args:
         levels: list of ints >= 2, one per latent dimension.
+        dim: input channels (default ``num_codebooks * len(levels)``: no projection).
+        num_codebooks: number of channel groups sharing the levels.
+        use_projection_bias: whether the projections have a bias.
+        preserve_symmetry: the grid symmetric about 0 (see above).
+        noise_dropout: fraction of latents, in [0, 1], given uniform noise instead of rounding in training.
         temperature: initial temperature ``T``, finite and > 0.
         eps: the bound's margin, 1e-3 as in the FSQ paper; below ``1 / (max(L) - 1)``
             so the bound still reaches every level.
-        entropy_weight: lambda of the entropy bonus.
-        loss_weight: weight of the quantization loss; 0 adds none.
+        loss_weight: weight of the seed's quantization loss; 0 (default) adds none.
+        entropy_weight: lambda of its entropy bonus.
+        track_usage: keep the level-usage EMA.
         usage_decay: EMA decay of level usage, in [0, 1).
+        seed: seed of the noise dropout's random draws.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
     """
 
     def __init__(
         self,
         levels,
+        dim=None,
+        num_codebooks=1,
+        use_projection_bias=True,
+        preserve_symmetry=False,
+        noise_dropout=0.0,
         temperature=1.0,
         eps=1e-3,
+        loss_weight=0.0,
         entropy_weight=0.1,
-        loss_weight=1.0,
+        track_usage=False,
         usage_decay=0.99,
+        seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.levels = validate_levels(levels)
+        for name, value in (("num_codebooks", num_codebooks), ("dim", num_codebooks if dim is None else dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
         if not 0 < temperature < math.inf:
             raise ValueError(f"`temperature` must be finite and > 0; received {temperature}.")
         # The extreme levels +-(L//2) are reached while half_l - offset > L//2 - offset - 1/2,
@@ -114,35 +156,57 @@ class FSQ(Quantizer):
         for name, value in (("entropy_weight", entropy_weight), ("loss_weight", loss_weight)):
             if not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number; received {value}.")
+        if not 0 <= noise_dropout <= 1:
+            raise ValueError(f"`noise_dropout` must be in [0, 1]; received {noise_dropout}.")
         if not 0 <= usage_decay < 1:
             raise ValueError(f"`usage_decay` must be in [0, 1); received {usage_decay}.")
+        self.num_codebooks = int(num_codebooks)
+        self.dim = int(dim) if dim is not None else self.num_codebooks * len(self.levels)
+        self.use_projection_bias = bool(use_projection_bias)
+        self.preserve_symmetry = bool(preserve_symmetry)
+        self.noise_dropout = float(noise_dropout)
         self.eps = float(eps)
-        self.entropy_weight = float(entropy_weight)
         self.loss_weight = float(loss_weight)
+        self.entropy_weight = float(entropy_weight)
+        self.track_usage = bool(track_usage)
         self.usage_decay = float(usage_decay)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.noise_dropout else None
 
         levels_np = np.asarray(self.levels, dtype="float32")
-        half_width = np.floor(levels_np / 2)
-        half_l = (levels_np - 1) * (1 - self.eps) / 2
-        offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
-        # For L = 2, offset (0.5) exceeds half_l and atanh is undefined; shift 0
-        # puts the boundary between the two levels at z = 0, symmetric as wanted.
-        shift = np.arctanh(np.where(offset < half_l, offset / half_l, 0.0)).astype("float32")
-        # Grid points of each dimension, shape (d, max L). Entries past L_i are
-        # padding at 2 max L + 10, over 1.5 max L + 10 from every bounded value
-        # (|z_b| <= L / 2): their softmax weight underflows to exactly 0.
+        # Rounding happens on v = tanh(z / T + shift) * half_l + round_offset; then
+        # codes = round(v) * scale + code_shift and symbols = round(v) + symbol_shift.
+        if self.preserve_symmetry:
+            half_l, offset, shift = (levels_np - 1) / 2, np.zeros_like(levels_np), np.zeros_like(levels_np)
+            round_offset, scale, code_shift, symbol_shift = (levels_np - 1) / 2, 2 / (levels_np - 1), -1.0, 0 * levels_np
+        else:
+            half_l = (levels_np - 1) * (1 - self.eps) / 2
+            offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
+            # For L = 2, offset (0.5) exceeds half_l and atanh is undefined; shift 0
+            # puts the boundary between the two levels at z = 0, symmetric as wanted.
+            shift = np.arctanh(np.where(offset < half_l, offset / half_l, 0.0))
+            round_offset, symbol_shift = -offset, np.floor(levels_np / 2)
+            scale, code_shift = 1 / symbol_shift, 0.0
+        # Grid points of each dimension in symbol units, shape (d, max L). Entries past
+        # L_i are padding at 3 max L + 10, over 2 max L + 10 from every position
+        # (in [-1/2, L - 1/2]): their softmax weight underflows to exactly 0.
         max_level = max(self.levels)
         valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
-        grid = np.arange(max_level, dtype="float32")[None, :] - half_width[:, None]
-        grid = np.where(valid_levels, grid, 2 * max_level + 10).astype("float32")
+        grid = np.where(valid_levels, np.arange(max_level, dtype="float32")[None, :], 3 * max_level + 10)
         self._uniform_usage = (valid_levels / levels_np[:, None]).astype("float32")
+        self._half_width = np.floor(levels_np / 2)  # HierarchicalFSQ's residual scale
         self._levels = backend_constant(levels_np.astype("int32"))
-        self._half_width = backend_constant(half_width)
-        self._half_l = backend_constant(half_l)
-        self._offset = backend_constant(offset)
-        self._shift = backend_constant(shift)
+        self._half_l = backend_constant(half_l.astype("float32"))
+        self._offset = backend_constant(offset.astype("float32"))
+        self._shift = backend_constant(shift.astype("float32"))
+        self._round_offset = backend_constant(round_offset.astype("float32"))
+        self._scale = backend_constant(scale.astype("float32"))
+        self._code_shift = code_shift
+        self._symbol_shift = backend_constant(symbol_shift.astype("float32"))
+        self._index_shift = int((symbol_shift * mixed_radix_basis(self.levels)).sum())
         self._basis = backend_constant(mixed_radix_basis(self.levels))
-        self._grid = backend_constant(grid)
+        self._float_basis = backend_constant(mixed_radix_basis(self.levels).astype("float32"))
+        self._grid = backend_constant(grid.astype("float32"))
         self._usage_offsets = backend_constant((np.arange(len(self.levels)) * max_level).astype("int32"))
 
         self.temperature = self.add_weight(
@@ -152,103 +216,185 @@ class FSQ(Quantizer):
             dtype="float32",
             name="temperature",
         )
+        self.project_in = self.project_out = None
+        if self.dim != self.num_codebooks * len(self.levels):
+            self.project_in = keras.layers.Dense(
+                self.num_codebooks * len(self.levels), use_bias=self.use_projection_bias, dtype=self.dtype_policy, name="project_in"
+            )
+            self.project_out = keras.layers.Dense(self.dim, use_bias=self.use_projection_bias, dtype=self.dtype_policy, name="project_out")
 
     @property
     def code_dim(self):
-        return len(self.levels)
+        return self.dim
 
     @property
     def codebook_size(self):
         return math.prod(self.levels)
 
+    @property
+    def alphabet_sizes(self):
+        """The number of values each symbol of ``indices_to_symbols`` takes: ``levels``."""
+        return list(self.levels)
+
+    def indices_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + ((self.num_codebooks,) if self.num_codebooks > 1 else ())
+
     def build(self, input_shape):
         super().build(input_shape)
-        self.level_usage = self.add_weight(
-            shape=self._uniform_usage.shape,
-            initializer=keras.initializers.Constant(self._uniform_usage),
-            trainable=False,
-            dtype="float32",
-            name="level_usage",
-        )
+        if self.project_in is not None:
+            shape = self.channels_last_shape(input_shape)
+            self.project_in.build(shape)
+            self.project_out.build(tuple(shape[:-1]) + (self.num_codebooks * len(self.levels),))
+        if self.track_usage:
+            self.level_usage = self.add_weight(
+                shape=self._uniform_usage.shape,
+                initializer=keras.initializers.Constant(self._uniform_usage),
+                trainable=False,
+                dtype="float32",
+                name="level_usage",
+            )
 
     def bound(self, z):
-        """``tanh(z / T + shift) * half_l - offset``, in grid units."""
+        """``tanh(z / T + shift) * half_l - offset``: the latents in grid units, centred on 0."""
         pre_activation = ops.add(ops.divide(z, self.temperature), self._shift)
         return ops.subtract(ops.multiply(ops.tanh(pre_activation), self._half_l), self._offset)
 
     def quantize_latents(self, z, training=False):
-        bounded = self.bound(z)
-        z_hat = straight_through_round(bounded)
-        codes = ops.divide(z_hat, self._half_width)
-        level_index = ops.cast(ops.add(z_hat, self._half_width), "int32")
-        indices = ops.sum(ops.multiply(level_index, self._basis), axis=-1)
-        if training:
-            self._update_level_usage(level_index, bounded)
+        if self.project_in is not None:
+            z = ops.cast(self.project_in(z), "float32")
+        if self.num_codebooks > 1:
+            z = ops.reshape(z, tuple(ops.shape(z)[:-1]) + (self.num_codebooks, len(self.levels)))
+        pre_activation = ops.add(ops.divide(z, self.temperature), self._shift)
+        value = ops.add(ops.multiply(ops.tanh(pre_activation), self._half_l), self._round_offset)  # round(value): the level
+        rounded = straight_through_round(value)
+        indices = self._flat_index(ops.stop_gradient(rounded))
+        if training and self.track_usage:
+            self._update_level_usage(ops.cast(ops.add(rounded, self._symbol_shift), "int32"), value)
+        if training and self.noise_dropout:
+            rounded = self._noise_dropout(value, rounded)
         if self.loss_weight:  # also outside training, so evaluate() reports it
-            self.add_loss(self.loss_weight * self.quantization_loss(bounded, z_hat))
-        return codes, indices
+            positions = ops.add(value, self._symbol_shift)  # symbol units, as the loss's grid
+            self.add_loss(self.loss_weight * self.quantization_loss(positions, ops.add(rounded, self._symbol_shift)))
+        return self._codes_out(self._rounded_to_codes(rounded)), indices
 
-    def quantization_loss(self, bounded, z_hat):
-        """Commitment terms over ``T`` minus ``entropy_weight`` times the entropy."""
+    def _rounded_to_codes(self, rounded):
+        codes = ops.multiply(rounded, self._scale)
+        return ops.add(codes, self._code_shift) if self._code_shift else codes
+
+    def _flat_index(self, rounded):
+        """``sum_i symbol_i basis_i`` as int32, from the rounded values (symbols minus ``symbol_shift``).
+
+        Summed in float32 (exact while the codebook has at most 2^24 codes) and
+        cast once: cheaper than casting every symbol first; the constant
+        ``sum_i symbol_shift_i basis_i`` is added after the sum. Larger codebooks sum in int32.
+        """
+        if self.codebook_size <= 2**24:
+            flat = ops.cast(ops.sum(ops.multiply(rounded, self._float_basis), axis=-1), "int32")
+        else:
+            flat = ops.sum(ops.multiply(ops.cast(rounded, "int32"), self._basis), axis=-1)
+        return ops.add(flat, self._index_shift) if self._index_shift else flat
+
+    def _noise_dropout(self, value, rounded):
+        """``value + U(-1/2, 1/2)`` instead of ``rounded`` for a ``noise_dropout`` fraction of latents."""
+        shape = ops.shape(value)
+        noisy = ops.add(value, keras.random.uniform(shape, -0.5, 0.5, seed=self.seed_generator))
+        chosen = ops.less(keras.random.uniform(shape, seed=self.seed_generator), self.noise_dropout)
+        return ops.where(chosen, noisy, rounded)
+
+    def _codes_out(self, codes):
+        """Grid codes ``(..., [num_codebooks,] d)`` -> the layer's output ``(..., dim)``."""
+        if self.num_codebooks > 1:
+            codes = ops.reshape(codes, tuple(ops.shape(codes)[:-2]) + (self.num_codebooks * len(self.levels),))
+        if self.project_out is not None:
+            codes = ops.cast(self.project_out(codes), "float32")
+        return codes
+
+    def quantization_loss(self, position, rounded):
+        """Commitment terms over ``T`` minus ``entropy_weight`` times the entropy (see the class doc)."""
         sg = ops.stop_gradient
-        mse = ops.mean(ops.square(bounded - sg(z_hat))) + ops.mean(ops.square(sg(bounded) - z_hat))
-        return mse / self.temperature - self.entropy_weight * self.soft_entropy(bounded)
+        mse = ops.mean(ops.square(position - sg(rounded))) + ops.mean(ops.square(sg(position) - rounded))
+        return mse / self.temperature - self.entropy_weight * self.soft_entropy(position)
 
-    def soft_entropy(self, bounded):
-        """Mean over dimensions of H(mean_batch softmax(-(z_b - grid)^2)).
+    def soft_entropy(self, position):
+        """Mean over dimensions of H(mean_batch softmax(-(position - grid)^2)), ``position`` in symbol units.
 
         Padding points of a dimension with fewer levels lie far off the grid
         (see ``__init__``), so their softmax weight and its gradient are 0.
         """
-        flat = ops.reshape(bounded, (-1, self.code_dim, 1))
+        flat = ops.reshape(position, (-1, len(self.levels), 1))
         probs = ops.mean(ops.softmax(ops.negative(ops.square(ops.subtract(flat, self._grid))), axis=-1), axis=0)
         return ops.mean(-ops.sum(probs * ops.log(probs + 1e-10), axis=-1))
 
-    def _update_level_usage(self, level_index, bounded):
+    def _update_level_usage(self, level_index, position):
         """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``.
 
         Latent vectors holding NaN or inf are left out of the count (and a batch of
         nothing else leaves the EMA unchanged).
         """
         max_level = max(self.levels)
-        finite = finite_rows(bounded)
+        finite = finite_rows(position)
         weights = ops.broadcast_to(finite[..., None], ops.shape(level_index))
-        counts = histogram(ops.add(level_index, self._usage_offsets), self.code_dim * max_level, weights)
+        counts = histogram(ops.add(level_index, self._usage_offsets), len(self.levels) * max_level, weights)
         vectors = ops.sum(finite)
-        batch_usage = ops.reshape(counts, (self.code_dim, max_level)) / ops.maximum(vectors, 1.0)
+        batch_usage = ops.reshape(counts, (len(self.levels), max_level)) / ops.maximum(vectors, 1.0)
         rate = ops.where(vectors > 0, 1 - self.usage_decay, 0.0)
         self.level_usage.assign(self.level_usage + rate * (batch_usage - self.level_usage))
 
     def usage_perplexity(self):
         """Per-dimension perplexity exp(H) of the EMA level usage, shape (d,)."""
+        if not self.track_usage:
+            raise ValueError("This FSQ keeps no level usage; create it with `track_usage=True`.")
         p = self.level_usage
         return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-10), 0.0), axis=-1))
 
+    def indices_to_symbols(self, indices):
+        """Flat indices -> per-dimension level indices (symbols) in ``[0, L_i)``, shape ``indices.shape + (d,)``."""
+        return ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), self._levels)
+
+    def symbols_to_indices(self, symbols):
+        """Inverse of ``indices_to_symbols``."""
+        return ops.sum(ops.multiply(ops.cast(symbols, "int32"), self._basis), axis=-1)
+
     def codes_to_indices(self, codes):
-        """Map codes on the grid (``z_hat / (L // 2)``) to int32 indices."""
-        level_index = ops.round(ops.multiply(ops.cast(codes, "float32") + 1.0, self._half_width))
-        return ops.sum(ops.multiply(ops.cast(level_index, "int32"), self._basis), axis=-1)
+        """Map grid codes (as ``quantize_latents`` makes them, before any projection) to int32 indices."""
+        rounded = ops.round(ops.divide(ops.subtract(ops.cast(codes, "float32"), self._code_shift), self._scale))
+        return self.symbols_to_indices(ops.add(rounded, self._symbol_shift))
+
+    def _symbols_to_codes(self, symbols):
+        return self._rounded_to_codes(ops.subtract(ops.cast(symbols, "float32"), self._symbol_shift))
 
     def indices_to_codes(self, indices):
-        """Exact inverse of ``codes_to_indices``; output shape ``indices.shape + (d,)``."""
-        indices = ops.cast(indices, "int32")[..., None]
-        level_index = ops.mod(ops.floor_divide(indices, self._basis), self._levels)
-        return ops.divide(ops.subtract(ops.cast(level_index, "float32"), self._half_width), self._half_width)
+        """Exact inverse of the quantizer's indices: the layer's output for them, shape ``indices_shape`` + ``(dim,)``."""
+        return self._codes_out(self._symbols_to_codes(self.indices_to_symbols(indices)))
 
     def implicit_codebook(self):
-        """All ``prod(L)`` codes, row ``i`` being the code of index ``i``."""
-        return self.indices_to_codes(ops.arange(self.codebook_size, dtype="int32"))
+        """All ``prod(L)`` grid codes (before any projection), row ``i`` being the code of index ``i``."""
+        return self._symbols_to_codes(self.indices_to_symbols(ops.arange(self.codebook_size, dtype="int32")))
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "levels": list(self.levels),
+                "dim": self.dim,
+                "num_codebooks": self.num_codebooks,
+                "use_projection_bias": self.use_projection_bias,
+                "preserve_symmetry": self.preserve_symmetry,
+                "noise_dropout": self.noise_dropout,
                 "temperature": float(ops.convert_to_numpy(self.temperature)),
                 "eps": self.eps,
-                "entropy_weight": self.entropy_weight,
                 "loss_weight": self.loss_weight,
+                "entropy_weight": self.entropy_weight,
+                "track_usage": self.track_usage,
                 "usage_decay": self.usage_decay,
+                "seed": self.seed,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # keras_fsq 0.1.0 always kept level usage (and saved it); its configs have no track_usage.
+        config.setdefault("track_usage", "usage_decay" in config)
+        return cls(**config)
