@@ -240,3 +240,18 @@ def test_backend_option_picks_the_backend_and_help_imports_no_keras(tmp_path):
     helped = run_python("import sys, keras_fsq.cli as cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\nprint('keras' in sys.modules)")
     assert helped.stdout.strip().endswith("False") and "usage: keras-fsq" in helped.stdout
     assert helped.stderr == ""
+
+
+def test_fit_prior_tiles_default_to_what_the_model_encodes(tmp_path, capsys):
+    """A global model encodes 32x32 only; fit-prior's default tiles used to be 64 and never matched."""
+    from keras_fsq import build_fsqvae, codec
+
+    model = build_fsqvae(levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
+    model.save(tmp_path / "global.keras")
+    out = tmp_path / "prior.json"
+    assert main(["fit-prior", "--model", str(tmp_path / "global.keras"), "--data", str(SHARED_DATA / "bsd68"),
+                 "--limit", "40", "--context", "none", "--out", str(out)]) == 0
+    assert "from 40 images" in capsys.readouterr().out
+    assert codec.EntropyModel.from_json(out.read_text()).levels == [5, 5, 5]
+    assert main(["fit-prior", "--model", str(tmp_path / "global.keras"), "--data", str(SHARED_DATA / "bsd68"),
+                 "--limit", "40", "--out", str(out)]) == 2  # exists: --overwrite to replace it
