@@ -86,8 +86,9 @@ class AdaptiveFSQ(Quantizer):
             for r, levels in enumerate(self.ladder)
         ]
         if gate_training == "straight_through":
-            self.gate_norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, name="gate_norm")
-            self.gate = keras.layers.Dense(len(self.ladder), name="gate")
+            # The gate computes in float32, like the quantization it steers (also under mixed precision).
+            self.gate_norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, dtype="float32", name="gate_norm")
+            self.gate = keras.layers.Dense(len(self.ladder), dtype="float32", name="gate")
         self._offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
         self._side_bits = math.log2(len(self.ladder))
         self._code_bits = np.log2(sizes).astype("float32")
@@ -103,6 +104,13 @@ class AdaptiveFSQ(Quantizer):
     @property
     def num_rungs(self):
         return len(self.ladder)
+
+    @property
+    def learns_from_distortion(self):
+        return self.gate_training == "rate_distortion"
+
+    def schedule_variables(self):
+        return {f"rung_{r}/{name}": v for r, rung in enumerate(self.rungs) for name, v in rung.schedule_variables().items()}
 
     def build(self, input_shape):
         super().build(input_shape)

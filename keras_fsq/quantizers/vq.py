@@ -95,7 +95,9 @@ class VectorQuantizer(Quantizer):
     def quantize_latents(self, z, training=False):
         flat = ops.reshape(z, (-1, self.code_dim))
         flat_indices = self.nearest_indices(flat)
-        quantized = ops.reshape(ops.take(self.codebook, flat_indices, axis=0), ops.shape(z))
+        # float32 reads: under mixed precision a layer's call sees its variables cast to the compute dtype.
+        codebook = ops.cast(self.codebook, "float32")
+        quantized = ops.reshape(ops.take(codebook, flat_indices, axis=0), ops.shape(z))
         if training:
             self._update_codebook(flat, flat_indices)
         if self.commitment_weight:  # also outside training, so evaluate() reports it
@@ -111,8 +113,8 @@ class VectorQuantizer(Quantizer):
         k = self.codebook_size
         counts = histogram(flat_indices, k, finite)
         sums = ops.segment_sum(flat, flat_indices, num_segments=k)
-        ema_counts = self.decay * self.ema_counts + (1 - self.decay) * counts
-        ema_sums = self.decay * self.ema_sums + (1 - self.decay) * sums
+        ema_counts = self.decay * ops.cast(self.ema_counts, "float32") + (1 - self.decay) * counts
+        ema_sums = self.decay * ops.cast(self.ema_sums, "float32") + (1 - self.decay) * sums
         total = ops.sum(ema_counts)
         smoothed = (ema_counts + self.eps) / (total + k * self.eps) * total
         codebook = ema_sums / smoothed[:, None]
@@ -134,7 +136,7 @@ class VectorQuantizer(Quantizer):
         return ops.reshape(self.nearest_indices(flat), ops.shape(codes)[:-1])
 
     def indices_to_codes(self, indices):
-        return ops.take(self.codebook, ops.cast(indices, "int32"), axis=0)
+        return ops.take(ops.cast(self.codebook, "float32"), ops.cast(indices, "int32"), axis=0)
 
     def get_config(self):
         config = super().get_config()
