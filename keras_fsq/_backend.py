@@ -59,3 +59,20 @@ def accelerator():
 
         gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return ", ".join(gpus) if gpus else "CPU"
+
+
+def scale_loss_for_distribution(loss):
+    """``loss / replicas`` inside a ``tf.distribute`` strategy with several replicas, else ``loss``.
+
+    Replicas' gradients are summed, so each replica's mean loss is divided by
+    their count, as Keras' own losses do. Other backends average across devices
+    themselves: unchanged.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else keras.ops.multiply(loss, 1.0 / replicas)

@@ -7,13 +7,26 @@ import keras
 SCHEDULES = ("exponential", "linear", "cosine")
 
 
-def temperature_variables(model):
-    """Every ``temperature`` variable of the quantizer layers inside ``model``."""
+def quantizers(model):
+    """The keras_fsq quantizers among ``model``'s layers, looking inside nested models (``Model.layers``)."""
+    from keras_fsq.quantizers.base import Quantizer
+
     found = []
-    for layer in model._flatten_layers(include_self=False):
-        variable = getattr(layer, "temperature", None)
-        if isinstance(variable, keras.Variable) and not any(variable is v for v in found):
-            found.append(variable)
+    for layer in model.layers:
+        if isinstance(layer, Quantizer):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(quantizers(layer))
+    return found
+
+
+def temperature_variables(model):
+    """Every temperature among the schedule variables of the quantizers in ``model``, each once."""
+    found = []
+    for quantizer in quantizers(model):
+        for name, variable in quantizer.schedule_variables().items():
+            if name.split("/")[-1] == "temperature" and not any(variable is v for v in found):
+                found.append(variable)
     return found
 
 
@@ -66,7 +79,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._variables = temperature_variables(self.model)
         if not self._variables:
-            raise ValueError("TemperatureAnnealing found no quantizer with a `temperature` in the model.")
+            raise ValueError(
+                "TemperatureAnnealing found no quantizer with a temperature among the model's layers "
+                "(or those of the models nested in it)."
+            )
         self._total = self.total or self._default_total()
         self._step = 0
 

@@ -8,8 +8,8 @@ import zipfile
 import keras
 import numpy as np
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution
 
+from keras_fsq._backend import scale_loss_for_distribution
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.quantizers.base import Quantizer
@@ -113,13 +113,9 @@ class FSQVAE(keras.Model):
         latents = self.encoder(inputs, training=training)
         codes, indices = self.quantizer(latents, training=training, return_indices=True)
         reconstruction = self.decoder(codes, training=training)
-        if training and self._supervises_gate():
+        if training and self.quantizer.learns_from_distortion:
             self.quantizer.update_gate(latents, lambda c: self._distortion(inputs, c))
         return {"reconstruction": reconstruction, "indices": indices}
-
-    def _supervises_gate(self):
-        """An AdaptiveFSQ whose gate learns its choice from measured distortions."""
-        return getattr(self.quantizer, "gate_training", None) == "rate_distortion"
 
     def _distortion(self, images, codes):
         """Per-image reconstruction loss of ``codes``, decoded in inference mode (no state updates)."""
@@ -196,7 +192,7 @@ class FSQVAE(keras.Model):
         images = self._as_images(images)
         if num_stages is None:
             return self.predict(images, batch_size=batch_size, verbose=0)["reconstruction"]
-        if not hasattr(self.quantizer, "stage_bits"):
+        if self.quantizer.num_stages is None:
             raise ValueError(f"`num_stages` needs a HierarchicalFSQ quantizer; this model has {type(self.quantizer).__name__}.")
         self.quantizer.stage_bits(num_stages)  # validates num_stages
         return self.decode(self.encode(images, batch_size=batch_size)[..., :num_stages])

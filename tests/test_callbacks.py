@@ -3,24 +3,31 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_fsq import TemperatureAnnealing, build_fsqvae
+from keras_fsq import Quantizer, TemperatureAnnealing, build_fsqvae
 from keras_fsq.callbacks import scheduled_value
 
 
-class TemperatureProbe(keras.layers.Layer):
-    """Outputs its temperature, so the loss shows the value used inside the step."""
+class TemperatureProbe(Quantizer):
+    """A quantizer whose codes are its temperature, so the loss shows the value used inside the step."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.temperature = self.add_weight(shape=(), initializer="ones", trainable=False)
 
-    def call(self, inputs):
-        return ops.multiply(inputs[:, :1], 0.0) + self.temperature  # connected, so fit has gradients
+    code_dim = 1
+    codebook_size = 1
+
+    def schedule_variables(self):
+        return {"temperature": self.temperature}
+
+    def quantize_latents(self, z, training=False):
+        codes = ops.multiply(z, 0.0) + self.temperature  # connected, so fit has gradients
+        return codes, ops.zeros(ops.shape(z)[:-1], "int32")
 
 
 def probe_model():
     inputs = keras.Input((2,))
-    model = keras.Model(inputs, TemperatureProbe()(keras.layers.Dense(2)(inputs)))
+    model = keras.Model(inputs, TemperatureProbe()(keras.layers.Dense(1)(inputs)))
     model.compile(optimizer="sgd", loss="mae", jit_compile=True)
     return model
 
@@ -58,7 +65,7 @@ def test_a_model_without_temperature_is_an_error():
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(ValueError, match="no quantizer with a `temperature`"):
+    with pytest.raises(ValueError, match="no quantizer with a temperature"):
         model.fit(np.zeros((2, 2)), np.zeros((2, 1)), verbose=0, callbacks=[TemperatureAnnealing()])
 
 
@@ -69,3 +76,14 @@ def test_a_model_without_temperature_is_an_error():
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         TemperatureAnnealing(**kwargs)
+
+
+def test_finds_quantizers_in_nested_models_through_their_contract():
+    from keras_fsq import FSQ, HierarchicalFSQ
+    from keras_fsq.callbacks import temperature_variables
+
+    inner_inputs = keras.Input((3,))
+    inner = keras.Model(inner_inputs, HierarchicalFSQ([[5, 5, 5], [3, 3, 3]])(inner_inputs))
+    inputs = keras.Input((3,))
+    outer = keras.Model(inputs, FSQ([4, 4, 4])(inner(inputs)))
+    assert len(temperature_variables(outer)) == 2

@@ -104,12 +104,33 @@ DATA_FORMATS = ("channels_last", "channels_first")
 
 
 class Quantizer(keras.layers.Layer):
-    """Base class: ``call(z, training, return_indices) -> codes[, indices]``.
+    """The contract every keras_fsq quantizer keeps; models, callbacks and the codec rely on nothing else.
+
+    - ``code_dim``: the size of the channel axis it accepts; ``codebook_size``:
+      how many values one index takes.
+    - ``call(z, training=None, return_indices=False)`` -> ``codes`` (the shape and
+      layout of ``z``, the layer's compute dtype; quantization runs in float32) or
+      ``(codes, indices)``: int32, of ``indices_shape(channels-last shape of z)``.
+    - ``indices_to_codes(indices)``: the codes ``call`` gives for those indices.
+    - ``bits_per_example(indices)``: the fixed-rate bits of each example;
+      ``flat_indices(indices)``: one index per latent vector in ``[0, codebook_size)``,
+      for usage histograms.
+    - ``alphabet_sizes``: for quantizers whose indices split into per-dimension
+      symbols an entropy coder can code, the number of values of each symbol
+      (``indices_to_symbols`` gives them); ``None`` otherwise.
+    - ``schedule_variables()``: ``{name: keras.Variable}`` that a schedule (a
+      callback) may assign during training, e.g. ``{"temperature": T}``.
+    - ``num_stages``: ``None``, or the number of stages when a prefix of them
+      decodes (``call(..., num_stages=k)``, ``indices[..., :k]``, ``stage_bits``).
+    - ``learns_from_distortion``: ``True`` when the model must call
+      ``update_gate(latents, distortion_fn)`` in each training step.
+    - ``statistic_names`` / ``batch_statistics(indices)``: extra per-batch scalars a
+      model reports.
+    - ``data_format``: ``"channels_last"`` or ``"channels_first"``.
 
     Subclasses implement ``quantize_latents(z, training) -> (codes, indices)`` on a
-    channels-last float32 tensor, ``indices_shape(input_shape)``, ``codebook_size``
-    and the inverse ``indices_to_codes``. ``data_format="channels_first"`` takes
-    inputs ``(batch, channels, ...)`` and returns codes in the same layout.
+    channels-last float32 tensor, ``code_dim``, ``codebook_size`` and
+    ``indices_to_codes``, and override the rest where it applies.
     """
 
     def __init__(self, data_format="channels_last", **kwargs):
@@ -185,6 +206,14 @@ class Quantizer(keras.layers.Layer):
         config = super().get_config()
         config["data_format"] = self.data_format
         return config
+
+    alphabet_sizes = None
+    num_stages = None
+    learns_from_distortion = False
+
+    def schedule_variables(self):
+        """``{name: keras.Variable}`` a schedule may assign (none by default)."""
+        return {}
 
     def bits_per_example(self, indices):
         """Fixed-rate bits each example costs: #indices · log2(codebook size)."""

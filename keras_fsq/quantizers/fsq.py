@@ -236,6 +236,9 @@ class FSQ(Quantizer):
         """The number of values each symbol of ``indices_to_symbols`` takes: ``levels``."""
         return list(self.levels)
 
+    def schedule_variables(self):
+        return {"temperature": self.temperature}
+
     def indices_shape(self, input_shape):
         return tuple(input_shape[:-1]) + ((self.num_codebooks,) if self.num_codebooks > 1 else ())
 

@@ -69,6 +69,9 @@ class HierarchicalFSQ(Quantizer):
     def code_dim(self):
         return len(self.stages[0])
 
+    def schedule_variables(self):
+        return self.first_stage.schedule_variables()
+
     @property
     def codebook_size(self):
         return math.prod(math.prod(s) for s in self.stages)

@@ -75,6 +75,15 @@ class _BinaryQuantizer(Quantizer):
     def codebook_size(self):
         return 2**self.codebook_bits
 
+    @property
+    def alphabet_sizes(self):
+        """One binary symbol per dimension (``indices_to_symbols``)."""
+        return [2] * self.codebook_bits
+
+    def indices_to_symbols(self, indices):
+        """Indices -> their bits in {0, 1}, shape ``indices.shape + (d,)``."""
+        return ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), 2)
+
     def entropy_loss(self, z):
         """``H_per_sample - diversity_gamma * H_codebook`` of ``z`` (see ``binary_entropy_terms``)."""
         per_sample, codebook_entropy = binary_entropy_terms(z, self.inv_temperature, self._codebook)
@@ -82,8 +91,7 @@ class _BinaryQuantizer(Quantizer):
 
     def indices_to_signs(self, indices):
         """Indices -> their bits as signs in {-1, 1}, shape ``indices.shape + (d,)``."""
-        bits = ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), 2)
-        return ops.subtract(ops.multiply(ops.cast(bits, "float32"), 2.0), 1.0)
+        return ops.subtract(ops.multiply(ops.cast(self.indices_to_symbols(indices), "float32"), 2.0), 1.0)
 
     def get_config(self):
         config = super().get_config()
