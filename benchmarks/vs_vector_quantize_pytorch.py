@@ -1,4 +1,4 @@
-"""keras_fsq's FSQ against the PyTorch reference FSQ (vector-quantize-pytorch), torch backend.
+"""keras_fsq's FSQ and LFQ against the PyTorch references (vector-quantize-pytorch), torch backend.
 
     pip install torch==2.13.0 vector-quantize-pytorch    # with the CPU torch already pinned
     KERAS_BACKEND=torch python benchmarks/vs_vector_quantize_pytorch.py [--repeats 50]
@@ -35,6 +35,58 @@ def backward_time(module, x, **kwargs):
     return (time.perf_counter() - start) * 1e3
 
 
+def timed_pair(ours, reference, x, x_reference, repeats, **kwargs):
+    """Medians (ms) of ours and the reference, timed alternately after 10 warm-up calls each."""
+    for _ in range(10):
+        backward_time(ours, x, **kwargs), backward_time(reference, x_reference)
+    times = {"ours": [], "reference": []}
+    for _ in range(repeats):
+        times["ours"].append(backward_time(ours, x, **kwargs))
+        times["reference"].append(backward_time(reference, x_reference))
+    return statistics.median(times["ours"]), statistics.median(times["reference"])
+
+
+class WithLoss:
+    """A keras_fsq layer's codes plus its added loss, so backward includes the loss (as the reference's)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __call__(self, x, **kwargs):
+        codes = self.layer(x, **kwargs)
+        return codes + sum(self.layer.losses)
+
+
+def lfq_table(repeats, device):
+    import torch
+    from vector_quantize_pytorch import LFQ as ReferenceLFQ
+
+    from keras_fsq import LFQ
+
+    print("\n| input | codebook | keras_fsq LFQ | vector-quantize-pytorch LFQ | ours / reference |")
+    print("|---|---|---|---|---|")
+    for shape_name, shape in {"(64, 8, 8, d)": (64, 8, 8), "(16, 1024, d)": (16, 1024)}.items():
+        for bits in (8, 10):
+            x = torch.from_numpy(np.random.default_rng(0).normal(size=shape + (bits,)).astype("float32")).to(device)
+            x_reference = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x
+            ours = LFQ(bits, commitment_weight=0.0)
+            ours.build(tuple(x.shape))
+            reference = ReferenceLFQ(dim=bits, codebook_size=2**bits).to(device).train()
+            a, b = timed_pair(WithLoss(ours), ReferenceWithLoss(reference), x, x_reference, repeats, training=True)
+            print(f"| {shape_name} d={bits} | 2^{bits} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+
+
+class ReferenceWithLoss:
+    """The reference LFQ's output plus its auxiliary loss, so backward includes it."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, x):
+        quantized, _, aux_loss = self.module(x)
+        return quantized + aux_loss
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=50)
@@ -57,14 +109,9 @@ def main():
             x_reference = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x
             ours, reference = FSQ(levels), ReferenceFSQ(levels=levels).to(device)
             ours.build(tuple(x.shape))
-            for _ in range(10):  # warm up
-                backward_time(ours, x, training=True), backward_time(reference, x_reference)
-            times = {"ours": [], "reference": []}
-            for _ in range(args.repeats):
-                times["ours"].append(backward_time(ours, x, training=True))
-                times["reference"].append(backward_time(reference, x_reference))
-            a, b = statistics.median(times["ours"]), statistics.median(times["reference"])
+            a, b = timed_pair(ours, reference, x, x_reference, args.repeats, training=True)
             print(f"| {shape_name} d={len(levels)} | {size_name} {levels} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+    lfq_table(args.repeats, device)
 
 
 if __name__ == "__main__":
