@@ -254,6 +254,8 @@ def run_evaluate(args):
     from keras_fsq import files
 
     model_path = pathlib.Path(args.model)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"--model {model_path} does not exist.")
     out = pathlib.Path(args.out) if args.out else model_path.parent / "evaluation"
     out = files.prepare_output_folder(out, EVALUATE_OUTPUTS, args.overwrite)
     model = load_model(args.model)
@@ -268,7 +270,6 @@ def run_tune(args):
 
     if args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for tuning.")
-    out = files.prepare_output_folder(args.out)
     import keras
 
     from keras_fsq import tuning
@@ -277,6 +278,7 @@ def run_tune(args):
         code_dims=tuple(args.code_dims), min_level=args.level_range[0], max_level=args.level_range[1],
         codebook_bits=tuple(args.codebook_bits), latent_dims=tuple(args.latent_dims), schedules=tuple(args.schedules),
     )
+    out = files.prepare_output_folder(args.out)
     train_images, held_out = split(load_images(args), args.train_size)
     keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(

@@ -52,6 +52,8 @@ def test_train_and_evaluate_refuse_an_unusable_out_before_any_work(tmp_path, cap
     (tmp_path / "taken").write_text("a file")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.json").write_text("{}")
+    if command == "evaluate":
+        (tmp_path / "m.keras").write_bytes(b"checked later, after --out")
     model = ["--model", str(tmp_path / "m.keras")] if command == "evaluate" else []
     assert main([command, *model, "--out", str(tmp_path / "taken")]) == 2
     assert "is a file" in capsys.readouterr().err
