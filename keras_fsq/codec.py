@@ -26,7 +26,8 @@ at most ~355 symbols per payload bit); decoding then runs in chunks of at most
 ``CHUNK_SYMBOLS`` symbols and ``CHUNK_PIXELS`` pixels, so working memory is
 bounded whatever the header says. A payload that decodes to other symbols
 than were coded (garbled, too short, too long) fails the symbols' CRC or the
-end-of-stream check: ``CodecError``.
+check that it is exactly the coding of the symbols it decodes to (they are
+coded again while decoding): ``CodecError``.
 """
 
 import hashlib

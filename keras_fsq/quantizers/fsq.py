@@ -194,7 +194,6 @@ class FSQ(Quantizer):
         valid_levels = np.arange(max_level)[None, :] < levels_np[:, None]
         grid = np.where(valid_levels, np.arange(max_level, dtype="float32")[None, :], 3 * max_level + 10)
         self._uniform_usage = (valid_levels / levels_np[:, None]).astype("float32")
-        self._half_width = np.floor(levels_np / 2)  # HierarchicalFSQ's residual scale
         self._levels = backend_constant(levels_np.astype("int32"))
         self._half_l = backend_constant(half_l.astype("float32"))
         self._offset = backend_constant(offset.astype("float32"))
@@ -203,9 +202,10 @@ class FSQ(Quantizer):
         self._scale = backend_constant(scale.astype("float32"))
         self._code_shift = code_shift
         self._symbol_shift = backend_constant(symbol_shift.astype("float32"))
-        self._index_shift = int((symbol_shift * mixed_radix_basis(self.levels)).sum())
-        self._basis = backend_constant(mixed_radix_basis(self.levels))
-        self._float_basis = backend_constant(mixed_radix_basis(self.levels).astype("float32"))
+        basis = mixed_radix_basis(self.levels)
+        self._index_shift = int((symbol_shift * basis).sum())
+        self._basis = backend_constant(basis)
+        self._float_basis = backend_constant(basis.astype("float32"))
         self._grid = backend_constant(grid.astype("float32"))
         self._usage_offsets = backend_constant((np.arange(len(self.levels)) * max_level).astype("int32"))
 
