@@ -46,10 +46,12 @@ def register_serializables():
 
 
 def __getattr__(name):
+    """Resolve a public name on first use, then keep it as a module attribute (no second lookup)."""
     if name not in _PUBLIC:
         raise AttributeError(f"module 'keras_fsq' has no attribute {name!r}")
     register_serializables()
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+    value = globals()[name] = getattr(importlib.import_module(_PUBLIC[name]), name)
+    return value
 
 
 def __dir__():

@@ -252,6 +252,7 @@ def run_train(args):
 
 def run_evaluate(args):
     from keras_fsq import files
+    from keras_fsq.models import load_model
 
     model_path = pathlib.Path(args.model)
     if not model_path.is_file():
@@ -308,14 +309,9 @@ def run_tune(args):
     return rows
 
 
-def load_model(path):
-    from keras_fsq.models import load_model as load
-
-    return load(path)
-
-
 def load_codec_model(args):
     from keras_fsq import codec
+    from keras_fsq.models import load_model
 
     model = load_model(args.model)
     if not getattr(args, "prior", None):
@@ -381,17 +377,19 @@ def run_codec(args):
     compressing = args.command == "compress"
     pairs = codec_pairs(args.input, args.output, compressing)
     inputs = [source for source, _ in pairs] + [args.model] + ([args.prior] if args.prior else [])
-    if not compressing:  # a file may hold several images: name them all before writing any
-        pairs = [(source, target) for source, first in pairs
-                 for target in decompressed_names(first, codec.read_header(read_bytes(source)).count)]
-    files.check_unique(pairs)
-    for _, target in pairs:
-        files.check_target(target, args.overwrite, inputs)
+    contents = {} if compressing else {source: read_bytes(source) for source, _ in pairs}
+    # Every output of every input, named before anything is written (a file may hold several images).
+    outputs = {
+        source: [target] if compressing else decompressed_names(target, codec.read_header(contents[source]).count)
+        for source, target in pairs
+    }
+    files.check_unique([(source, target) for source, targets in outputs.items() for target in targets])
+    for targets in outputs.values():
+        for target in targets:
+            files.check_target(target, args.overwrite, inputs)
     model, prior = load_codec_model(args)
     pathlib.Path(pairs[0][1]).parent.mkdir(parents=True, exist_ok=True)
-    done = 0
-    for source in dict.fromkeys(source for source, _ in pairs):
-        targets = [target for s, target in pairs if s == source]
+    for done, (source, targets) in enumerate(outputs.items(), 1):
         if compressing:
             image = data.read_image(source)
             files.write_bytes(targets[0], codec.compress(model, image, prior), overwrite=args.overwrite)
@@ -400,11 +398,10 @@ def run_codec(args):
         else:
             with contextlib.ExitStack() as stack:  # every image of the file is written, or none
                 # The loop runs the generator to its end, where the codec checks the payload.
-                for number, image in enumerate(codec.iter_decompress(model, read_bytes(source), prior)):
+                for number, image in enumerate(codec.iter_decompress(model, contents.pop(source), prior)):
                     data.save_image(image, stack.enter_context(files.replacing(targets[number], args.overwrite)))
             detail = f"{len(targets)} image(s), {image.shape[1]}x{image.shape[0]}"
-        done += 1
-        print(f"[{done}/{len(dict.fromkeys(s for s, _ in pairs))}] {source.name} -> {', '.join(map(str, targets))}: {detail}", flush=True)
+        print(f"[{done}/{len(outputs)}] {source.name} -> {', '.join(map(str, targets))}: {detail}", flush=True)
 
 
 def read_bytes(path):
