@@ -1,6 +1,6 @@
 """Encoder and decoder blocks.
 
-Two families:
+Three families:
 
 * ``Encoder`` / ``Decoder``: the paper's global-vector autoencoder for fixed
   image sizes (32x32 on CIFAR-10). ``n`` x [Conv2D k4 s2 -> BatchNorm -> ReLU],
@@ -10,6 +10,12 @@ Two families:
 * ``ConvEncoder`` / ``ConvDecoder``: fully convolutional, the latent is a
   spatial grid ``(H/s, W/s, code_dim)`` with stride ``s = 2^n``, so any image
   whose sides are multiples of ``s`` can be coded (the compression path).
+* ``ResidualEncoder`` / ``ResidualDecoder``: the same spatial grid, with
+  pre-activation residual blocks at every resolution and an optional
+  self-attention block at the lowest one (the blocks the presets use).
+
+Every encoder is an ``ImageEncoder`` and declares ``downsampling_factor``: the
+side in pixels of one latent grid cell, or ``None`` for a global latent.
 
 The sigmoid image head computes in float32 even under mixed precision.
 ``norm_momentum`` is the BatchNorm moving-average momentum: lower it (e.g.
@@ -71,9 +77,15 @@ class LayerStack(keras.layers.Layer):
         return shape
 
 
+class ImageEncoder(LayerStack):
+    """An encoder of images; ``downsampling_factor`` is the side in pixels of one latent cell (``None``: global)."""
+
+    downsampling_factor = None
+
+
 @keras.saving.register_keras_serializable(package="keras_fsq")
-class Encoder(LayerStack):
-    """The paper's encoder: images (H, W, C) -> latents (num_latents, code_dim)."""
+class Encoder(ImageEncoder):
+    """The paper's encoder: images (H, W, C) -> latents (num_latents, code_dim); a global latent."""
 
     def __init__(self, num_latents=16, code_dim=4, widths=(32, 64, 128, 256), norm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
@@ -142,7 +154,7 @@ class Decoder(LayerStack):
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
-class ConvEncoder(LayerStack):
+class ConvEncoder(ImageEncoder):
     """Fully convolutional encoder: (H, W, C) -> (H/2^n, W/2^n, code_dim)."""
 
     def __init__(self, code_dim=4, widths=(64, 128, 128), norm_momentum=0.99, **kwargs):
@@ -156,8 +168,7 @@ class ConvEncoder(LayerStack):
         self.stack.append(keras.layers.Conv2D(code_dim, 1, name="latents"))
 
     @property
-    def stride(self):
-        """Side length in pixels of one latent grid cell."""
+    def downsampling_factor(self):
         return 2 ** len(self.widths)
 
     def get_config(self):
@@ -182,3 +193,195 @@ class ConvDecoder(LayerStack):
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "widths": self.widths, "norm_momentum": self.norm_momentum}
 
+
+
+NORMALIZATIONS = ("batch", "group", "none")
+
+
+def _normalization(kind, channels, name, momentum):
+    """BatchNormalization, GroupNormalization (8 groups, fewer when they do not divide ``channels``) or Identity."""
+    if kind == "batch":
+        return keras.layers.BatchNormalization(momentum=momentum, name=name)
+    if kind == "group":
+        return keras.layers.GroupNormalization(groups=_groups(channels), name=name)
+    return keras.layers.Identity(name=name)
+
+
+def _validate_choice(value, choices, name):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class ResidualBlock(keras.layers.Layer):
+    """Pre-activation residual block: ``x + conv3(act(norm(conv3(act(norm(x))))))``.
+
+    A 1x1 convolution projects the skip path when the width changes.
+    ``normalization`` is ``"batch"``, ``"group"`` (8 groups, or fewer for narrow
+    layers) or ``"none"``; ``activation`` any Keras activation name.
+    """
+
+    def __init__(self, width, normalization="batch", activation="relu", norm_momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.width = _validate_widths([width], "width")[0]
+        self.normalization = _validate_choice(normalization, NORMALIZATIONS, "normalization")
+        self.activation = activation
+        self.activation_fn = keras.activations.get(activation)
+        self.norm_momentum = _validate_momentum(norm_momentum)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.norm1 = _normalization(self.normalization, channels, "norm1", self.norm_momentum)
+        self.conv1 = keras.layers.Conv2D(self.width, 3, padding="same", name="conv1")
+        self.norm2 = _normalization(self.normalization, self.width, "norm2", self.norm_momentum)
+        self.conv2 = keras.layers.Conv2D(self.width, 3, padding="same", name="conv2")
+        self.skip = None if channels == self.width else keras.layers.Conv2D(self.width, 1, name="skip")
+        self.norm1.build(input_shape)
+        self.conv1.build(input_shape)
+        inner = tuple(input_shape[:-1]) + (self.width,)
+        self.norm2.build(inner)
+        self.conv2.build(inner)
+        if self.skip is not None:
+            self.skip.build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = self.conv1(self.activation_fn(self.norm1(inputs, training=training)))
+        x = self.conv2(self.activation_fn(self.norm2(x, training=training)))
+        return x + (inputs if self.skip is None else self.skip(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.width,)
+
+    def get_config(self):
+        return {
+            **super().get_config(), "width": self.width, "normalization": self.normalization,
+            "activation": self.activation, "norm_momentum": self.norm_momentum,
+        }
+
+
+def _groups(channels):
+    """The largest of 8, 4, 2, 1 that divides ``channels``."""
+    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class SpatialSelfAttention(keras.layers.Layer):
+    """``x + MultiHeadAttention(norm(x))`` over the ``h * w`` positions of a feature map (any size)."""
+
+    def __init__(self, num_heads=1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+            raise ValueError(f"`num_heads` must be a positive int; received {num_heads!r}.")
+        self.num_heads = num_heads
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.norm = keras.layers.LayerNormalization(name="norm")
+        self.attention = keras.layers.MultiHeadAttention(self.num_heads, channels // self.num_heads, name="attention")
+        sequence = (input_shape[0], None, channels)
+        self.norm.build(sequence)
+        self.attention.build(sequence, sequence)
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        sequence = keras.ops.reshape(inputs, (shape[0], -1, shape[-1]))
+        normed = self.norm(sequence)
+        return inputs + keras.ops.reshape(self.attention(normed, normed), shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads}
+
+
+def _residual_config(widths, depth, normalization, activation, attention, norm_momentum):
+    widths = _validate_widths(widths)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"`depth` must be an int >= 0 (residual blocks per resolution); received {depth!r}.")
+    _validate_choice(normalization, NORMALIZATIONS, "normalization")
+    keras.activations.get(activation)  # raises ValueError for an unknown name
+    if not isinstance(attention, bool):
+        raise ValueError(f"`attention` must be True or False; received {attention!r}.")
+    return widths, depth, _validate_momentum(norm_momentum)
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class ResidualEncoder(ImageEncoder):
+    """Residual encoder: (H, W, C) -> (H/2^n, W/2^n, code_dim), ``n = len(widths)``.
+
+    Conv3x3 stem at ``widths[0]``; per width ``w``: Conv k4 s2 to ``w``, then
+    ``depth`` ``ResidualBlock(w)``; optional ``SpatialSelfAttention`` at the
+    lowest resolution; norm -> activation -> Conv1x1 to ``code_dim``.
+    """
+
+    def __init__(self, code_dim=4, widths=(64, 128), depth=1, normalization="batch", activation="relu",
+                 attention=False, norm_momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
+            raise ValueError(f"`code_dim` must be a positive int; received {code_dim!r}.")
+        self.widths, self.depth, self.norm_momentum = _residual_config(
+            widths, depth, normalization, activation, attention, norm_momentum)
+        self.code_dim, self.normalization, self.activation, self.attention = code_dim, normalization, activation, attention
+        block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
+        self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="stem")]
+        for i, w in enumerate(self.widths):
+            self.stack.append(keras.layers.Conv2D(w, 4, strides=2, padding="same", name=f"down{i}"))
+            self.stack += [ResidualBlock(w, name=f"down{i}_block{j}", **block) for j in range(self.depth)]
+        if attention:
+            self.stack.append(SpatialSelfAttention(name="attention"))
+        self.stack += [
+            _normalization(normalization, self.widths[-1], "head_norm", self.norm_momentum),
+            keras.layers.Activation(activation, name="head_activation"),
+            keras.layers.Conv2D(code_dim, 1, name="latents"),
+        ]
+
+    @property
+    def downsampling_factor(self):
+        return 2 ** len(self.widths)
+
+    def get_config(self):
+        return {
+            **super().get_config(), "code_dim": self.code_dim, "widths": self.widths, "depth": self.depth,
+            "normalization": self.normalization, "activation": self.activation, "attention": self.attention,
+            "norm_momentum": self.norm_momentum,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class ResidualDecoder(LayerStack):
+    """Residual decoder: (h, w, code_dim) -> (h 2^n, w 2^n, channels) in [0, 1], ``n = len(widths)``.
+
+    Conv3x3 from the codes to ``widths[0]``; optional ``SpatialSelfAttention``;
+    per width ``w``: ``depth`` ``ResidualBlock(w)``, then ConvTranspose k4 s2 to
+    ``w``; norm -> activation -> Conv3x3 to ``channels`` with a float32 sigmoid.
+    """
+
+    def __init__(self, channels=3, widths=(128, 64), depth=1, normalization="batch", activation="relu",
+                 attention=False, norm_momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.widths, self.depth, self.norm_momentum = _residual_config(
+            widths, depth, normalization, activation, attention, norm_momentum)
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"`channels` must be a positive int; received {channels!r}.")
+        self.channels, self.normalization, self.activation, self.attention = channels, normalization, activation, attention
+        block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
+        self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent")]
+        if attention:
+            self.stack.append(SpatialSelfAttention(name="attention"))
+        for i, w in enumerate(self.widths):
+            self.stack += [ResidualBlock(w, name=f"up{i}_block{j}", **block) for j in range(self.depth)]
+            self.stack.append(keras.layers.Conv2DTranspose(w, 4, strides=2, padding="same", name=f"up{i}"))
+        self.stack += [
+            _normalization(normalization, self.widths[-1], "head_norm", self.norm_momentum),
+            keras.layers.Activation(activation, name="head_activation"),
+            keras.layers.Conv2D(channels, 3, padding="same", activation="sigmoid", dtype="float32", name="image"),
+        ]
+
+    def get_config(self):
+        return {
+            **super().get_config(), "channels": self.channels, "widths": self.widths, "depth": self.depth,
+            "normalization": self.normalization, "activation": self.activation, "attention": self.attention,
+            "norm_momentum": self.norm_momentum,
+        }

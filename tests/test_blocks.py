@@ -15,7 +15,7 @@ def test_paper_encoder_and_decoder_shapes():
 
 def test_convolutional_blocks_take_any_multiple_of_the_stride():
     encoder, decoder = ConvEncoder(code_dim=5, widths=(8, 8, 8)), ConvDecoder(channels=3, widths=(8, 8, 8))
-    assert encoder.stride == 8
+    assert encoder.downsampling_factor == 8
     images = np.zeros((1, 48, 64, 3), "float32")
     grid = encoder(images)
     assert tuple(grid.shape) == (1, 6, 8, 5)
