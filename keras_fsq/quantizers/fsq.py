@@ -10,6 +10,7 @@ from keras import ops
 from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
 
 MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
+TEMPERATURE_MODES = ("bound", "soft", "noise")
 
 
 def validate_levels(levels, name="levels"):
@@ -88,19 +89,34 @@ class FSQ(Quantizer):
     - ``noise_dropout``: in training, a fraction of the latents take
       ``bound(z) + u``, ``u ~ U(-1/2, 1/2)``, instead of their rounded value
       (the indices always come from rounding).
-    - ``loss_weight > 0`` adds the seed paper's quantization loss (in
-      inference too, so ``evaluate`` reports it)::
+    - ``loss_weight > 0`` adds the part of the seed paper's quantization loss
+      that has a gradient (in inference too, so ``evaluate`` reports it)::
 
-          (MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T - entropy_weight * H
+          loss_weight * (-entropy_weight * H)
 
-      with ``z_b = bound(z)`` and ``H`` the mean entropy (nats) of the batch's
-      soft level assignment per dimension. Under the identity STE the two MSE
-      terms' gradients cancel exactly; only the entropy bonus shapes training.
+      with ``H`` the mean entropy (nats) of the batch's soft level assignment
+      of ``z_b = bound(z)`` per dimension. The seed's commitment terms
+      ``(MSE(z_b, sg(z_hat)) + MSE(sg(z_b), z_hat)) / T`` are left out: under the
+      identity STE their gradients cancel exactly, so they would only make the
+      reported loss grow as ``T`` falls without changing training.
     - ``track_usage=True`` keeps an EMA (``usage_decay``) of each dimension's
       level usage in ``level_usage``, shape ``(d, max(L))`` (the codec's default
       prior and ``usage_perplexity`` read it).
 
-    ``T`` is a non-trainable variable that callbacks anneal. Inputs are
+    Temperature ``T``, a non-trainable variable that callbacks anneal, means
+    one of three things (``temperature_mode``):
+
+    - ``"bound"`` (the seed paper's reading): ``T`` divides ``z`` inside the
+      ``tanh`` as above; ``T = 1`` is the FSQ paper's quantizer at every step.
+    - ``"soft"`` (soft-to-hard): ``T`` is quantization hardness. In training
+      each latent takes ``sum_k softmax_k(-(p - g_k)^2 / T) g_k`` over its grid
+      points ``g`` (``p`` = ``bound(z)`` with ``T = 1``): differentiable, close
+      to the mean of the grid at large ``T``, rounding as ``T -> 0``. Inference rounds.
+    - ``"noise"`` (noise-to-rounding): in training a fraction ``min(T, 1)``
+      of latents take ``bound(z) + U(-1/2, 1/2)``, the rest are rounded
+      (straight-through); annealing ``T`` to 0 ends in plain rounding.
+
+    Inputs are
     channels-last of any rank, or ``(batch, channels, ...)`` with
     ``data_format="channels_first"``.
 
@@ -112,6 +128,8 @@ class FSQ(Quantizer):
         preserve_symmetry: the grid symmetric about 0 (see above).
         noise_dropout: fraction of latents, in [0, 1], given uniform noise instead of rounding in training.
         temperature: initial temperature ``T``, finite and > 0.
+        temperature_mode: what ``T`` does (see "Temperature" above): ``"bound"``,
+            ``"soft"`` or ``"noise"``.
         eps: the bound's margin, 1e-3 as in the FSQ paper; below ``1 / (max(L) - 1)``
             so the bound still reaches every level.
         loss_weight: weight of the seed's quantization loss; 0 (default) adds none.
@@ -131,6 +149,7 @@ class FSQ(Quantizer):
         preserve_symmetry=False,
         noise_dropout=0.0,
         temperature=1.0,
+        temperature_mode="bound",
         eps=1e-3,
         loss_weight=0.0,
         entropy_weight=0.1,
@@ -158,6 +177,10 @@ class FSQ(Quantizer):
                 raise ValueError(f"`{name}` must be a finite number; received {value}.")
         if not 0 <= noise_dropout <= 1:
             raise ValueError(f"`noise_dropout` must be in [0, 1]; received {noise_dropout}.")
+        if temperature_mode not in TEMPERATURE_MODES:
+            raise ValueError(f"`temperature_mode` must be one of {TEMPERATURE_MODES}; received {temperature_mode!r}.")
+        if temperature_mode == "noise" and noise_dropout:
+            raise ValueError("`noise_dropout` must be 0 with temperature_mode='noise' (the temperature sets the noise rate).")
         if not 0 <= usage_decay < 1:
             raise ValueError(f"`usage_decay` must be in [0, 1); received {usage_decay}.")
         self.num_codebooks = int(num_codebooks)
@@ -165,13 +188,14 @@ class FSQ(Quantizer):
         self.use_projection_bias = bool(use_projection_bias)
         self.preserve_symmetry = bool(preserve_symmetry)
         self.noise_dropout = float(noise_dropout)
+        self.temperature_mode = temperature_mode
         self.eps = float(eps)
         self.loss_weight = float(loss_weight)
         self.entropy_weight = float(entropy_weight)
         self.track_usage = bool(track_usage)
         self.usage_decay = float(usage_decay)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed) if self.noise_dropout else None
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.noise_dropout or temperature_mode == "noise" else None
 
         levels_np = np.asarray(self.levels, dtype="float32")
         # Rounding happens on v = tanh(z / T + shift) * half_l + round_offset; then
@@ -257,27 +281,35 @@ class FSQ(Quantizer):
                 name="level_usage",
             )
 
+    def _pre_activation(self, z):
+        """``z / T + shift`` when the temperature acts in the bound, else ``z + shift``."""
+        if self.temperature_mode == "bound":
+            z = ops.divide(z, self.temperature)
+        return ops.add(z, self._shift)
+
     def bound(self, z):
         """``tanh(z / T + shift) * half_l - offset``: the latents in grid units, centred on 0."""
-        pre_activation = ops.add(ops.divide(z, self.temperature), self._shift)
-        return ops.subtract(ops.multiply(ops.tanh(pre_activation), self._half_l), self._offset)
+        return ops.subtract(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._offset)
 
     def quantize_latents(self, z, training=False):
         if self.project_in is not None:
             z = ops.cast(self.project_in(z), "float32")
         if self.num_codebooks > 1:
             z = ops.reshape(z, tuple(ops.shape(z)[:-1]) + (self.num_codebooks, len(self.levels)))
-        pre_activation = ops.add(ops.divide(z, self.temperature), self._shift)
-        value = ops.add(ops.multiply(ops.tanh(pre_activation), self._half_l), self._round_offset)  # round(value): the level
+        value = ops.add(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._round_offset)  # round(value): the level
         rounded = straight_through_round(value)
         indices = self._flat_index(ops.stop_gradient(rounded))
         if training and self.track_usage:
             self._update_level_usage(ops.cast(ops.add(rounded, self._symbol_shift), "int32"), value)
-        if training and self.noise_dropout:
-            rounded = self._noise_dropout(value, rounded)
+        if training and self.temperature_mode == "soft":
+            rounded = self._soft_round(value)
+        elif training and self.temperature_mode == "noise":
+            rounded = self._noise_dropout(value, rounded, ops.minimum(self.temperature, 1.0))
+        elif training and self.noise_dropout:
+            rounded = self._noise_dropout(value, rounded, self.noise_dropout)
         if self.loss_weight:  # also outside training, so evaluate() reports it
             positions = ops.add(value, self._symbol_shift)  # symbol units, as the loss's grid
-            self.add_loss(self.loss_weight * self.quantization_loss(positions, ops.add(rounded, self._symbol_shift)))
+            self.add_loss(self.loss_weight * self.quantization_loss(positions))
         return self._codes_out(self._rounded_to_codes(rounded)), indices
 
     def _rounded_to_codes(self, rounded):
@@ -297,12 +329,23 @@ class FSQ(Quantizer):
             flat = ops.sum(ops.multiply(ops.cast(rounded, "int32"), self._basis), axis=-1)
         return ops.add(flat, self._index_shift) if self._index_shift else flat
 
-    def _noise_dropout(self, value, rounded):
-        """``value + U(-1/2, 1/2)`` instead of ``rounded`` for a ``noise_dropout`` fraction of latents."""
+    def _noise_dropout(self, value, rounded, rate):
+        """``value + U(-1/2, 1/2)`` instead of ``rounded`` for a fraction ``rate`` of latents."""
         shape = ops.shape(value)
         noisy = ops.add(value, keras.random.uniform(shape, -0.5, 0.5, seed=self.seed_generator))
-        chosen = ops.less(keras.random.uniform(shape, seed=self.seed_generator), self.noise_dropout)
+        chosen = ops.less(keras.random.uniform(shape, seed=self.seed_generator), rate)
         return ops.where(chosen, noisy, rounded)
+
+    def _soft_round(self, value):
+        """``sum_k softmax_k(-(p - g_k)^2 / T) g_k`` over the grid ``g`` of each dimension (``p``: ``value`` in symbol units).
+
+        Differentiable; tends to ``round(value)`` as ``T -> 0``. Padding points of
+        shorter dimensions lie far off the grid: their weight is exactly 0.
+        """
+        position = ops.add(value, self._symbol_shift)[..., None]
+        weights = ops.softmax(ops.divide(ops.negative(ops.square(ops.subtract(position, self._grid))), self.temperature), axis=-1)
+        soft = ops.sum(ops.multiply(weights, self._grid), axis=-1)
+        return ops.subtract(soft, self._symbol_shift)
 
     def _codes_out(self, codes):
         """Grid codes ``(..., [num_codebooks,] d)`` -> the layer's output ``(..., dim)``."""
@@ -312,11 +355,9 @@ class FSQ(Quantizer):
             codes = ops.cast(self.project_out(codes), "float32")
         return codes
 
-    def quantization_loss(self, position, rounded):
-        """Commitment terms over ``T`` minus ``entropy_weight`` times the entropy (see the class doc)."""
-        sg = ops.stop_gradient
-        mse = ops.mean(ops.square(position - sg(rounded))) + ops.mean(ops.square(sg(position) - rounded))
-        return mse / self.temperature - self.entropy_weight * self.soft_entropy(position)
+    def quantization_loss(self, position):
+        """``-entropy_weight * H`` of ``position`` (symbol units; see the class doc)."""
+        return -self.entropy_weight * self.soft_entropy(position)
 
     def soft_entropy(self, position):
         """Mean over dimensions of H(mean_batch softmax(-(position - grid)^2)), ``position`` in symbol units.
@@ -385,6 +426,7 @@ class FSQ(Quantizer):
                 "preserve_symmetry": self.preserve_symmetry,
                 "noise_dropout": self.noise_dropout,
                 "temperature": float(ops.convert_to_numpy(self.temperature)),
+                "temperature_mode": self.temperature_mode,
                 "eps": self.eps,
                 "loss_weight": self.loss_weight,
                 "entropy_weight": self.entropy_weight,
