@@ -149,3 +149,66 @@ def test_options_under_mixed_precision_quantize_in_float32():
 def test_bad_option_values(kwargs, name):
     with pytest.raises(ValueError, match=name):
         FSQ([5, 5], **kwargs)
+
+
+def reference_soft_codes(z, levels, temperature):
+    """temperature_mode='soft' in training: the softmax(-(p - k)^2 / T) mixture of each dimension's levels, as codes."""
+    levels = np.asarray(levels, dtype=np.float64)
+    half_l = (levels - 1) * (1 - 1e-3) / 2
+    offset = np.where(levels % 2 == 0, 0.5, 0.0)
+    shift = np.arctanh(np.where(offset < half_l, offset / half_l, 0.0))
+    position = np.tanh(np.asarray(z, np.float64) + shift) * half_l - offset + levels // 2  # symbol units, T = 1
+    codes = np.empty_like(position)
+    for i, level in enumerate(levels.astype(int)):
+        grid = np.arange(level)
+        logits = -((position[..., i : i + 1] - grid) ** 2) / temperature
+        weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        codes[..., i] = ((weights * grid).sum(-1) - level // 2) / (level // 2)
+    return codes
+
+
+@pytest.mark.parametrize("temperature", [2.0, 0.3, 0.02])
+def test_soft_temperature_mode_trains_on_the_softmax_mixture_and_infers_with_rounding(temperature):
+    levels = [8, 5, 3]
+    z = np.random.default_rng(3).normal(size=(64, 3)).astype("float32")
+    layer = FSQ(levels, temperature=temperature, temperature_mode="soft")
+    np.testing.assert_allclose(numpy(layer(z, training=True)), reference_soft_codes(z, levels, temperature), atol=1e-5)
+    codes, indices, _ = reference_fsq(z, levels)  # the temperature does not enter the bound
+    np.testing.assert_allclose(numpy(layer(z, training=False)), codes, atol=1e-6)
+    _, soft_indices = layer(z, training=True, return_indices=True)
+    np.testing.assert_array_equal(numpy(soft_indices), indices)  # indices always come from rounding
+    assert np.all(np.isfinite(gradient(lambda v: layer(v, training=True), z)))
+
+
+def test_soft_codes_tend_to_rounding_and_noise_to_none_as_the_temperature_falls():
+    z = np.random.default_rng(4).normal(size=(2000, 4)).astype("float32")
+    hard = numpy(FSQ([8, 5, 5, 5])(z))
+    for mode in ("soft", "noise"):
+        gaps = [np.abs(numpy(FSQ([8, 5, 5, 5], temperature=t, temperature_mode=mode, seed=0)(z, training=True)) - hard).mean()
+                for t in (1.0, 0.1, 0.001)]
+        assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-3, (mode, gaps)
+
+
+def test_noise_temperature_mode_adds_in_bin_noise_to_a_fraction_t_of_latents():
+    levels = [8, 5]
+    z = np.random.default_rng(5).normal(size=(4000, 2)).astype("float32")
+    codes, _, _ = reference_fsq(z, levels)
+    scale = np.array([4.0, 2.0])  # L // 2: codes are grid units / scale
+    layer = FSQ(levels, temperature=0.25, temperature_mode="noise", seed=1)
+    noisy = numpy(layer(z, training=True))
+    moved = ~np.isclose(noisy, codes, atol=1e-6)
+    assert 0.2 < moved.mean() < 0.3  # about T of them
+    bounded = (np.tanh(z + np.arctanh(np.array([0.5, 0.0]) / ((np.array(levels) - 1) * 0.999 / 2)))
+               * (np.array(levels) - 1) * 0.999 / 2 - np.array([0.5, 0.0]))
+    assert np.all(np.abs(noisy * scale - bounded)[moved] <= 0.5 + 1e-5)
+    np.testing.assert_allclose(numpy(layer(z, training=False)), codes, atol=1e-6)
+
+
+def test_temperature_mode_is_serialized_and_checked():
+    layer = FSQ([5, 5], temperature_mode="noise", seed=2)
+    assert FSQ.from_config(layer.get_config()).temperature_mode == "noise"
+    with pytest.raises(ValueError, match="temperature_mode"):
+        FSQ([5, 5], temperature_mode="hard")
+    with pytest.raises(ValueError, match="noise_dropout"):
+        FSQ([5, 5], temperature_mode="noise", noise_dropout=0.5)
