@@ -50,7 +50,7 @@ def train(devices):
         scope = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)]).scope()
     keras.utils.set_random_seed(0)
     with scope:
-        model = build_fsqvae(levels=[5, 5, 5], latent_dim=12, widths=(16, 32))
+        model = build_fsqvae(architecture="global", levels=[5, 5, 5], latent_dim=12, widths=(16, 32))
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(images, epochs=2 if args.quick else 4, batch_size=64, shuffle=False, verbose=0)
     return history.history["loss"], model.get_weights()

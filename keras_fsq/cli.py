@@ -81,7 +81,7 @@ def parse_words(text):
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_data_arguments(parser, train_size=4000):
+def add_data_arguments(parser, train_size=4000, batch_size=64):
     parser.add_argument(
         "--data", default="shared-cifar10",
         help="a folder of images (centre crops), a .npy/.npz file of images, the shared data folder "
@@ -91,7 +91,8 @@ def add_data_arguments(parser, train_size=4000):
     parser.add_argument("--train-size", type=non_negative_int, default=train_size,
                         help="the first N images train; the rest are held out")
     parser.add_argument("--limit", type=positive_int, help="use at most this many images in all")
-    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help="images per step" + (" (default: the preset's)" if batch_size is None else ""))
 
 
 def add_overwrite(parser, what="existing output files"):
@@ -103,20 +104,29 @@ def build_parser():
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND or tensorflow)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images")
-    add_data_arguments(train)
-    train.add_argument("--architecture", default="global", choices=["global", "conv"],
-                       help="global: the paper's 32x32 model; conv: fully convolutional, any image size")
+    train = commands.add_parser(
+        "train", help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images",
+        description="Trains a preset (default: fsq_cifar10) with its recipe; any option given replaces the preset's.",
+    )
+    add_data_arguments(train, batch_size=None)
+    train.add_argument("--preset", default="fsq_cifar10", help="a named model and recipe (keras_fsq.presets), "
+                       "e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit")
+    train.add_argument("--architecture", choices=["global", "conv", "residual"],
+                       help="global: the paper's 32x32 model; conv, residual: fully convolutional, any image size")
     train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
-    train.add_argument("--quantizer", default="fsq", choices=["fsq", "vq"])
-    train.add_argument("--levels", type=parse_levels, default=[8, 5, 5, 5], help="FSQ levels, e.g. 8,5,5,5")
+    train.add_argument("--depth", type=non_negative_int, help="residual blocks per resolution (residual)")
+    train.add_argument("--quantizer", choices=["fsq", "vq"])
+    train.add_argument("--levels", type=parse_levels, help="FSQ levels, e.g. 8,5,5,5")
     train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
-    train.add_argument("--latent-dim", type=positive_int, default=64, help="total latent size of the global encoder")
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    train.add_argument("--anneal", default="exponential", choices=["exponential", "linear", "cosine", "none"])
+    train.add_argument("--latent-dim", type=positive_int, help="total latent size of the global encoder")
+    train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--learning-rate", type=positive_float, help="peak learning rate")
+    train.add_argument("--anneal", choices=["exponential", "linear", "cosine", "none"], help="temperature annealing")
     train.add_argument("--temperatures", type=positive_float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
-    train.add_argument("--reconstruction-loss", default="binary_crossentropy", choices=["binary_crossentropy", "mse"])
+    train.add_argument("--reconstruction-loss", choices=["binary_crossentropy", "mse"])
+    train.add_argument("--crop", type=positive_int,
+                       help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)")
+    train.add_argument("--crops-per-image", type=positive_int, default=1)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
     add_overwrite(train, "an earlier run's files in --out")
@@ -210,41 +220,70 @@ def write_report(model, held_out, out, run_name, history=None, extra=None):
     return metrics
 
 
+def train_model_config(args, image_shape):
+    """``build_fsqvae`` arguments: the options given on the command line (the preset supplies the rest)."""
+    options = dict(
+        quantizer=args.quantizer, levels=args.levels, codebook_size=args.codebook_size, latent_dim=args.latent_dim,
+        architecture=args.architecture, widths=args.widths, depth=args.depth,
+        reconstruction_loss=args.reconstruction_loss,
+    )
+    return {key: value for key, value in options.items() if value is not None} | {"image_shape": image_shape}
+
+
+def train_recipe(args):
+    """The preset's recipe with the options given on the command line in its place."""
+    from keras_fsq import presets
+
+    recipe = presets.get_preset(args.preset)["recipe"]
+    for key, value in (("epochs", args.epochs), ("learning_rate", args.learning_rate), ("batch_size", args.batch_size)):
+        if value is not None:
+            recipe[key] = value
+    if args.anneal == "none" or args.quantizer == "vq":
+        recipe["anneal"] = None
+    elif args.anneal:
+        recipe["anneal"] = {"start": args.temperatures[0], "end": args.temperatures[1], "schedule": args.anneal}
+    return recipe
+
+
+def load_training_images(args):
+    """``load_images``, or random crops of ``--crop`` pixels from a folder of images."""
+    from keras_fsq import data
+
+    folder = pathlib.Path(args.data)
+    if args.crop and folder.is_dir() and not (folder / data.SHARED_CIFAR10).is_file():
+        images = data.load_image_folder(folder, args.crop, "random_crop", args.crops_per_image, seed=args.seed)
+        return images[: args.limit] if args.limit else images
+    if args.crop:
+        raise ValueError("--crop needs --data to be a folder of images.")
+    return load_images(args)
+
+
 def run_train(args):
-    from keras_fsq import files
+    from keras_fsq import files, presets
 
     if args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for training.")
+    presets.get_preset(args.preset)  # an unknown name fails before anything is written
     out = files.prepare_output_folder(args.out, TRAIN_OUTPUTS, args.overwrite)
-    train_images, held_out = split(load_images(args), args.train_size)
+    train_images, held_out = split(load_training_images(args), args.train_size)
 
     import keras
 
-    from keras_fsq.callbacks import TemperatureAnnealing
     from keras_fsq.models import build_fsqvae
 
     keras.utils.set_random_seed(args.seed)
-    widths = args.widths or ([32, 64, 128, 256] if args.architecture == "global" else [64, 128])
-    model = build_fsqvae(
-        quantizer=args.quantizer, levels=args.levels, codebook_size=args.codebook_size,
-        latent_dim=args.latent_dim, image_shape=train_images.shape[1:], architecture=args.architecture,
-        widths=widths, reconstruction_loss=args.reconstruction_loss, seed=args.seed,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    callbacks = []
-    if args.anneal != "none" and args.quantizer != "vq":
-        callbacks.append(TemperatureAnnealing(*args.temperatures, schedule=args.anneal))
+    recipe = train_recipe(args)
+    model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
     started = time.perf_counter()
-    history = model.fit(
-        train_images, validation_data=(held_out,), batch_size=args.batch_size, epochs=args.epochs,
-        callbacks=callbacks, shuffle=True, verbose=1 if sys.stdout.isatty() else 2,
-    )
+    history = presets.fit_with_recipe(model, recipe, train_images, held_out, seed=args.seed,
+                                      verbose=1 if sys.stdout.isatty() else 2)
     seconds = time.perf_counter() - started
     with files.replacing(out / "model.keras") as temporary:
         model.save(temporary)
-    run_name = f"{args.quantizer} {args.levels if args.quantizer == 'fsq' else model.quantizer.codebook_size}"
+    run_name = f"{args.preset}: {type(model.quantizer).__name__}, {model.quantizer.codebook_size} codes"
     history = {name: [float(v) for v in values] for name, values in history.history.items()}
-    extra = dict(train_seconds=seconds, train_images=len(train_images), epochs=args.epochs, backend=keras.backend.backend())
+    extra = dict(train_seconds=seconds, train_images=len(train_images), epochs=recipe["epochs"],
+                 backend=keras.backend.backend(), preset=args.preset)
     metrics = write_report(model, held_out, out, run_name, history, extra)
     print(f"wrote {out}/: model.keras, metrics.json, metrics.md, reconstructions.png, training_curves.png, history.json")
     return metrics
@@ -323,11 +362,11 @@ def load_codec_model(args):
 
 
 def default_tile(model):
-    """The model's own input size (a fixed-size encoder), else 64 rounded up to the encoder's stride."""
-    stride = getattr(model.encoder, "stride", None)
-    if stride:
-        return -(-64 // stride) * stride
-    return model.decoder.image_shape[0]
+    """The model's own input size (a fixed-size encoder), else 64 rounded up to its downsampling factor."""
+    factor = model.downsampling_factor
+    if factor:
+        return -(-64 // factor) * factor
+    return model.image_shape[0]
 
 
 def run_fit_prior(args):

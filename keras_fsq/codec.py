@@ -227,11 +227,11 @@ def decode_symbol_chunks(words, shape, prior, step):
 
 
 def padded_size(model, height, width):
-    """The input size the encoder needs: multiples of a ConvEncoder's stride, else the model's own size."""
-    stride = getattr(model.encoder, "stride", None)
-    if stride:
-        return -(-height // stride) * stride, -(-width // stride) * stride
-    expected = tuple(model.decoder.image_shape[:2])
+    """The input size the encoder needs: multiples of its downsampling factor, else the model's own size."""
+    factor = model.downsampling_factor
+    if factor:
+        return -(-height // factor) * factor, -(-width // factor) * factor
+    expected = tuple(model.image_shape[:2])
     if (height, width) != expected:
         raise ValueError(
             f"This model encodes {expected[0]}x{expected[1]} images only (its encoder is not fully "

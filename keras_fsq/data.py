@@ -195,8 +195,14 @@ def image_paths(folder):
     return paths
 
 
-def patches(image, size, mode="center_crop"):
-    """Cut ``size``x``size`` patches from one image: its centre, or every tile of a grid."""
+PATCH_MODES = ("center_crop", "tile", "random_crop")
+
+
+def patches(image, size, mode="center_crop", count=1, rng=None):
+    """Cut ``size``x``size`` patches from one image: its centre, every tile of a grid, or ``count`` random crops.
+
+    ``rng`` (a ``numpy.random.Generator``) places the random crops.
+    """
     height, width = image.shape[:2]
     if height < size or width < size:
         raise ValueError(f"An image of {height}x{width} is smaller than the patch size {size}.")
@@ -207,16 +213,31 @@ def patches(image, size, mode="center_crop"):
         rows, cols = height // size, width // size
         tiles = image[: rows * size, : cols * size].reshape(rows, size, cols, size, -1)
         return tiles.transpose(0, 2, 1, 3, 4).reshape(rows * cols, size, size, -1)
-    raise ValueError(f"`mode` must be 'center_crop' or 'tile'; received {mode!r}.")
+    if mode == "random_crop":
+        tops = rng.integers(0, height - size + 1, count)
+        lefts = rng.integers(0, width - size + 1, count)
+        return np.stack([image[top : top + size, left : left + size] for top, left in zip(tops, lefts)])
+    raise ValueError(f"`mode` must be one of {PATCH_MODES}; received {mode!r}.")
 
 
-def load_image_folder(folder, size=32, mode="center_crop"):
-    """Every image in ``folder`` as ``size``x``size`` patches, float32 (N, size, size, 3)."""
-    return np.concatenate([patches(read_image(path), size, mode) for path in image_paths(folder)])
+def load_image_folder(folder, size=32, mode="center_crop", crops_per_image=1, seed=0):
+    """Every image in ``folder`` as ``size``x``size`` patches, float32 (N, size, size, 3).
+
+    ``mode="random_crop"`` takes ``crops_per_image`` crops of each image at places drawn with ``seed``.
+    """
+    if isinstance(crops_per_image, bool) or not isinstance(crops_per_image, int) or crops_per_image < 1:
+        raise ValueError(f"`crops_per_image` must be a positive int; received {crops_per_image!r}.")
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [patches(read_image(path), size, mode, crops_per_image, rng) for path in image_paths(folder)]
+    )
 
 
-def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False):
-    """A batched, prefetched ``tf.data.Dataset`` of float images (uint8 is scaled by 1/255)."""
+def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False, flip=False):
+    """A batched, prefetched ``tf.data.Dataset`` of float images (uint8 is scaled by 1/255).
+
+    ``flip=True`` mirrors each image left-right with probability 1/2 every epoch.
+    """
     import tensorflow as tf
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -225,4 +246,6 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     dataset = tf.data.Dataset.from_tensor_slices(images)
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if flip:
+        dataset = dataset.map(lambda image: tf.image.random_flip_left_right(image, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

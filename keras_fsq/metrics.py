@@ -219,3 +219,41 @@ def kid(real_images, generated_images, feature_extractor=None, **kwargs):
     """KID between two image sets in [0, 1]; arguments as ``fid`` and ``kid_from_features``."""
     extract = feature_extractor or inception_features()
     return kid_from_features(extract(real_images), extract(generated_images), **kwargs)
+
+
+def block_average(images, cell, bits):
+    """The trivial codec: each ``cell``x``cell`` block's mean per channel, quantized to ``bits`` bits.
+
+    Block means ``m`` in [0, 1] are coded as ``k = min(floor(m 2^b), 2^b - 1)`` and
+    rebuilt at the bin centre ``(k + 1/2) / 2^b``, repeated over the block.
+    Returns ``(reconstructions, bits_per_image)``; sides must be multiples of ``cell``.
+    """
+    images = np.asarray(images, dtype="float32")
+    count, height, width, channels = images.shape
+    if height % cell or width % cell:
+        raise ValueError(f"`cell` {cell} must divide the image sides {height}x{width}.")
+    means = images.reshape(count, height // cell, cell, width // cell, cell, channels).mean(axis=(2, 4))
+    steps = 2**bits
+    coded = (np.minimum(np.floor(means * steps), steps - 1) + 0.5) / steps
+    rebuilt = np.repeat(np.repeat(coded, cell, axis=1), cell, axis=2)
+    return rebuilt, (height // cell) * (width // cell) * channels * bits
+
+
+def best_block_average(images, max_bits_per_image):
+    """The ``block_average`` of highest mean PSNR within ``max_bits_per_image``: ``(psnr, bits, cell, bits_per_value)``.
+
+    Cells of 2, 4, 8, ... pixels that divide both sides, 1 to 8 bits per value; ``None`` if none fits.
+    """
+    images = np.asarray(images, dtype="float32")
+    best = None
+    cell = 2
+    while images.shape[1] % cell == 0 and images.shape[2] % cell == 0:
+        for bits in range(1, 9):
+            rebuilt, total = block_average(images, cell, bits)
+            if total <= max_bits_per_image:
+                mse = np.maximum(((images - rebuilt) ** 2).mean(axis=(1, 2, 3)), 1e-10)
+                score = float(np.mean(10 * np.log10(1 / mse)))
+                if best is None or score > best[0]:
+                    best = (score, total, cell, bits)
+        cell *= 2
+    return best

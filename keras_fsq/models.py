@@ -103,11 +103,19 @@ class FSQVAE(keras.Model):
             self.trackers["perplexity"] = CodebookPerplexity(quantizer.codebook_size)
 
     def build(self, input_shape):
+        self.image_shape = tuple(input_shape[1:])
         latent_shape = self.encoder.compute_output_shape(input_shape)
         # Sub-layers deserialized from a .keras file arrive built already.
         for layer, shape in ((self.encoder, input_shape), (self.quantizer, latent_shape), (self.decoder, latent_shape)):
             if not layer.built:
                 layer.build(shape)
+
+    @property
+    def downsampling_factor(self):
+        """Side in pixels of one latent grid cell (any image whose sides are multiples of it can be coded); ``None`` for a global latent."""
+        from keras_fsq.blocks import ImageEncoder
+
+        return self.encoder.downsampling_factor if isinstance(self.encoder, ImageEncoder) else None
 
     def call(self, inputs, training=None):
         latents = self.encoder(inputs, training=training)
@@ -180,6 +188,8 @@ class FSQVAE(keras.Model):
 
     def _as_images(self, images):
         images = validate_images(images)
+        if not len(images):
+            raise ValueError("`images` holds no image.")
         if not self.built:
             self.build((None,) + images.shape[1:])
         return images
@@ -198,25 +208,53 @@ class FSQVAE(keras.Model):
         return self.decode(self.encode(images, batch_size=batch_size)[..., :num_stages])
 
     def encode(self, images, batch_size=64):
-        """Images in [0, 1] -> int32 code indices (NumPy), shape ``quantizer.indices_shape``."""
-        images = self._as_images(images)
-        return self.predict(images, batch_size=batch_size, verbose=0)["indices"]
+        """Images in [0, 1] -> int32 code indices (NumPy), shape ``quantizer.indices_shape``.
 
-    def decode(self, indices):
-        """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy).
+        Runs the encoder and the quantizer only, ``batch_size`` images at a time.
+        """
+        images = self._as_images(images)
+        batches = []
+        for start in range(0, len(images), batch_size):
+            latents = self.encoder(images[start : start + batch_size], training=False)
+            _, indices = self.quantizer(latents, training=False, return_indices=True)
+            batches.append(ops.convert_to_numpy(indices))
+        return np.concatenate(batches)
+
+    def decode(self, indices, batch_size=64):
+        """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy), ``batch_size`` at a time.
 
         ``ValueError`` for indices outside ``[0, codebook_size)`` (they would wrap around).
         """
         indices = np.asarray(indices)
         if not np.issubdtype(indices.dtype, np.integer):
             raise ValueError(f"`indices` must be integers; received dtype {indices.dtype}.")
+        if indices.ndim < 2 or not len(indices):
+            raise ValueError(f"`indices` must be a non-empty batch, shape (N, ...); received shape {indices.shape}.")
         if indices.size and (indices.min() < 0 or indices.max() >= self.quantizer.codebook_size):
             raise ValueError(
                 f"`indices` must lie in [0, {self.quantizer.codebook_size}); received values in "
                 f"[{indices.min()}, {indices.max()}]."
             )
-        codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(indices, dtype="int32"))
-        return ops.convert_to_numpy(self.decoder(codes, training=False))
+        batches = []
+        for start in range(0, len(indices), batch_size):
+            codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(indices[start : start + batch_size], dtype="int32"))
+            batches.append(ops.convert_to_numpy(self.decoder(codes, training=False)))
+        return np.concatenate(batches)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True):
+        """The model of ``keras_fsq.presets.PRESETS[preset]``, with its shipped trained weights.
+
+        ``load_weights=False`` gives it untrained (every preset); ``True`` needs a
+        preset that ships weights (``ValueError`` naming the way out otherwise).
+        Works offline: the weights are inside the package.
+        """
+        from keras_fsq import presets
+
+        model = build_fsqvae(preset=preset)
+        if load_weights:
+            presets.load_preset_weights(model, preset)
+        return model
 
     def get_config(self):
         config = super().get_config()
@@ -264,51 +302,88 @@ def load_model(path):
 
 
 QUANTIZERS = ("fsq", "vq")
-ARCHITECTURES = ("global", "conv")
+ARCHITECTURES = ("global", "conv", "residual")
+# What an argument means when neither it nor the preset sets it.
+_FALLBACKS = {
+    "quantizer": "fsq", "codebook_size": None, "latent_dim": 64, "depth": 1, "attention": False,
+    "normalization": "batch", "quantizer_loss_weight": 0.0,
+}
 
 
 def build_fsqvae(
-    quantizer="fsq",
-    levels=(8, 5, 5, 5),
+    preset=None,
+    *,
+    quantizer=None,
+    levels=None,
     codebook_size=None,
-    latent_dim=64,
-    image_shape=(32, 32, 3),
-    architecture="global",
-    widths=(32, 64, 128, 256),
-    reconstruction_loss="binary_crossentropy",
+    latent_dim=None,
+    image_shape=None,
+    architecture=None,
+    widths=None,
+    depth=None,
+    attention=None,
+    normalization=None,
+    reconstruction_loss=None,
+    quantizer_loss_weight=None,
     seed=None,
 ):
-    """An FSQVAE (or the VQ-VAE baseline) with the paper's blocks.
+    """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
-    ``quantizer="fsq"`` uses ``FSQ(levels)``; ``"vq"`` a ``VectorQuantizer``
-    with ``codebook_size`` codes (default ``prod(levels)``, the same budget) of
-    dimension ``len(levels)``. ``architecture="global"`` encodes a 32x32 image
-    into ``latent_dim // len(levels)`` latent vectors; ``"conv"`` into a
-    spatial grid, one vector per ``2^len(widths)`` pixels square.
+    Without a preset the base is ``keras_fsq.presets.DEFAULT_PRESET`` (a residual
+    conv model, 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE); the seed
+    paper's model is ``preset="fsq_cifar10_paper"``. This builds the model only:
+    ``FSQVAE.from_preset`` also loads the shipped weights.
+
+    Args:
+        preset: a name of ``keras_fsq.presets.PRESETS``.
+        quantizer: ``"fsq"`` (``FSQ(levels)``) or ``"vq"`` (a ``VectorQuantizer``
+            of ``codebook_size`` codes, default ``prod(levels)``, of dimension ``len(levels)``).
+        levels: FSQ levels.
+        latent_dim: total latent size of the global encoder (``latent_dim // len(levels)`` codes).
+        image_shape: ``(H, W, C)`` of the images.
+        architecture: ``"global"`` (the paper's ``Encoder``/``Decoder``), ``"conv"``
+            (``ConvEncoder``/``ConvDecoder``) or ``"residual"`` (``ResidualEncoder``/``ResidualDecoder``);
+            the spatial ones code one vector per ``2^len(widths)`` pixels square.
+        widths: encoder widths (the decoder mirrors them).
+        depth, attention, normalization: of the residual blocks.
+        reconstruction_loss: ``"mse"`` or ``"binary_crossentropy"``.
+        quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
+        seed: the VQ codebook's initialisation seed.
     """
-    from keras_fsq.blocks import ConvDecoder, ConvEncoder, Decoder, Encoder
+    from keras_fsq import presets
+    from keras_fsq.blocks import ConvDecoder, ConvEncoder, Decoder, Encoder, ResidualDecoder, ResidualEncoder
     from keras_fsq.quantizers import FSQ, VectorQuantizer
     from keras_fsq.quantizers.fsq import validate_levels
 
-    levels = validate_levels(levels)
-    code_dim = len(levels)
-    if quantizer == "fsq":
-        # The seed's recipe: its quantization loss, and the level usage the codec's default prior reads.
-        quantizer_layer = FSQ(levels, loss_weight=1.0, track_usage=True, name="quantizer")
-    elif quantizer == "vq":
-        size = codebook_size or math.prod(levels)
+    given = dict(
+        quantizer=quantizer, levels=levels, codebook_size=codebook_size, latent_dim=latent_dim, image_shape=image_shape,
+        architecture=architecture, widths=widths, depth=depth, attention=attention, normalization=normalization,
+        reconstruction_loss=reconstruction_loss, quantizer_loss_weight=quantizer_loss_weight,
+    )
+    config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
+    config.update({key: value for key, value in given.items() if value is not None})
+    levels = validate_levels(config["levels"])
+    code_dim, image_shape, widths = len(levels), tuple(config["image_shape"]), list(config["widths"])
+    if config["quantizer"] == "fsq":
+        # Level usage: the codec's default prior and the usage metrics read it.
+        quantizer_layer = FSQ(levels, loss_weight=config["quantizer_loss_weight"], track_usage=True, name="quantizer")
+    elif config["quantizer"] == "vq":
+        size = config["codebook_size"] or math.prod(levels)
         quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
     else:
-        raise ValueError(f"Unknown `quantizer` {quantizer!r}; choose one of {QUANTIZERS}.")
-    widths = list(widths)
-    if architecture == "global":
-        encoder = Encoder(max(1, latent_dim // code_dim), code_dim, widths, name="encoder")
-        decoder = Decoder(tuple(image_shape), widths[::-1], name="decoder")
-    elif architecture == "conv":
+        raise ValueError(f"Unknown `quantizer` {config['quantizer']!r}; choose one of {QUANTIZERS}.")
+    if config["architecture"] == "global":
+        encoder = Encoder(max(1, config["latent_dim"] // code_dim), code_dim, widths, name="encoder")
+        decoder = Decoder(image_shape, widths[::-1], name="decoder")
+    elif config["architecture"] == "conv":
         encoder = ConvEncoder(code_dim, widths, name="encoder")
         decoder = ConvDecoder(image_shape[-1], widths[::-1], name="decoder")
+    elif config["architecture"] == "residual":
+        blocks = {key: config[key] for key in ("depth", "attention", "normalization")}
+        encoder = ResidualEncoder(code_dim, widths, name="encoder", **blocks)
+        decoder = ResidualDecoder(image_shape[-1], widths[::-1], name="decoder", **blocks)
     else:
-        raise ValueError(f"Unknown `architecture` {architecture!r}; choose one of {ARCHITECTURES}.")
-    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=reconstruction_loss, name="fsqvae")
-    model.build((None,) + tuple(image_shape))
+        raise ValueError(f"Unknown `architecture` {config['architecture']!r}; choose one of {ARCHITECTURES}.")
+    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=config["reconstruction_loss"], name="fsqvae")
+    model.build((None,) + image_shape)
     return model

@@ -55,7 +55,7 @@ def test_schedules_start_and_end_where_asked():
 
 def test_anneals_the_fsq_of_an_fsqvae_to_the_end(cifar_images):
     images = cifar_images[:64].astype("float32") / 255
-    model = build_fsqvae(widths=(8, 8, 8, 8), latent_dim=16)
+    model = build_fsqvae(architecture="global", widths=(8, 8, 8, 8), latent_dim=16)
     model.compile(optimizer="adam")
     model.fit(images, batch_size=32, epochs=3, verbose=0, callbacks=[TemperatureAnnealing(update="step")])
     assert float(ops.convert_to_numpy(model.quantizer.temperature)) == pytest.approx(0.1)

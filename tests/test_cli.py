@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from keras_fsq.cli import main
@@ -10,13 +11,15 @@ TINY = ["--data-dir", str(SHARED_DATA), "--limit", "96", "--train-size", "64", "
 
 def test_train_then_evaluate_write_every_artifact(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--epochs", "1", "--levels", "5,5,5", "--latent-dim", "12", "--out", str(out)]) == 0
+    assert main(["train", *TINY, "--preset", "fsq_cifar10_paper", "--epochs", "1", "--levels", "5,5,5", "--latent-dim", "12",
+                 "--out", str(out)]) == 0
     for name in ("model.keras", "reconstructions.png", "training_curves.png", "metrics.json", "metrics.md", "history.json"):
         assert (out / name).stat().st_size > 0, name
     (run,) = json.loads((out / "metrics.json").read_text()).values()
     assert run["images"] == 32 and run["codebook_size"] == 125 and run["psnr"] > 5
     assert run["bits_per_image"] == pytest.approx(4 * 3 * 2.321928, rel=1e-5)
-    assert "| fsq [5, 5, 5] |" in capsys.readouterr().out
+    assert "| fsq_cifar10_paper: FSQ, 125 codes |" in capsys.readouterr().out
+    assert run["preset"] == "fsq_cifar10_paper" and run["epochs"] == 1
     trained_metrics = (out / "metrics.json").read_bytes()
     assert main(["evaluate", *TINY, "--model", str(out / "model.keras")]) == 0  # default --out: out/evaluation
     assert (out / "metrics.json").read_bytes() == trained_metrics
@@ -26,10 +29,29 @@ def test_train_then_evaluate_write_every_artifact(tmp_path, capsys):
     assert main(["evaluate", *TINY, "--model", str(out / "model.keras"), "--overwrite"]) == 0
 
 
+def test_train_a_conv_preset_on_random_crops_of_an_image_folder(tmp_path):
+    from keras_fsq import data
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        data.save_image(rng.uniform(size=(40 + 8 * i, 56, 3)), folder / f"p{i}.png")
+    out = tmp_path / "run"
+    args = ["train", "--data", str(folder), "--crop", "16", "--crops-per-image", "4", "--train-size", "8",
+            "--preset", "fsq_conv4x4_8bit", "--widths", "8,8", "--epochs", "1", "--batch-size", "4", "--out", str(out)]
+    assert main(args) == 0
+    (run,) = json.loads((out / "metrics.json").read_text()).values()
+    assert run["images"] == 4 and run["codebook_size"] == 240  # 12 crops: 8 train, 4 held out
+    assert run["bits_per_image"] == pytest.approx(16 * np.log2(240), rel=1e-5)  # 16x16 crops, stride 4: 4x4 codes
+    assert main([*args[:-2], "--crop", "16", "--data", str(SHARED_DATA), "--out", str(tmp_path / "x")]) == 2
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--data", "/nonexistent/images"], "neither a known dataset"),
+        (["--preset", "nope"], "Unknown `preset`"),
         (["--train-size", "500"], "--train-size"),
     ],
 )

@@ -125,7 +125,7 @@ def test_bad_arguments_raise_value_errors(trained, cifar_images):
         codec.EntropyModel.fit(model, held_out[:4], context="above")
     from keras_fsq.models import build_fsqvae
 
-    global_model = build_fsqvae(levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
+    global_model = build_fsqvae(architecture="global", levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
     with pytest.raises(ValueError, match="32x32 images only"):
         codec.compress(global_model, codec_photo()[:40, :40])
 

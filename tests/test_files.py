@@ -248,7 +248,7 @@ def test_fit_prior_tiles_default_to_what_the_model_encodes(tmp_path, capsys):
     """A global model encodes 32x32 only; fit-prior's default tiles used to be 64 and never matched."""
     from keras_fsq import build_fsqvae, codec
 
-    model = build_fsqvae(levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
+    model = build_fsqvae(architecture="global", levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
     model.save(tmp_path / "global.keras")
     out = tmp_path / "prior.json"
     assert main(["fit-prior", "--model", str(tmp_path / "global.keras"), "--data", str(SHARED_DATA / "bsd68"),

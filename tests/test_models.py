@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_fsq import FSQ, FSQVAE, Decoder, Encoder, build_fsqvae
 
-SMALL = dict(widths=(8, 16, 16, 16), latent_dim=32)
+SMALL = dict(architecture="global", widths=(8, 16, 16, 16), latent_dim=32, reconstruction_loss="binary_crossentropy")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_fit_lowers_the_loss_on_real_images(real_images):
 
 
 def test_mse_reconstruction_loss_is_selectable(real_images):
-    model = build_fsqvae(reconstruction_loss="mse", **SMALL)
+    model = build_fsqvae(**{**SMALL, "reconstruction_loss": "mse"})
     model.compile(optimizer="adam")
     logs = model.evaluate(real_images[:32], verbose=0, return_dict=True)
     recon = model.reconstruct(real_images[:32])

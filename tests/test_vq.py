@@ -62,7 +62,7 @@ def test_dead_codes_restart_on_batch_latents():
 
 def test_vq_baseline_trains_in_fsqvae(cifar_images):
     images = cifar_images[:256].astype("float32") / 255
-    model = build_fsqvae(quantizer="vq", levels=[8, 5, 5, 5], widths=(8, 16, 16, 16), latent_dim=32, seed=0)
+    model = build_fsqvae(quantizer="vq", architecture="global", levels=[8, 5, 5, 5], widths=(8, 16, 16, 16), latent_dim=32, seed=0)
     assert model.quantizer.codebook_size == 1000
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     history = model.fit(images, batch_size=32, epochs=4, verbose=0).history

@@ -1,0 +1,180 @@
+"""Named FSQ-VAE configurations, kept as data the way keras-hub keeps presets.
+
+``PRESETS[name]`` holds:
+
+- ``description``: one line;
+- ``model``: the arguments of ``build_fsqvae`` (architecture, levels, loss);
+- ``recipe``: how it is trained (epochs, batch size, peak learning rate with
+  linear warmup over ``warmup_fraction`` of the steps and cosine decay to 0,
+  horizontal flips, temperature annealing or none);
+- ``weights``: the file under ``keras_fsq/weights/`` with its trained weights,
+  or ``None`` when none ship (build it and train it with the recipe).
+
+``FSQVAE.from_preset(name)`` and ``build_fsqvae(preset=name)`` read them;
+``keras-fsq train --preset NAME`` trains one with its recipe.
+"""
+
+import copy
+import importlib.resources
+import io
+import math
+
+from keras_fsq.quantizers.fsq import RECOMMENDED_LEVELS
+
+DEFAULT_PRESET = "fsq_cifar10"
+
+_MSE_RECIPE = {
+    "epochs": 20, "batch_size": 64, "learning_rate": 2e-3, "warmup_fraction": 0.05, "schedule": "cosine",
+    "flip": True, "anneal": None,
+}
+
+PRESETS = {
+    "fsq_cifar10": {
+        "description": "Residual conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
+        "model": {
+            "architecture": "residual", "levels": [8, 5, 5, 5], "widths": [64, 128], "depth": 1,
+            "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
+        },
+        "recipe": dict(_MSE_RECIPE),
+        "weights": "fsq_cifar10.npz",
+    },
+    "fsq_cifar10_paper": {
+        "description": "The seed paper's global model: 16 FSQ [8,5,5,5] codes per 32x32 image, BCE, its quantization "
+        "loss, temperature annealed 1.0 -> 0.1.",
+        "model": {
+            "architecture": "global", "levels": [8, 5, 5, 5], "widths": [32, 64, 128, 256], "latent_dim": 64,
+            "image_shape": [32, 32, 3], "reconstruction_loss": "binary_crossentropy", "quantizer_loss_weight": 1.0,
+        },
+        "recipe": {
+            "epochs": 50, "batch_size": 64, "learning_rate": 1e-3, "warmup_fraction": 0.0, "schedule": "constant",
+            "flip": False, "anneal": {"start": 1.0, "end": 0.1, "schedule": "exponential"},
+        },
+        "weights": None,
+    },
+}
+
+# Conv models at the FSQ paper's codebook sizes, one code per 4x4 or 8x8 pixels.
+for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
+    for _bits, _levels in RECOMMENDED_LEVELS.items():
+        PRESETS[f"fsq_conv{_grid}x{_grid}_{_bits}bit"] = {
+            "description": f"Residual conv FSQ-VAE for 32x32 images: a {_grid}x{_grid} grid of FSQ {_levels} codes "
+            f"({_grid * _grid * math.log2(math.prod(_levels)):.0f} bits per image).",
+            "model": {
+                "architecture": "residual", "levels": list(_levels), "widths": list(_widths), "depth": 1,
+                "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
+            },
+            "recipe": dict(_MSE_RECIPE),
+            "weights": None,
+        }
+
+
+def preset_names():
+    """The names of every preset."""
+    return sorted(PRESETS)
+
+
+def get_preset(name):
+    """A copy of preset ``name``; ``ValueError`` listing the names for an unknown one."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown `preset` {name!r}; choose one of {preset_names()}.")
+    return copy.deepcopy(PRESETS[name])
+
+
+def _weights_file(name):
+    return importlib.resources.files("keras_fsq") / "weights" / PRESETS[name]["weights"]
+
+
+def load_preset_weights(model, name):
+    """Load preset ``name``'s shipped weights into ``model`` (built from the same preset).
+
+    ``ValueError`` when the preset ships no weights or they do not match the model.
+    """
+    preset = get_preset(name)
+    if not preset["weights"]:
+        raise ValueError(
+            f"Preset {name!r} ships no trained weights; build it with `load_weights=False` "
+            f"and train it (`keras-fsq train --preset {name}`)."
+        )
+    with _weights_file(name).open("rb") as file:
+        read_weights(model, file)
+
+
+def write_weights(model, file, dtype="float16"):
+    """Save ``model``'s variables into an ``.npz`` keyed by variable path; float variables as ``dtype``.
+
+    float16 halves the file; ``experiments/train_presets.py`` measures what it costs.
+    """
+    import numpy as np
+    from keras import ops
+
+    arrays = {}
+    for variable in model.variables:
+        value = ops.convert_to_numpy(variable)
+        arrays[variable.path] = value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    file.write(buffer.getvalue())
+
+
+def read_weights(model, file):
+    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path."""
+    import numpy as np
+
+    with np.load(file) as stored:
+        stored_paths = set(stored.files)
+        model_paths = {variable.path for variable in model.variables}
+        if stored_paths != model_paths:
+            missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
+            raise ValueError(
+                f"The weights do not match the model: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
+            )
+        for variable in model.variables:
+            value = stored[variable.path]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}.")
+            variable.assign(value.astype(variable.dtype))
+
+
+def recipe_optimizer(recipe, steps):
+    """Adam whose learning rate warms up linearly over ``warmup_fraction`` of ``steps``, then follows ``schedule``.
+
+    ``cosine``: ``lr(t) = peak (1 + cos(pi t / decay_steps)) / 2`` after warmup; ``constant``: ``peak``.
+    """
+    import keras
+
+    peak, warmup = recipe["learning_rate"], int(recipe["warmup_fraction"] * steps)
+    if recipe["schedule"] == "constant":
+        rate = peak if not warmup else keras.optimizers.schedules.PolynomialDecay(
+            peak / warmup, warmup, end_learning_rate=peak, power=1.0)
+        return keras.optimizers.Adam(rate)
+    rate = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else peak, max(steps - warmup, 1), alpha=0.0,
+        warmup_target=peak if warmup else None, warmup_steps=warmup,
+    )
+    return keras.optimizers.Adam(rate)
+
+
+def recipe_callbacks(recipe):
+    """The callbacks a recipe trains with: its temperature annealing, if any."""
+    from keras_fsq.callbacks import TemperatureAnnealing
+
+    anneal = recipe.get("anneal")
+    return [TemperatureAnnealing(anneal["start"], anneal["end"], schedule=anneal["schedule"])] if anneal else []
+
+
+def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto"):
+    """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images`` (float, [0, 1]); the History.
+
+    Shuffled every epoch, flipped when the recipe says so, ``recipe["epochs"]`` epochs
+    of ``recipe["batch_size"]``; ``validation_images`` are evaluated after each epoch.
+    """
+    from keras_fsq import data
+
+    batch_size = recipe["batch_size"]
+    steps = recipe["epochs"] * -(-len(images) // batch_size)
+    model.compile(optimizer=recipe_optimizer(recipe, steps))
+    dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
+    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
+    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"],
+                     callbacks=recipe_callbacks(recipe), verbose=verbose)

@@ -1,0 +1,76 @@
+import io
+
+import numpy as np
+import pytest
+
+from keras_fsq import FSQVAE, build_fsqvae, presets
+from keras_fsq.metrics import best_block_average, block_average
+
+
+@pytest.fixture(scope="module")
+def held_out(cifar_images):
+    return cifar_images[4000:4256].astype("float32") / 255
+
+
+def test_every_preset_names_a_model_and_a_recipe():
+    for name in presets.preset_names():
+        preset = presets.get_preset(name)
+        assert preset["model"]["levels"] and preset["recipe"]["epochs"] > 0, name
+    assert presets.DEFAULT_PRESET in presets.PRESETS
+    assert presets.get_preset("fsq_conv4x4_16bit")["model"]["levels"] == [8, 8, 8, 5, 5, 5]
+
+
+def test_a_preset_builds_its_architecture_and_arguments_replace_its_values():
+    model = build_fsqvae(preset="fsq_conv4x4_8bit")
+    assert model.encoder.downsampling_factor == 8 and model.quantizer.levels == [8, 6, 5]
+    assert model.encode(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 4, 4)
+    paper = build_fsqvae(preset="fsq_cifar10_paper", levels=[5, 5, 5])
+    assert paper.encoder.downsampling_factor is None and paper.quantizer.levels == [5, 5, 5]
+    assert paper.reconstruction_loss == "binary_crossentropy" and paper.quantizer.loss_weight == 1.0
+
+
+def test_unknown_presets_and_presets_without_weights_are_clear_errors():
+    with pytest.raises(ValueError, match="fsq_cifar10"):
+        build_fsqvae(preset="cifar")
+    with pytest.raises(ValueError, match="load_weights=False"):
+        FSQVAE.from_preset("fsq_conv4x4_8bit")
+
+
+def test_weights_round_trip_through_npz_and_refuse_another_model():
+    model = build_fsqvae(preset="fsq_conv4x4_8bit")
+    buffer = io.BytesIO()
+    presets.write_weights(model, buffer, dtype="float32")
+    copy = build_fsqvae(preset="fsq_conv4x4_8bit")
+    presets.read_weights(copy, io.BytesIO(buffer.getvalue()))
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(copy.encode(images), model.encode(images))
+    with pytest.raises(ValueError, match="do not match"):
+        presets.read_weights(build_fsqvae(preset="fsq_conv8x8_8bit"), io.BytesIO(buffer.getvalue()))
+
+
+def test_the_default_preset_loads_offline_and_beats_block_averaging(held_out):
+    model = FSQVAE.from_preset(presets.DEFAULT_PRESET)
+    reconstructions = model.reconstruct(held_out)
+    mse = ((reconstructions - held_out) ** 2).mean(axis=(1, 2, 3))
+    model_psnr = float(np.mean(10 * np.log10(1 / mse)))
+    bits = float(np.mean(model.quantizer.bits_per_example(model.encode(held_out[:1]))))
+    baseline_psnr, baseline_bits, _, _ = best_block_average(held_out, bits)
+    assert baseline_bits <= bits <= 640
+    assert model_psnr > baseline_psnr + 3, (model_psnr, baseline_psnr)
+
+
+def test_block_average_codes_block_means_at_bin_centres():
+    images = np.zeros((1, 4, 4, 1), "float32")
+    images[0, :2, :2] = 1.0  # one white 2x2 block
+    images[0, 2:, 2:] = 0.3
+    rebuilt, bits = block_average(images, 2, 2)
+    assert bits == 4 * 2
+    np.testing.assert_allclose(rebuilt[0, 0, 0, 0], 0.875)  # 1.0 -> bin 3 of 4, centre 7/8
+    np.testing.assert_allclose(rebuilt[0, 3, 3, 0], 0.375)  # 0.3 -> bin 1, centre 3/8
+    np.testing.assert_allclose(rebuilt[0, 0, 3, 0], 0.125)
+    with pytest.raises(ValueError, match="cell"):
+        block_average(images, 3, 2)
+    assert best_block_average(images, 0) is None
+    psnr, bits, cell, bits_per_value = best_block_average(images, 8)
+    assert bits <= 8 and (cell, bits_per_value) in ((2, 2), (4, 8), (4, 4), (4, 3), (4, 2), (4, 1), (2, 1))
+    assert psnr >= 10 * np.log10(1 / ((images - block_average(images, 2, 2)[0]) ** 2).mean()) - 1e-4
