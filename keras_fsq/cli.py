@@ -215,8 +215,9 @@ def write_report(model, held_out, out, run_name, history=None, extra=None):
 
         reporting.plot_history(history, out / "training_curves.png")
         files.write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
-    reporting.write_metrics({run_name: metrics}, out)
-    print(reporting.markdown_table({run_name: metrics}))
+    baseline = reporting.block_average_row(held_out, metrics["bits_per_image"])
+    reporting.write_metrics({run_name: metrics}, out, reference_rows=baseline)
+    print(reporting.markdown_table({run_name: metrics, **baseline}))
     return metrics
 
 

@@ -243,7 +243,7 @@ class FSQVAE(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True):
-        """The model of ``keras_fsq.presets.PRESETS[preset]``, with its shipped trained weights.
+        """The model of ``keras_fsq.presets.PRESETS[preset]``, with its shipped trained weights, compiled.
 
         ``load_weights=False`` gives it untrained (every preset); ``True`` needs a
         preset that ships weights (``ValueError`` naming the way out otherwise).
@@ -254,6 +254,8 @@ class FSQVAE(keras.Model):
         model = build_fsqvae(preset=preset)
         if load_weights:
             presets.load_preset_weights(model, preset)
+        # Ready to evaluate or fine-tune: Adam at the recipe's peak learning rate (compile again to change it).
+        model.compile(optimizer=keras.optimizers.Adam(presets.get_preset(preset)["recipe"]["learning_rate"]))
         return model
 
     def get_config(self):
@@ -306,7 +308,7 @@ ARCHITECTURES = ("global", "conv", "residual")
 # What an argument means when neither it nor the preset sets it.
 _FALLBACKS = {
     "quantizer": "fsq", "codebook_size": None, "latent_dim": 64, "depth": 1, "attention": False,
-    "normalization": "batch", "quantizer_loss_weight": 0.0,
+    "normalization": "batch", "quantizer_loss_weight": 0.0, "norm_momentum": 0.99,
 }
 
 
@@ -325,11 +327,12 @@ def build_fsqvae(
     normalization=None,
     reconstruction_loss=None,
     quantizer_loss_weight=None,
+    norm_momentum=None,
     seed=None,
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
-    Without a preset the base is ``keras_fsq.presets.DEFAULT_PRESET`` (a residual
+    Without a preset the base is ``keras_fsq.presets.DEFAULT_PRESET`` (a
     conv model, 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE); the seed
     paper's model is ``preset="fsq_cifar10_paper"``. This builds the model only:
     ``FSQVAE.from_preset`` also loads the shipped weights.
@@ -348,6 +351,8 @@ def build_fsqvae(
         depth, attention, normalization: of the residual blocks.
         reconstruction_loss: ``"mse"`` or ``"binary_crossentropy"``.
         quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
+        norm_momentum: the BatchNorm moving-average momentum of the blocks (0.99); lower
+            it (e.g. 0.9) for runs of a few hundred steps.
         seed: the VQ codebook's initialisation seed.
     """
     from keras_fsq import presets
@@ -359,6 +364,7 @@ def build_fsqvae(
         quantizer=quantizer, levels=levels, codebook_size=codebook_size, latent_dim=latent_dim, image_shape=image_shape,
         architecture=architecture, widths=widths, depth=depth, attention=attention, normalization=normalization,
         reconstruction_loss=reconstruction_loss, quantizer_loss_weight=quantizer_loss_weight,
+        norm_momentum=norm_momentum,
     )
     config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
     config.update({key: value for key, value in given.items() if value is not None})
@@ -372,14 +378,15 @@ def build_fsqvae(
         quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
     else:
         raise ValueError(f"Unknown `quantizer` {config['quantizer']!r}; choose one of {QUANTIZERS}.")
+    momentum = config["norm_momentum"]
     if config["architecture"] == "global":
-        encoder = Encoder(max(1, config["latent_dim"] // code_dim), code_dim, widths, name="encoder")
-        decoder = Decoder(image_shape, widths[::-1], name="decoder")
+        encoder = Encoder(max(1, config["latent_dim"] // code_dim), code_dim, widths, momentum, name="encoder")
+        decoder = Decoder(image_shape, widths[::-1], momentum, name="decoder")
     elif config["architecture"] == "conv":
-        encoder = ConvEncoder(code_dim, widths, name="encoder")
-        decoder = ConvDecoder(image_shape[-1], widths[::-1], name="decoder")
+        encoder = ConvEncoder(code_dim, widths, momentum, name="encoder")
+        decoder = ConvDecoder(image_shape[-1], widths[::-1], momentum, name="decoder")
     elif config["architecture"] == "residual":
-        blocks = {key: config[key] for key in ("depth", "attention", "normalization")}
+        blocks = {key: config[key] for key in ("depth", "attention", "normalization", "norm_momentum")}
         encoder = ResidualEncoder(code_dim, widths, name="encoder", **blocks)
         decoder = ResidualDecoder(image_shape[-1], widths[::-1], name="decoder", **blocks)
     else:

@@ -24,15 +24,15 @@ from keras_fsq.quantizers.fsq import RECOMMENDED_LEVELS
 DEFAULT_PRESET = "fsq_cifar10"
 
 _MSE_RECIPE = {
-    "epochs": 20, "batch_size": 64, "learning_rate": 2e-3, "warmup_fraction": 0.05, "schedule": "cosine",
+    "epochs": 30, "batch_size": 64, "learning_rate": 2e-3, "warmup_fraction": 0.05, "schedule": "cosine",
     "flip": True, "anneal": None,
 }
 
 PRESETS = {
     "fsq_cifar10": {
-        "description": "Residual conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
+        "description": "Conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
         "model": {
-            "architecture": "residual", "levels": [8, 5, 5, 5], "widths": [64, 128], "depth": 1,
+            "architecture": "conv", "levels": [8, 5, 5, 5], "widths": [64, 128],
             "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
         },
         "recipe": dict(_MSE_RECIPE),
@@ -57,10 +57,10 @@ PRESETS = {
 for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
     for _bits, _levels in RECOMMENDED_LEVELS.items():
         PRESETS[f"fsq_conv{_grid}x{_grid}_{_bits}bit"] = {
-            "description": f"Residual conv FSQ-VAE for 32x32 images: a {_grid}x{_grid} grid of FSQ {_levels} codes "
+            "description": f"Conv FSQ-VAE for 32x32 images: a {_grid}x{_grid} grid of FSQ {_levels} codes "
             f"({_grid * _grid * math.log2(math.prod(_levels)):.0f} bits per image).",
             "model": {
-                "architecture": "residual", "levels": list(_levels), "widths": list(_widths), "depth": 1,
+                "architecture": "conv", "levels": list(_levels), "widths": list(_widths),
                 "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
             },
             "recipe": dict(_MSE_RECIPE),
@@ -176,5 +176,5 @@ def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbo
     model.compile(optimizer=recipe_optimizer(recipe, steps))
     dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
     validation = None if validation_images is None else data.make_dataset(validation_images, 256)
-    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"],
+    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
                      callbacks=recipe_callbacks(recipe), verbose=verbose)

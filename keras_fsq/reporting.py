@@ -89,11 +89,26 @@ def markdown_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def write_metrics(rows, directory, stem="metrics"):
-    """Write ``rows`` as ``stem.json`` and ``stem.md`` in ``directory``; return both paths."""
+def write_metrics(rows, directory, stem="metrics", reference_rows=None):
+    """Write ``rows`` as ``stem.json`` and ``stem.md`` in ``directory``; return both paths.
+
+    ``reference_rows`` (e.g. a baseline) join the Markdown table only.
+    """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
     files.write_text(json_path, json.dumps(rows, indent=2, sort_keys=True) + "\n")
-    files.write_text(md_path, markdown_table(rows))
+    files.write_text(md_path, markdown_table({**rows, **(reference_rows or {})}))
     return json_path, md_path
+
+
+def block_average_row(images, max_bits_per_image):
+    """``{name: metrics}`` of the best block-averaging codec within the bits (empty when none fits)."""
+    from keras_fsq.metrics import best_block_average
+
+    best = best_block_average(images, max_bits_per_image)
+    if best is None:
+        return {}
+    psnr, bits, cell, bits_per_value = best
+    name = f"baseline: {cell}x{cell} block means, {bits_per_value} bits each"
+    return {name: {"psnr": psnr, "bits_per_image": bits, "bits_per_pixel": bits / math.prod(images.shape[1:3])}}

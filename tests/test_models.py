@@ -41,6 +41,22 @@ def test_encode_decode_round_trip(real_images):
     np.testing.assert_allclose(model.decode(indices), model.reconstruct(real_images[:8]), atol=1e-5)
 
 
+def test_encode_runs_no_decoder_and_decode_goes_in_batches(real_images, monkeypatch):
+    model = build_fsqvae(levels=[5, 5, 5], architecture="conv", widths=(8, 8))
+    expected = model.reconstruct(real_images[:5])
+
+    def no_decoder(*args, **kwargs):
+        raise AssertionError("encode ran the decoder")
+
+    monkeypatch.setattr(model.decoder, "call", no_decoder)
+    indices = model.encode(real_images[:5], batch_size=2)
+    assert indices.shape == (5, 8, 8)
+    monkeypatch.undo()
+    np.testing.assert_allclose(model.decode(indices, batch_size=2), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="no image"):
+        model.encode(real_images[:0])
+
+
 def test_convolutional_model_codes_a_grid(real_images):
     model = build_fsqvae(levels=[5, 5, 5], architecture="conv", widths=(8, 8))
     indices = model.encode(real_images[:2])

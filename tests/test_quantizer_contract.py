@@ -14,6 +14,8 @@ QUANTIZERS = {
     "fsq_options": lambda: FSQ([5, 4], dim=4, num_codebooks=2, preserve_symmetry=True, noise_dropout=0.2,
                                loss_weight=1.0, track_usage=True, seed=1),
     "fsq_channels_first": lambda: FSQ([8, 5, 5, 5], data_format="channels_first"),
+    "fsq_soft": lambda: FSQ([8, 5, 5, 5], temperature=0.5, temperature_mode="soft"),
+    "fsq_noise": lambda: FSQ([8, 5, 5, 5], temperature=0.5, temperature_mode="noise", seed=3),
     "lfq": lambda: LFQ(4),
     "bsq": lambda: BSQ(4, entropy_weight=0.1),
     "vq": lambda: VectorQuantizer(32, 4, seed=0),
