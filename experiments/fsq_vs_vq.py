@@ -134,9 +134,9 @@ def plot(runs, path):
 
 
 done = {(r["grid"], r["bits"], r["quantizer"], r["seed"]) for r in runs}
-for grid in map(int, args.grids.split(",")):
-    for bits in map(int, args.bits.split(",")):
-        for seed in map(int, args.seeds.split(",")):
+for seed in map(int, args.seeds.split(",")):  # seeds outermost: a partial sweep covers every size
+    for grid in map(int, args.grids.split(",")):
+        for bits in map(int, args.bits.split(",")):
             for quantizer in args.quantizers.split(","):
                 if (grid, bits, quantizer, seed) in done:
                     continue

@@ -10,7 +10,7 @@ imported, that happens at once.
 import importlib
 import sys
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _PUBLIC = {
     "ConvDecoder": "keras_fsq.blocks",
