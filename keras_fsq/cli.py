@@ -123,7 +123,7 @@ def build_parser():
     train.add_argument("--learning-rate", type=positive_float, help="peak learning rate")
     train.add_argument("--anneal", choices=["exponential", "linear", "cosine", "none"], help="temperature annealing")
     train.add_argument("--temperatures", type=positive_float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
-    train.add_argument("--reconstruction-loss", choices=["binary_crossentropy", "mse"])
+    train.add_argument("--reconstruction-loss", choices=["mse", "binary_crossentropy", "mse_ms_ssim"])
     train.add_argument("--crop", type=positive_int,
                        help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)")
     train.add_argument("--crops-per-image", type=positive_int, default=1)

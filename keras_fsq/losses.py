@@ -1,5 +1,7 @@
 """Reconstruction losses on [0, 1] pixels, per image."""
 
+import math
+
 from keras import ops
 
 
@@ -17,11 +19,31 @@ def mean_squared_error(y_true, y_pred):
     return ops.mean(ops.square(diff), axis=tuple(range(1, len(diff.shape))))
 
 
+MS_SSIM_LOSS_WEIGHT = 0.1
+
+
+def mse_ms_ssim(y_true, y_pred):
+    """``MSE + 0.1 (1 - MS-SSIM)`` per image.
+
+    MS-SSIM over the first ``k`` of its five scales (weights renormalized), ``k`` the
+    most that keep >= 4 pixels a side at the coarsest (4 for 32x32 images); scale
+    means are floored at 1e-6 so the gradient stays finite.
+    """
+    from keras_fsq.metrics import MS_SSIM_WEIGHTS, ms_ssim
+
+    side = min(y_true.shape[1:3])
+    scales = max(1, min(len(MS_SSIM_WEIGHTS), int(math.log2(side / 4)) + 1))
+    weights = [w / sum(MS_SSIM_WEIGHTS[:scales]) for w in MS_SSIM_WEIGHTS[:scales]]
+    similarity = ms_ssim(y_true, y_pred, weights=weights, floor=1e-6)
+    return mean_squared_error(y_true, y_pred) + MS_SSIM_LOSS_WEIGHT * (1.0 - similarity)
+
+
 RECONSTRUCTION_LOSSES = {
     "binary_crossentropy": binary_crossentropy,
     "bce": binary_crossentropy,
     "mean_squared_error": mean_squared_error,
     "mse": mean_squared_error,
+    "mse_ms_ssim": mse_ms_ssim,
 }
 
 

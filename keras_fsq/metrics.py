@@ -67,12 +67,15 @@ def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
+def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+            floor=0.0):
     """Multi-scale SSIM per image (Wang, Simoncelli & Bovik 2003).
 
     ``MS-SSIM = prod_{j<M} mean(cs_j)^{w_j} * mean(l_M cs_M)^{w_M}``, scale ``j+1``
-    being scale ``j`` average-pooled 2x2; negative means are clipped to 0 as in
-    TensorFlow's ``ssim_multiscale``. Images must keep >= 1 pixel at the coarsest scale.
+    being scale ``j`` average-pooled 2x2; means below ``floor`` are raised to it (0:
+    negative means clipped to 0 as in TensorFlow's ``ssim_multiscale``; a loss uses a
+    small positive floor so the power's gradient stays finite). Images must keep >= 1
+    pixel at the coarsest scale.
     """
     y_true, y_pred = _as_image_batch(y_true, y_pred, "ms_ssim")
     if min(y_true.shape[1:3]) < 2 ** (len(weights) - 1):
@@ -82,7 +85,7 @@ def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11
         luminance, contrast_structure = _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2)
         last = scale == len(weights) - 1
         value = ops.mean(luminance * contrast_structure if last else contrast_structure, axis=(1, 2, 3))
-        result = result * ops.power(ops.relu(value), weight)
+        result = result * ops.power(ops.maximum(value, floor), weight)
         if not last:
             y_true = ops.average_pool(y_true, 2, strides=2, padding="valid")
             y_pred = ops.average_pool(y_pred, 2, strides=2, padding="valid")

@@ -79,10 +79,11 @@ class FSQVAE(keras.Model):
         encoder: layer mapping images to latents whose last axis is ``quantizer.code_dim``.
         quantizer: a ``keras_fsq`` quantizer layer (FSQ, VectorQuantizer, ...).
         decoder: layer mapping codes back to images in [0, 1].
-        reconstruction_loss: ``"binary_crossentropy"`` (default, as the paper) or ``"mse"``.
+        reconstruction_loss: ``"mse"`` (default), ``"binary_crossentropy"`` (the seed paper's)
+            or ``"mse_ms_ssim"`` (MSE + 0.1 (1 - MS-SSIM)).
     """
 
-    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="binary_crossentropy", **kwargs):
+    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="mse", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
             raise ValueError(
@@ -349,7 +350,7 @@ def build_fsqvae(
             the spatial ones code one vector per ``2^len(widths)`` pixels square.
         widths: encoder widths (the decoder mirrors them).
         depth, attention, normalization: of the residual blocks.
-        reconstruction_loss: ``"mse"`` or ``"binary_crossentropy"``.
+        reconstruction_loss: ``"mse"``, ``"binary_crossentropy"`` or ``"mse_ms_ssim"``.
         quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
         norm_momentum: the BatchNorm moving-average momentum of the blocks (0.99); lower
             it (e.g. 0.9) for runs of a few hundred steps.

@@ -192,3 +192,22 @@ def test_load_model_names_the_file_and_the_problem(tmp_path):
     assert len(str(error.value)) < 200
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         load_model(tmp_path / "missing.keras")
+
+
+def test_an_ms_ssim_term_is_selectable_and_has_finite_gradients(real_images):
+    from keras_fsq.losses import mse_ms_ssim
+    from keras_fsq.metrics import MS_SSIM_WEIGHTS, ms_ssim
+    from tests.conftest import gradient
+
+    model = build_fsqvae(**{**SMALL, "reconstruction_loss": "mse_ms_ssim"})
+    model.compile(optimizer="adam")
+    logs = model.evaluate(real_images[:32], verbose=0, return_dict=True)
+    recon = model.reconstruct(real_images[:32])
+    weights = [w / sum(MS_SSIM_WEIGHTS[:4]) for w in MS_SSIM_WEIGHTS[:4]]  # 32x32: four scales keep >= 4 pixels
+    similarity = ops.convert_to_numpy(ms_ssim(real_images[:32], recon, weights=weights))
+    expected = np.mean(((recon - real_images[:32]) ** 2).mean(axis=(1, 2, 3)) + 0.1 * (1 - similarity))
+    assert logs["reconstruction_loss"] == pytest.approx(float(expected), rel=1e-4)
+    flat = np.full((2, 32, 32, 3), 0.5, "float32")  # no contrast: the power's gradient would be infinite at 0
+    for prediction in (flat, real_images[:2]):
+        grads = gradient(lambda p: mse_ms_ssim(ops.convert_to_tensor(real_images[:2]), p), prediction)
+        assert np.all(np.isfinite(grads))
