@@ -1,4 +1,9 @@
-"""AdaptiveFSQ: a learned gate picks the quantization levels per image."""
+"""AdaptiveFSQ: a learned gate picks the quantization levels per image.
+
+Two gates, one class each: ``LogitGate`` (trained straight-through with the
+model) and ``RateDistortionGate`` (least-squares predictions of each rung's
+distortion, fitted from measured distortions).
+"""
 
 import math
 
@@ -11,6 +16,87 @@ from keras_fsq.quantizers.fsq import FSQ, MAX_INDEX, validate_ladder
 
 
 GATE_TRAINING = ("rate_distortion", "straight_through")
+
+
+def _with_bias(features):
+    return ops.concatenate([features, ops.ones_like(features[..., :1])], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class LogitGate(keras.layers.Layer):
+    """A gate trained straight-through: rung logits ``Dense_R(standardize(features))``, in float32.
+
+    ``standardize`` is a BatchNormalization without scale or offset (momentum 0.9).
+    """
+
+    def __init__(self, num_rungs, **kwargs):
+        kwargs["dtype"] = "float32"  # it steers quantization, which computes in float32 (also under mixed precision)
+        super().__init__(**kwargs)
+        self.num_rungs = int(num_rungs)
+        self.norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, dtype="float32", name="norm")
+        self.dense = keras.layers.Dense(self.num_rungs, dtype="float32", name="dense")
+
+    def build(self, feature_shape):
+        self.norm.build(feature_shape)
+        self.dense.build(feature_shape)
+
+    def call(self, features, training=None):
+        return self.dense(self.norm(features, training=training))
+
+    def compute_output_shape(self, feature_shape):
+        return tuple(feature_shape[:-1]) + (self.num_rungs,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return {**config, "num_rungs": self.num_rungs}
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class RateDistortionGate(keras.layers.Layer):
+    """A gate that predicts each rung's distortion by least squares and prefers the cheapest rung in ``D + rate``.
+
+    With ``x = [features, 1]`` it keeps EMA sufficient statistics ``G`` (of ``x x^T``)
+    and ``C`` (of ``x log(D)^T``); ``log D_r(x) = x W``, ``W = (G + 1e-4 I)^-1 C``.
+    """
+
+    def __init__(self, num_rungs, decay=0.9, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if not 0 <= decay < 1:
+            raise ValueError(f"`decay` must be in [0, 1); received {decay}.")
+        self.num_rungs, self.decay = int(num_rungs), float(decay)
+
+    def build(self, feature_shape):
+        size = feature_shape[-1] + 1
+        self.gram = self.add_weight(shape=(size, size), initializer="zeros", trainable=False, name="gram")
+        self.cross = self.add_weight(shape=(size, self.num_rungs), initializer="zeros", trainable=False, name="cross")
+
+    def predicted_log_distortion(self, features):
+        """``[features, 1] W``, shape ``(batch, R)``."""
+        weights = ops.solve(ops.add(self.gram, 1e-4 * ops.eye(self.gram.shape[0])), self.cross)
+        return ops.matmul(_with_bias(features), weights)
+
+    def call(self, features, rate_penalty):
+        """``-(predicted D_r + rate_penalty_r)``: what the gate maximizes."""
+        return ops.negative(ops.add(ops.exp(self.predicted_log_distortion(features)), rate_penalty))
+
+    def update(self, features, log_distortions):
+        """``G <- decay G + (1 - decay) mean_i x_i x_i^T``; ``C <- decay C + (1 - decay) mean_i x_i log(D_i)^T``."""
+        x = _with_bias(features)
+        batch = ops.cast(ops.shape(x)[0], "float32")
+        gram = ops.divide(ops.matmul(ops.transpose(x), x), batch)
+        cross = ops.divide(ops.matmul(ops.transpose(x), log_distortions), batch)
+        self.gram.assign(self.decay * self.gram + (1 - self.decay) * gram)
+        self.cross.assign(self.decay * self.cross + (1 - self.decay) * cross)
+
+    def compute_output_shape(self, feature_shape):
+        return tuple(feature_shape[:-1]) + (self.num_rungs,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return {**config, "num_rungs": self.num_rungs, "decay": self.decay}
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -85,10 +171,8 @@ class AdaptiveFSQ(Quantizer):
             FSQ(levels, temperature=temperature, eps=eps, loss_weight=0.0, name=f"rung_{r}")
             for r, levels in enumerate(self.ladder)
         ]
-        if gate_training == "straight_through":
-            # The gate computes in float32, like the quantization it steers (also under mixed precision).
-            self.gate_norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, dtype="float32", name="gate_norm")
-            self.gate = keras.layers.Dense(len(self.ladder), dtype="float32", name="gate")
+        gate_class = LogitGate if gate_training == "straight_through" else RateDistortionGate
+        self.gate = gate_class(len(self.ladder), name="gate")
         self._offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
         self._side_bits = math.log2(len(self.ladder))
         self._code_bits = np.log2(sizes).astype("float32")
@@ -118,13 +202,7 @@ class AdaptiveFSQ(Quantizer):
             rung.build(input_shape)
         per_vector = self.per_position or len(input_shape) == 2
         features = self.code_dim if per_vector else 2 * self.code_dim
-        if self.gate_training == "straight_through":
-            feature_shape = (None,) * (len(input_shape) - 1 if per_vector else 1) + (features,)
-            self.gate_norm.build(feature_shape)
-            self.gate.build(feature_shape)
-        else:  # EMA sufficient statistics of the least-squares gate
-            self.gate_gram = self.add_weight(shape=(features + 1, features + 1), initializer="zeros", trainable=False, name="gate_gram")
-            self.gate_cross = self.add_weight(shape=(features + 1, self.num_rungs), initializer="zeros", trainable=False, name="gate_cross")
+        self.gate.build((None,) * (len(input_shape) - 1 if per_vector else 1) + (features,))
 
     def _gate_features(self, z):
         """Per image ``[mean_p u, log std_p u]``; per latent vector ``u``; ``u = tanh(z / T)``."""
@@ -140,22 +218,16 @@ class AdaptiveFSQ(Quantizer):
         """Bits per latent vector of each rung, side information included, shape (R,)."""
         return self._code_bits + self._side_bits / positions
 
-    def _with_bias(self, features):
-        return ops.concatenate([features, ops.ones_like(features[..., :1])], axis=-1)
-
     def predicted_log_distortion(self, z):
-        """The least-squares gate: ``[features, 1] W``, ``W = (G + 1e-4 I)^-1 C``, shape (batch, R)."""
-        ridge = 1e-4 * ops.eye(self.gate_gram.shape[0])
-        weights = ops.solve(ops.add(self.gate_gram, ridge), self.gate_cross)
-        return ops.matmul(self._with_bias(self._gate_features(z)), weights)
+        """The least-squares gate's ``log D_r`` for latents ``z``, shape (batch, R)."""
+        return self.gate.predicted_log_distortion(self._gate_features(z))
 
     def rung_preferences(self, z, training=False):
         """What the gate maximizes: its logits, or ``-(predicted D_r + rate_weight * rate_r)``."""
-        if self.gate_training == "straight_through":
-            return self.gate(self.gate_norm(self._gate_features(z), training=training))
+        if isinstance(self.gate, LogitGate):
+            return self.gate(self._gate_features(z), training=training)
         positions = math.prod(z.shape[1:-1])
-        distortion = ops.exp(self.predicted_log_distortion(z))
-        return ops.negative(ops.add(distortion, self.rate_weight * self._rate_per_vector(positions)))
+        return self.gate(self._gate_features(z), self.rate_weight * self._rate_per_vector(positions))
 
     def _broadcast_choice(self, choice, z):
         """Reshape per-image ``(batch, R)`` choices to broadcast against ``z.shape[:-1] + (R,)``."""
@@ -194,12 +266,12 @@ class AdaptiveFSQ(Quantizer):
         random_rung = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) * self.num_rungs, greedy.dtype)
         return ops.where(explore, ops.minimum(random_rung, self.num_rungs - 1), greedy)
 
-    def update_gate(self, z, distortion_fn, decay=0.9):
-        """Fit the gate to measured distortions by exponentially weighted least squares.
+    def update_gate(self, z, distortion_fn):
+        """Fit the ``RateDistortionGate`` to measured distortions by exponentially weighted least squares.
 
         ``distortion_fn(codes) -> (batch,)`` measures each image's distortion
         ``D_r`` when coded with rung ``r``. With ``x = [features, 1]`` and
-        ``y = log D``::
+        ``y = log D``, decay 0.9::
 
             G <- decay G + (1 - decay) mean_i x_i x_i^T
             C <- decay C + (1 - decay) mean_i x_i y_i^T
@@ -214,12 +286,7 @@ class AdaptiveFSQ(Quantizer):
         z = ops.stop_gradient(ops.cast(z, "float32"))
         measured = ops.stack([distortion_fn(rung.quantize_latents(z)[0]) for rung in self.rungs], axis=-1)
         targets = ops.stop_gradient(ops.log(ops.maximum(ops.cast(measured, "float32"), 1e-12)))
-        x = self._with_bias(self._gate_features(z))
-        batch = ops.cast(ops.shape(x)[0], "float32")
-        gram = ops.divide(ops.matmul(ops.transpose(x), x), batch)
-        cross = ops.divide(ops.matmul(ops.transpose(x), targets), batch)
-        self.gate_gram.assign(decay * self.gate_gram + (1 - decay) * gram)
-        self.gate_cross.assign(decay * self.gate_cross + (1 - decay) * cross)
+        self.gate.update(self._gate_features(z), targets)
 
     def rung_of(self, indices):
         """The rung (0..R-1) each index belongs to."""
