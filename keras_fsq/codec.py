@@ -219,7 +219,11 @@ def decode_symbol_chunks(words, shape, prior, step):
         first_column = np.full(chunk.shape[:2], max(prior.levels))
         for x, i in np.ndindex(columns, dims):
             contexts = first_column if x == 0 else chunk[:, :, x - 1, i]
-            chunk[:, :, x, i] = decoder.decode(family, prior.probabilities(i, contexts.ravel())).reshape(chunk.shape[:2])
+            try:
+                symbols = decoder.decode(family, prior.probabilities(i, contexts.ravel()))
+            except AssertionError:  # constriction's word for a payload no coding could produce
+                raise CodecError("The payload is not the coding of the header's images (garbled).") from None
+            chunk[:, :, x, i] = symbols.reshape(chunk.shape[:2])
         _encode_chunk(encoder, chunk, prior)
         yield chunk
     if not np.array_equal(encoder.get_compressed(), words):

@@ -9,7 +9,7 @@ import hypothesis.strategies as st
 import keras
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from keras_fsq import FSQ, VectorQuantizer, codec
 from keras_fsq.cli import main
@@ -245,6 +245,7 @@ def random_prior(levels, context, rng):
     step=st.integers(1, 5),
     seed=st.integers(0, 2**32 - 1),
 )
+@example(levels=[128, 138, 6, 6, 6], shape=(1, 4, 3), context="none", step=1, seed=2188648)  # constriction refused a cut payload
 def test_symbols_round_trip_for_any_levels_and_chunking(levels, shape, context, step, seed):
     rng = np.random.default_rng(seed)
     prior = random_prior(levels, context, rng)

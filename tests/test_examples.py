@@ -24,7 +24,7 @@ def run_example(name, tmp_path, *extra):
 def test_train_with_fit(tmp_path):
     result = run_example("train_with_fit.py", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "indices (8, 16) reconstructions (8, 32, 32, 3)" in result.stdout
+    assert "indices (8, 8, 8) reconstructions (8, 32, 32, 3)" in result.stdout
     assert "val_psnr" in result.stdout
 
 
