@@ -8,7 +8,6 @@ images. Prints the device Keras computes on; run once per backend and compare th
 """
 
 import argparse
-import statistics
 import time
 
 import keras
@@ -16,19 +15,9 @@ import numpy as np
 
 from keras_fsq import build_fsqvae, presets
 from keras_fsq.tuning import accelerator
+from training_throughput import step_seconds  # this folder is on sys.path when the script runs
 
 PRESETS = ("fsq_cifar10", "fsq_cifar10_paper", "fsq_conv4x4_10bit", "fsq_conv8x8_16bit")
-
-
-def train_images_per_second(model, images, steps):
-    for _ in range(3):
-        model.train_on_batch(images)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch(images)
-        times.append(time.perf_counter() - start)
-    return len(images) / statistics.median(times)
 
 
 def main():
@@ -44,7 +33,7 @@ def main():
         keras.utils.set_random_seed(0)
         model = build_fsqvae(preset=name)
         model.compile(optimizer=presets.recipe_optimizer(presets.get_preset(name)["recipe"], 1000))
-        train = train_images_per_second(model, batch, args.steps)
+        train = len(batch) / step_seconds(model, batch, args.steps)
         model.reconstruct(many[:64])  # warm up
         start = time.perf_counter()
         model.reconstruct(many, batch_size=256)

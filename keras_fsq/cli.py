@@ -174,6 +174,14 @@ def build_parser():
     return parser
 
 
+def is_image_folder(path):
+    """A folder of images, as opposed to the shared data folder (which holds cifar10/)."""
+    from keras_fsq import data
+
+    path = pathlib.Path(path)
+    return path.is_dir() and not (path / data.SHARED_CIFAR10).is_file()
+
+
 def load_images(args):
     """The images named by ``--data`` as float32 (N, H, W, C) in [0, 1]."""
     from keras_fsq import data
@@ -186,7 +194,7 @@ def load_images(args):
 
         dataset = data.load_cifar10("train", data_dir=args.data_dir)
         images = np.stack(list(dataset.take(args.limit or -1).as_numpy_iterator()))
-    elif path.is_dir() and (path / data.SHARED_CIFAR10).is_file():
+    elif path.is_dir() and not is_image_folder(path):
         images, _ = data.load_shared_cifar10(path)
     elif path.is_dir():
         images = data.load_image_folder(path)
@@ -250,9 +258,8 @@ def load_training_images(args):
     """``load_images``, or random crops of ``--crop`` pixels from a folder of images."""
     from keras_fsq import data
 
-    folder = pathlib.Path(args.data)
-    if args.crop and folder.is_dir() and not (folder / data.SHARED_CIFAR10).is_file():
-        images = data.load_image_folder(folder, args.crop, "random_crop", args.crops_per_image, seed=args.seed)
+    if args.crop and is_image_folder(args.data):
+        images = data.load_image_folder(args.data, args.crop, "random_crop", args.crops_per_image, seed=args.seed)
         return images[: args.limit] if args.limit else images
     if args.crop:
         raise ValueError("--crop needs --data to be a folder of images.")
@@ -375,9 +382,8 @@ def run_fit_prior(args):
 
     files.check_target(args.out, args.overwrite, inputs=[args.model, args.data])
     model, _ = load_codec_model(args)
-    folder = pathlib.Path(args.data)
-    if folder.is_dir() and not (folder / data.SHARED_CIFAR10).is_file():
-        images = data.load_image_folder(folder, size=args.tile or default_tile(model), mode="tile")
+    if is_image_folder(args.data):
+        images = data.load_image_folder(args.data, size=args.tile or default_tile(model), mode="tile")
         images = images[: args.limit] if args.limit else images
     else:
         images = load_images(args)
