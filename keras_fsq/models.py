@@ -81,15 +81,33 @@ class FSQVAE(keras.Model):
         decoder: layer mapping codes back to images in [0, 1].
         reconstruction_loss: ``"mse"`` (default), ``"binary_crossentropy"`` (the seed paper's)
             or ``"mse_ms_ssim"`` (MSE + 0.1 (1 - MS-SSIM)).
+        prior: optional ``keras_fsq.priors.CategoricalPrior`` over the FSQ symbols
+            (levels ``quantizer.levels * num_codebooks``): a learned entropy model,
+            saved with the model, that the codec codes with. With it the loss adds
+            ``R / (H W)`` (the hard symbols' bits per pixel under the prior,
+            which fits the prior by maximum likelihood; no gradient reaches the
+            encoder) and ``rate_weight * R~ / (H W)`` (the relaxed rate of the
+            continuous symbol positions under the fixed prior: the encoder's rate
+            term). ``rate_bits_per_pixel`` reports ``R / (H W)``.
+        rate_weight: lambda of rate-distortion training (0: the prior only
+            learns the symbols' statistics).
     """
 
-    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="mse", **kwargs):
+    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="mse", prior=None, rate_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
             raise ValueError(
                 f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}."
             )
+        if isinstance(rate_weight, bool) or not isinstance(rate_weight, (int, float)) or not rate_weight >= 0:
+            raise ValueError(f"`rate_weight` must be a number >= 0; received {rate_weight!r}.")
+        if prior is not None:
+            _check_prior(prior, quantizer)
+        elif rate_weight:
+            raise ValueError("`rate_weight` > 0 needs a `prior` (the rate is measured under it).")
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
+        self.prior, self.rate_weight = prior, float(rate_weight)
+        self.preset = None  # the preset's name when built by from_preset (the codec records it in files)
         self.reconstruction_loss = reconstruction_loss
         self._reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
@@ -97,6 +115,8 @@ class FSQVAE(keras.Model):
             for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel", "bits_per_image")
         }
         self.trackers["invalid_pixels"] = keras.metrics.Sum(name="invalid_pixels")
+        if prior is not None:
+            self.trackers["rate_bits_per_pixel"] = keras.metrics.Mean(name="rate_bits_per_pixel")
         for name in quantizer.statistic_names:
             self.trackers[name] = keras.metrics.Mean(name=name)
         if quantizer.codebook_size <= MAX_HISTOGRAM_CODES:
@@ -110,6 +130,8 @@ class FSQVAE(keras.Model):
         for layer, shape in ((self.encoder, input_shape), (self.quantizer, latent_shape), (self.decoder, latent_shape)):
             if not layer.built:
                 layer.build(shape)
+        if self.prior is not None and not self.prior.built:
+            self.prior.build()
 
     @property
     def downsampling_factor(self):
@@ -124,7 +146,15 @@ class FSQVAE(keras.Model):
         reconstruction = self.decoder(codes, training=training)
         if training and self.quantizer.learns_from_distortion:
             self.quantizer.update_gate(latents, lambda c: self._distortion(inputs, c))
-        return {"reconstruction": reconstruction, "indices": indices}
+        outputs = {"reconstruction": reconstruction, "indices": indices}
+        if self.prior is not None:
+            spatial_rank = len(latents.shape) - 2
+            symbols = symbol_grid(self.quantizer.indices_to_symbols(indices), spatial_rank)
+            outputs["rate_bits"] = self.prior(symbols)
+            if training and self.rate_weight:
+                positions = symbol_grid(self.quantizer.symbol_positions(latents), spatial_rank)
+                outputs["relaxed_rate_bits"] = self.prior(symbols, positions, training=training)
+        return outputs
 
     def _distortion(self, images, codes):
         """Per-image reconstruction loss of ``codes``, decoded in inference mode (no state updates)."""
@@ -134,7 +164,10 @@ class FSQVAE(keras.Model):
         latents = self.encoder.compute_output_spec(inputs)
         codes, indices = self.quantizer.compute_output_spec(latents, return_indices=True)
         reconstruction = keras.KerasTensor(self.decoder.compute_output_shape(codes.shape), dtype="float32")
-        return {"reconstruction": reconstruction, "indices": indices}
+        outputs = {"reconstruction": reconstruction, "indices": indices}
+        if self.prior is not None:
+            outputs["rate_bits"] = keras.KerasTensor((inputs.shape[0],), dtype="float32")
+        return outputs
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         target = x if y is None else y
@@ -156,11 +189,17 @@ class FSQVAE(keras.Model):
         }
         if "codebook_usage" in self.trackers:
             values["codebook_usage"] = values["perplexity"] = self.quantizer.flat_indices(indices)
+        loss = reconstruction_loss + quantization_loss
+        if self.prior is not None:
+            values["rate_bits_per_pixel"] = ops.divide(ops.mean(y_pred["rate_bits"]), pixels)
+            loss = loss + values["rate_bits_per_pixel"]
+            if "relaxed_rate_bits" in y_pred:
+                loss = loss + self.rate_weight * ops.divide(ops.mean(y_pred["relaxed_rate_bits"]), pixels)
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
         # Under tf.distribute, replicas' gradients are summed: each replica's mean
         # loss is divided by the replica count, as Keras' own losses do (a no-op elsewhere).
-        return scale_loss_for_distribution(reconstruction_loss + quantization_loss)
+        return scale_loss_for_distribution(loss)
 
     @staticmethod
     def _guarded(kwargs):
@@ -253,6 +292,7 @@ class FSQVAE(keras.Model):
         from keras_fsq import presets
 
         model = build_fsqvae(preset=preset)
+        model.preset = preset
         if load_weights:
             presets.load_preset_weights(model, preset)
         # Ready to evaluate or fine-tune: Adam at the recipe's peak learning rate (compile again to change it).
@@ -267,6 +307,8 @@ class FSQVAE(keras.Model):
                 "quantizer": keras.saving.serialize_keras_object(self.quantizer),
                 "decoder": keras.saving.serialize_keras_object(self.decoder),
                 "reconstruction_loss": self.reconstruction_loss,
+                "prior": keras.saving.serialize_keras_object(self.prior) if self.prior is not None else None,
+                "rate_weight": self.rate_weight,
             }
         )
         return config
@@ -274,9 +316,32 @@ class FSQVAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "quantizer", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("encoder", "quantizer", "decoder", "prior"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def symbol_grid(symbols, spatial_rank):
+    """Per-dimension symbols ``(N, *grid, [k,] d)`` as ``(N, h, w, D)``: ``grid`` is ``(h, w)``, or ``(n,)`` for a global latent (then ``h = 1``)."""
+    shape = ops.shape(symbols)
+    if spatial_rank == 1:
+        return ops.reshape(symbols, (shape[0], 1, shape[1], -1))
+    return ops.reshape(symbols, (shape[0], shape[1], shape[2], -1))
+
+
+def _check_prior(prior, quantizer):
+    """A prior must be a CategoricalPrior over exactly the FSQ's symbols (levels repeated per codebook)."""
+    from keras_fsq.priors import CategoricalPrior
+    from keras_fsq.quantizers import FSQ
+
+    if not isinstance(prior, CategoricalPrior):
+        raise ValueError(f"`prior` must be a keras_fsq.priors.CategoricalPrior; received {type(prior).__name__}.")
+    if type(quantizer) is not FSQ or quantizer.project_in is not None:
+        raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
+    expected = list(quantizer.levels) * quantizer.num_codebooks
+    if prior.levels != expected:
+        raise ValueError(f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {expected}.")
 
 
 def load_model(path):
@@ -305,11 +370,12 @@ def load_model(path):
 
 
 QUANTIZERS = ("fsq", "vq")
-ARCHITECTURES = ("global", "conv", "residual")
+ARCHITECTURES = ("global", "conv", "residual", "gdn")
 # What an argument means when neither it nor the preset sets it.
 _FALLBACKS = {
     "quantizer": "fsq", "codebook_size": None, "latent_dim": 64, "depth": 1, "attention": False,
     "normalization": "batch", "quantizer_loss_weight": 0.0, "norm_momentum": 0.99,
+    "num_codebooks": 1, "prior": None, "rate_weight": 0.0,
 }
 
 
@@ -318,6 +384,7 @@ def build_fsqvae(
     *,
     quantizer=None,
     levels=None,
+    num_codebooks=None,
     codebook_size=None,
     latent_dim=None,
     image_shape=None,
@@ -329,6 +396,8 @@ def build_fsqvae(
     reconstruction_loss=None,
     quantizer_loss_weight=None,
     norm_momentum=None,
+    prior=None,
+    rate_weight=None,
     seed=None,
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
@@ -343,10 +412,12 @@ def build_fsqvae(
         quantizer: ``"fsq"`` (``FSQ(levels)``) or ``"vq"`` (a ``VectorQuantizer``
             of ``codebook_size`` codes, default ``prod(levels)``, of dimension ``len(levels)``).
         levels: FSQ levels.
+        num_codebooks: FSQ codebooks per latent vector (``len(levels) * num_codebooks`` channels).
         latent_dim: total latent size of the global encoder (``latent_dim // len(levels)`` codes).
         image_shape: ``(H, W, C)`` of the images.
         architecture: ``"global"`` (the paper's ``Encoder``/``Decoder``), ``"conv"``
-            (``ConvEncoder``/``ConvDecoder``) or ``"residual"`` (``ResidualEncoder``/``ResidualDecoder``);
+            (``ConvEncoder``/``ConvDecoder``), ``"residual"`` (``ResidualEncoder``/``ResidualDecoder``)
+            or ``"gdn"`` (``GDNEncoder``/``GDNDecoder``, the codec's transforms for photos);
             the spatial ones code one vector per ``2^len(widths)`` pixels square.
         widths: encoder widths (the decoder mirrors them).
         depth, attention, normalization: of the residual blocks.
@@ -354,10 +425,16 @@ def build_fsqvae(
         quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
         norm_momentum: the BatchNorm moving-average momentum of the blocks (0.99); lower
             it (e.g. 0.9) for runs of a few hundred steps.
+        prior: ``None``, or the context of a learned ``CategoricalPrior`` over the FSQ
+            symbols (``"none"`` factorized, ``"checkerboard"``): the codec's entropy model.
+        rate_weight: lambda of rate-distortion training (needs a prior).
         seed: the VQ codebook's initialisation seed.
     """
     from keras_fsq import presets
-    from keras_fsq.blocks import ConvDecoder, ConvEncoder, Decoder, Encoder, ResidualDecoder, ResidualEncoder
+    from keras_fsq.blocks import (
+        ConvDecoder, ConvEncoder, Decoder, Encoder, GDNDecoder, GDNEncoder, ResidualDecoder, ResidualEncoder,
+    )
+    from keras_fsq.priors import CategoricalPrior
     from keras_fsq.quantizers import FSQ, VectorQuantizer
     from keras_fsq.quantizers.fsq import validate_levels
 
@@ -365,15 +442,17 @@ def build_fsqvae(
         quantizer=quantizer, levels=levels, codebook_size=codebook_size, latent_dim=latent_dim, image_shape=image_shape,
         architecture=architecture, widths=widths, depth=depth, attention=attention, normalization=normalization,
         reconstruction_loss=reconstruction_loss, quantizer_loss_weight=quantizer_loss_weight,
-        norm_momentum=norm_momentum,
+        norm_momentum=norm_momentum, num_codebooks=num_codebooks, prior=prior, rate_weight=rate_weight,
     )
     config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
     config.update({key: value for key, value in given.items() if value is not None})
     levels = validate_levels(config["levels"])
     code_dim, image_shape, widths = len(levels), tuple(config["image_shape"]), list(config["widths"])
     if config["quantizer"] == "fsq":
+        code_dim *= config["num_codebooks"]
         # Level usage: the codec's default prior and the usage metrics read it.
-        quantizer_layer = FSQ(levels, loss_weight=config["quantizer_loss_weight"], track_usage=True, name="quantizer")
+        quantizer_layer = FSQ(levels, num_codebooks=config["num_codebooks"], loss_weight=config["quantizer_loss_weight"],
+                              track_usage=True, name="quantizer")
     elif config["quantizer"] == "vq":
         size = config["codebook_size"] or math.prod(levels)
         quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
@@ -390,8 +469,15 @@ def build_fsqvae(
         blocks = {key: config[key] for key in ("depth", "attention", "normalization", "norm_momentum")}
         encoder = ResidualEncoder(code_dim, widths, name="encoder", **blocks)
         decoder = ResidualDecoder(image_shape[-1], widths[::-1], name="decoder", **blocks)
+    elif config["architecture"] == "gdn":
+        encoder = GDNEncoder(code_dim, widths, name="encoder")
+        decoder = GDNDecoder(image_shape[-1], widths[::-1], name="decoder")
     else:
         raise ValueError(f"Unknown `architecture` {config['architecture']!r}; choose one of {ARCHITECTURES}.")
-    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=config["reconstruction_loss"], name="fsqvae")
+    prior_layer = None
+    if config["prior"] is not None:
+        prior_layer = CategoricalPrior(levels * config["num_codebooks"], context=config["prior"], name="prior")
+    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=config["reconstruction_loss"],
+                   prior=prior_layer, rate_weight=config["rate_weight"], name="fsqvae")
     model.build((None,) + image_shape)
     return model

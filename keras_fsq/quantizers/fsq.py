@@ -13,8 +13,8 @@ MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 TEMPERATURE_MODES = ("bound", "soft", "noise")
 
 
-def validate_levels(levels, name="levels"):
-    """Return ``levels`` as a list of ints >= 2, or raise ``ValueError``."""
+def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
+    """Return ``levels`` as a list of ints >= 2 whose product is at most ``max_codebook_size``, or raise ``ValueError``."""
     if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
         raise ValueError(f"`{name}` must be a list of integers >= 2; received {levels!r}.")
     levels = list(levels)
@@ -25,10 +25,10 @@ def validate_levels(levels, name="levels"):
             raise ValueError(f"`{name}` must hold integers; received {levels!r}.")
         if level < 2:
             raise ValueError(f"Every entry of `{name}` must be >= 2; received {levels!r}.")
-    if math.prod(levels) > MAX_INDEX:
+    if max_codebook_size is not None and math.prod(levels) > max_codebook_size:
         raise ValueError(
             f"`{name}`={levels!r} gives a codebook of {math.prod(levels)} codes, "
-            f"more than int32 indices can address ({MAX_INDEX})."
+            f"more than int32 indices can address ({max_codebook_size})."
         )
     return [int(level) for level in levels]
 
@@ -291,12 +291,20 @@ class FSQ(Quantizer):
         """``tanh(z / T + shift) * half_l - offset``: the latents in grid units, centred on 0."""
         return ops.subtract(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._offset)
 
-    def quantize_latents(self, z, training=False):
+    def _value(self, z):
+        """Grid values ``v`` of latents ``z`` (after any projection): ``round(v)`` is the level, ``v + symbol_shift`` the symbol position."""
         if self.project_in is not None:
             z = ops.cast(self.project_in(z), "float32")
         if self.num_codebooks > 1:
             z = ops.reshape(z, tuple(ops.shape(z)[:-1]) + (self.num_codebooks, len(self.levels)))
-        value = ops.add(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._round_offset)  # round(value): the level
+        return ops.add(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._round_offset)
+
+    def symbol_positions(self, z):
+        """Continuous symbol positions of latents ``z``, in ``[0, L - 1]``: the symbol is their rounding."""
+        return ops.add(self._value(z), self._symbol_shift)
+
+    def quantize_latents(self, z, training=False):
+        value = self._value(z)
         rounded = straight_through_round(value)
         indices = self._flat_index(ops.stop_gradient(rounded))
         if training and self.track_usage:

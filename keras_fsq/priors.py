@@ -1,0 +1,157 @@
+"""Learned priors over FSQ symbols: the rate term of rate-distortion training.
+
+``CategoricalPrior(levels, context)`` holds one table of logits per FSQ
+dimension ``c`` and context ``k``: ``P_c(s | k) = softmax(logits[c, k, :L_c])``
+over the ``L_c`` levels of that dimension. Rate in bits of a grid of symbols
+``s`` (``(N, h, w, d)`` ints) is ``-sum log2 P_c(s | k)``.
+
+Contexts (``context``):
+
+* ``"none"``: one context; a factorized per-dimension categorical prior.
+* ``"checkerboard"``: two passes over the latent grid. Anchors (``(y + x)``
+  even) are coded first under context 0. Every other position is coded after
+  them, under ``1 + m K + b``: ``m = (sum of the 4 neighbours' levels + 2) // 4``
+  in the same dimension (their mean level; a missing neighbour counts as the
+  dimension's centre level ``(L_c - 1) // 2``) and ``b = min(K - 1,
+  floor(log2(1 + a)))`` an activity bucket of ``a = sum over the neighbours and
+  dimensions of |2 s - (L - 1)|`` (how far from the centre the neighbourhood is:
+  the local scale a hyperprior would send). Contexts are integer functions of
+  already-decoded symbols, so coder and decoder compute them identically.
+
+The table is stored as ``logits / LOGIT_SCALE``: Adam moves every variable by
+about its learning rate per step, and a table of log-probabilities needs
+moves of several nats to become peaked; scaled by 10 it gets there in hundreds
+of steps instead of thousands, at the transforms' learning rate.
+
+The rate is made differentiable for the encoder by interpolating the
+probabilities between grid points at the continuous symbol position ``p``
+(``P(p) = sum_k max(0, 1 - |p - k|) P_k``, exact at integers), optionally at
+``p + U(-1/2, 1/2)`` (``relaxation="noise"``). The table itself is fitted by
+maximum likelihood of the hard symbols (``bits``).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_fsq.quantizers.fsq import validate_levels
+
+CONTEXTS = ("none", "checkerboard")
+RELAXATIONS = ("interpolate", "noise")
+LOG2 = float(np.log(2.0))
+LOGIT_SCALE = 10.0
+
+
+def anchor_mask(height, width):
+    """``(height, width)`` bool array, True at the checkerboard's anchors (``(y + x)`` even), coded first."""
+    return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
+
+
+def checkerboard_contexts(symbols, levels, activity_buckets):
+    """Context index of every position of ``symbols`` ``(N, h, w, d)`` (int32), same shape; 0 at anchors.
+
+    Reads only anchors' symbols, so a decoder holding the anchors computes the
+    same contexts. Integer arithmetic in ``keras.ops``: identical on every backend.
+    """
+    levels = np.asarray(levels, dtype="int32")
+    centre = ops.convert_to_tensor((levels - 1) // 2, dtype="int32")
+    symbols = ops.cast(symbols, "int32")
+    height, width = symbols.shape[1], symbols.shape[2]
+    anchors = ops.convert_to_tensor(anchor_mask(height, width)[None, :, :, None])
+    # Relative to the centre, non-anchors and the border zeroed: every neighbour of a
+    # non-anchor is an anchor or outside the grid (which then counts as the centre).
+    relative = ops.where(anchors, ops.subtract(symbols, centre), 0)
+    padded = ops.pad(relative, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
+    level_sum = ops.add(ops.sum(ops.stack(neighbours), axis=0), 4 * centre)
+    mean_level = ops.floor_divide(ops.add(level_sum, 2), 4)
+    odd = ops.convert_to_tensor((levels - 1) % 2, dtype="int32")  # |2 s - (L - 1)| = |2 (s - centre) - odd|
+    magnitude = [ops.abs(ops.subtract(ops.multiply(n, 2), odd)) for n in neighbours]
+    activity = ops.sum(ops.sum(ops.stack(magnitude), axis=0), axis=-1, keepdims=True)
+    bucket = sum(ops.cast(ops.greater_equal(activity, 2**k - 1), "int32") for k in range(1, activity_buckets))
+    contexts = ops.add(ops.add(ops.multiply(mean_level, activity_buckets), bucket), 1)
+    return ops.where(anchors, 0, contexts)
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class CategoricalPrior(keras.layers.Layer):
+    """Learned ``P_c(symbol | context)`` over the symbols of an FSQ with ``levels``.
+
+    ``call(symbols, positions=None, training=None)`` returns the bits per image
+    ``(N,)``: of the hard ``symbols`` ``(N, h, w, d)`` when ``positions`` is
+    None, else of the continuous ``positions`` (same shape, float, in
+    ``[0, L - 1]``) under the relaxation, with the table held fixed (the
+    encoder's rate term).
+
+    Args:
+        levels: the FSQ levels.
+        context: ``"none"`` (factorized) or ``"checkerboard"`` (see the module doc).
+        activity_buckets: ``K``, the activity buckets of the checkerboard context.
+        relaxation: ``"interpolate"`` or ``"noise"`` (see the module doc).
+        seed: of the noise.
+    """
+
+    def __init__(self, levels, context="checkerboard", activity_buckets=12, relaxation="interpolate", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = validate_levels(levels, max_codebook_size=None)  # one symbol per level, no flat index
+        if context not in CONTEXTS:
+            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
+        if relaxation not in RELAXATIONS:
+            raise ValueError(f"`relaxation` must be one of {RELAXATIONS}; received {relaxation!r}.")
+        if isinstance(activity_buckets, bool) or not isinstance(activity_buckets, int) or activity_buckets < 1:
+            raise ValueError(f"`activity_buckets` must be a positive int; received {activity_buckets!r}.")
+        self.context, self.activity_buckets, self.relaxation, self.seed = context, activity_buckets, relaxation, seed
+        self.max_level = max(self.levels)
+        self.num_contexts = 1 if context == "none" else 1 + self.max_level * activity_buckets
+        valid = np.arange(self.max_level)[None, :] < np.asarray(self.levels)[:, None]
+        self._invalid = np.where(valid, 0.0, -1e9).astype("float32")[:, None, :]  # (d, 1, max L)
+        self._grid = np.arange(self.max_level, dtype="float32")
+        self.seed_generator = keras.random.SeedGenerator(seed) if relaxation == "noise" else None
+
+    def build(self, input_shape=None):
+        self.scaled_logits = self.add_weight(
+            shape=(len(self.levels), self.num_contexts, self.max_level), initializer="zeros", dtype="float32",
+            name="scaled_logits",
+        )
+
+    @property
+    def logits(self):
+        """``logits[c, k, s]``: ``P_c(s | k) = softmax(logits[c, k, :L_c])``."""
+        return ops.multiply(self.scaled_logits, LOGIT_SCALE)
+
+    def log2_probabilities(self):
+        """``log2 P_c(s | k)``, shape ``(d, contexts, max L)``; ``-inf``-like past ``L_c``."""
+        return ops.divide(ops.log_softmax(ops.add(self.logits, self._invalid), axis=-1), LOG2)
+
+    def contexts(self, symbols):
+        """Context index per position and dimension of ``symbols`` ``(N, h, w, d)``."""
+        if self.context == "none":
+            return ops.zeros(ops.shape(symbols), dtype="int32")
+        return checkerboard_contexts(symbols, self.levels, self.activity_buckets)
+
+    def call(self, symbols, positions=None, training=None):
+        symbols = ops.cast(symbols, "int32")
+        table = self.log2_probabilities()  # (d, K, L)
+        dims = ops.convert_to_tensor(np.arange(len(self.levels), dtype="int32"))
+        rows = ops.take(ops.reshape(table, (-1, self.max_level)), ops.add(ops.multiply(dims, self.num_contexts), self.contexts(symbols)), axis=0)
+        if positions is None:
+            log2_p = ops.sum(ops.multiply(rows, ops.one_hot(symbols, self.max_level, dtype="float32")), axis=-1)
+        else:
+            rows = ops.stop_gradient(rows)
+            positions = ops.cast(positions, "float32")
+            if training and self.relaxation == "noise":
+                noise = keras.random.uniform(ops.shape(positions), -0.5, 0.5, seed=self.seed_generator)
+                top = ops.convert_to_tensor(np.asarray(self.levels, dtype="float32") - 1)
+                positions = ops.clip(ops.add(positions, noise), 0.0, top)
+            tent = ops.relu(ops.subtract(1.0, ops.abs(ops.subtract(positions[..., None], self._grid))))
+            log2_p = ops.divide(ops.log(ops.maximum(ops.sum(ops.multiply(tent, ops.power(2.0, rows)), axis=-1), 1e-12)), LOG2)
+        return ops.negative(ops.sum(ops.reshape(log2_p, (ops.shape(log2_p)[0], -1)), axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        return {
+            **super().get_config(), "levels": self.levels, "context": self.context,
+            "activity_buckets": self.activity_buckets, "relaxation": self.relaxation, "seed": self.seed,
+        }
