@@ -1,18 +1,22 @@
-"""Rate-distortion of keras_fsq files against JPEG and WebP on real photos.
+"""Rate-distortion of the shipped codecs against JPEG and WebP on BSD68 (never trained on).
 
-    python benchmarks/rate_distortion.py --data-dir ../shared/data --out runs/rd
-    python benchmarks/rate_distortion.py --data-dir ../shared/data --quick    # a smoke run
+    KERAS_BACKEND=tensorflow python benchmarks/rate_distortion.py --data-dir ../shared/data --out runs/rd
+    KERAS_BACKEND=tensorflow python benchmarks/rate_distortion.py --data-dir ../shared/data --quick   # 4 photos
 
-Fully convolutional FSQVAEs at several rates are trained on 64x64 tiles of the
-first BSD68 photos; the remaining photos are coded whole (481x321, padded and
-cropped) with ``keras_fsq.codec`` under a left-context prior fitted on the
-training tiles. Bits per pixel come from the actual file sizes (header and
-checksum included); PSNR and MS-SSIM from the decoded 8-bit images. JPEG and
-WebP are Pillow's, over a quality sweep. Prints a table, writes rd.md and rd.png.
+Codes each of the 68 BSD68 photos (481x321 or 321x481) with every shipped
+quality (``FSQVAE.from_preset("fsq_photo_q<Q>")``, its learned checkerboard
+prior), with Pillow's JPEG (4:2:0) and WebP over quality sweeps. Bits per pixel
+come from the actual file sizes (headers and checksums included); PSNR (dB,
+averaged over photos) and MS-SSIM from the decoded 8-bit RGB images. Prints
+and writes (``rd.md``, ``rd.json``, ``rd.png``) the table, the BD-rate of our
+codec against JPEG and WebP (``keras_fsq.metrics.bd_rate``, over the PSNR range
+both cover), PSNR at equal bits per pixel against each, and encode/decode
+seconds per photo, and the decode time of a 768x512 photo, on this machine.
 """
 
 import argparse
 import io
+import json
 import pathlib
 import time
 
@@ -20,138 +24,159 @@ import keras
 import numpy as np
 from PIL import Image
 
-from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, codec, data
-from keras_fsq.metrics import ms_ssim, psnr
+from keras_fsq import FSQVAE, codec, data, presets
+from keras_fsq.metrics import bd_rate, ms_ssim
 
-# name -> (encoder widths, levels): stride 2^len(widths), fixed rate d log2(L) / stride^2 bits/pixel
-MODELS = {
-    "fsq s8 [5,5,5,5]": ((64, 128, 128), [5, 5, 5, 5]),
-    "fsq s4 [5,5,5]": ((64, 128), [5, 5, 5]),
-    "fsq s4 [8,8,8,8]": ((64, 128), [8, 8, 8, 8]),
-}
-QUALITIES = (5, 10, 20, 30, 50, 70, 90)
+JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
+WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 def to_8bit(image):
     return (np.clip(image, 0, 1) * 255).round().astype("uint8")
 
 
-def quality(original, decoded_8bit):
-    """PSNR (dB) and MS-SSIM of an 8-bit decoded image against the original."""
-    x = original[None].astype("float32")
-    y = decoded_8bit[None].astype("float32") / 255
-    return float(keras.ops.convert_to_numpy(psnr(x, y))[0]), float(keras.ops.convert_to_numpy(ms_ssim(x, y))[0])
+def quality(original_8bit, decoded_8bit):
+    """PSNR (dB) and MS-SSIM of an 8-bit decoded image against the 8-bit original."""
+    x, y = original_8bit.astype("float64"), decoded_8bit.astype("float64")
+    psnr_db = float(10 * np.log10(255.0**2 / np.mean((x - y) ** 2)))
+    score = ms_ssim(x[None].astype("float32") / 255, y[None].astype("float32") / 255)
+    return psnr_db, float(keras.ops.convert_to_numpy(score)[0])
 
 
 def average_point(photos, code):
-    """Mean bits/pixel, PSNR and MS-SSIM over ``photos``; ``code(photo) -> (file bytes, decoded uint8)``."""
+    """Mean bits/pixel, PSNR, MS-SSIM and seconds over ``photos``; ``code(photo) -> (bytes, decoded uint8, s)``."""
     rows = []
     for photo in photos:
-        file_bytes, decoded = code(photo)
-        rows.append((8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]), *quality(photo, decoded)))
-    bits, psnr_db, msssim = np.mean(rows, axis=0)
-    return {"bits_per_pixel": float(bits), "psnr": float(psnr_db), "ms_ssim": float(msssim)}
+        file_bytes, decoded, seconds = code(photo)
+        rows.append((8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]), *quality(photo, decoded), *seconds))
+    bits, psnr_db, msssim, encode_s, decode_s = np.mean(rows, axis=0)
+    return {"bits_per_pixel": float(bits), "psnr": float(psnr_db), "ms_ssim": float(msssim),
+            "encode_seconds": float(encode_s), "decode_seconds": float(decode_s)}
 
 
-def pillow_code(image_format, quality_setting):
+def pillow_code(image_format, setting):
     def code(photo):
         buffer = io.BytesIO()
-        Image.fromarray(to_8bit(photo)).save(buffer, format=image_format, quality=quality_setting)
-        return buffer.getvalue(), np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+        started = time.perf_counter()
+        Image.fromarray(photo).save(buffer, format=image_format, quality=setting)
+        middle = time.perf_counter()
+        decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+        return buffer.getvalue(), decoded, (middle - started, time.perf_counter() - middle)
 
     return code
 
 
-def fsq_code(model, prior):
+def fsq_code(model):
     def code(photo):
-        file_bytes = codec.compress(model, photo, prior)
-        return file_bytes, to_8bit(codec.decompress(model, file_bytes, prior)[0])
+        started = time.perf_counter()
+        file_bytes = codec.compress(model, photo.astype("float32") / 255)
+        middle = time.perf_counter()
+        decoded = to_8bit(codec.decompress(model, file_bytes)[0])
+        return file_bytes, decoded, (middle - started, time.perf_counter() - middle)
 
     return code
 
 
-def train_model(widths, levels, tiles, epochs):
-    model = FSQVAE(
-        ConvEncoder(len(levels), list(widths), norm_momentum=0.9),
-        FSQ(levels, track_usage=True),
-        ConvDecoder(3, list(widths)[::-1], norm_momentum=0.9),
-        reconstruction_loss="mse",
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(tiles, epochs=epochs, batch_size=32, shuffle=True, verbose=0)
-    return model
+def psnr_at(rows, bits):
+    """PSNR of a sweep ``rows`` at ``bits`` per pixel, interpolated linearly in log rate (None outside it)."""
+    rows = sorted(rows, key=lambda r: r["bits_per_pixel"])
+    rates = np.log([r["bits_per_pixel"] for r in rows])
+    if not rates[0] <= np.log(bits) <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bits), rates, [r["psnr"] for r in rows]))
 
 
-def plot(rows, path):
+def plot(families, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    families = {}
-    for row in rows:
-        families.setdefault(row["codec"], []).append(row)
-    for name, points in families.items():
-        points = sorted(points, key=lambda r: r["bits_per_pixel"])
-        style = "o-" if name in ("JPEG", "WebP") else "s"
+    for name, rows in families.items():
+        rows = sorted(rows, key=lambda r: r["bits_per_pixel"])
         for axis, metric in zip(axes, ("psnr", "ms_ssim")):
-            axis.plot([p["bits_per_pixel"] for p in points], [p[metric] for p in points], style, label=name)
-    for axis, label in zip(axes, ("PSNR (dB)", "MS-SSIM")):
+            axis.plot([r["bits_per_pixel"] for r in rows], [r[metric] for r in rows], "o-", label=name)
+    for axis, label in zip(axes, ("PSNR (dB), 8-bit RGB", "MS-SSIM")):
         axis.set_xlabel("bits per pixel (file size)")
         axis.set_ylabel(label)
-        axis.legend(fontsize=7)
+        axis.set_xlim(0, 1.5)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle("BSD68, 68 photos")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
+def decode_seconds_768x512(model, photos):
+    """Seconds to decompress one 768x512 photo (two BSD68 photos side by side, cropped), best of 3."""
+    wide = [p for p in photos if p.shape[1] > p.shape[0]][:2]
+    image = np.concatenate(wide, axis=1)[:, :768]
+    image = np.concatenate([image, image[::-1]], axis=0)[:512].astype("float32") / 255
+    file_bytes = codec.compress(model, image)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        codec.decompress(model, file_bytes)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder holding bsd68/ (default: $KERAS_FSQ_DATA)")
-    parser.add_argument("--train-photos", type=int, default=48)
-    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--out", default="runs/rd")
-    parser.add_argument("--quick", action="store_true", help="2 test photos, one model, 1 epoch")
+    parser.add_argument("--quick", action="store_true", help="4 photos (a smoke run)")
     args = parser.parse_args()
 
-    keras.utils.set_random_seed(0)
     paths = data.image_paths(data.resolve_data_dir(args.data_dir) / "bsd68")
-    train_paths, test_paths = paths[: args.train_photos], paths[args.train_photos :]
-    models, qualities, epochs = MODELS, QUALITIES, args.epochs
-    if args.quick:
-        train_paths, test_paths = train_paths[:4], test_paths[:2]
-        models, qualities, epochs = dict(list(MODELS.items())[1:2]), (10, 50), 1
-    tiles = np.concatenate([data.patches(data.read_image(p), 64, mode="tile") for p in train_paths])
-    photos = [data.read_image(p) for p in test_paths]
-    print(f"{len(tiles)} training tiles (64x64) from {len(train_paths)} photos; {len(photos)} held-out photos; "
-          f"{keras.backend.backend()} backend")
+    photos = [to_8bit(data.read_image(p)) for p in paths]
+    photos = photos[:4] if args.quick else photos
+    print(f"{len(photos)} BSD68 photos; {keras.backend.backend()} backend")
 
-    rows = []
-    for name, (widths, levels) in models.items():
-        started = time.perf_counter()
-        model = train_model(widths, levels, tiles, epochs)
-        prior = codec.EntropyModel.fit(model, tiles, context="left")
-        point = average_point(photos, fsq_code(model, prior))
-        stride = 2 ** len(widths)
-        point.update(codec=name, setting=f"fixed rate {len(levels) * np.log2(levels[0]) / stride**2:.3f} bpp",
-                     seconds=time.perf_counter() - started)
-        rows.append(point)
-        print(f"{name}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB ({point['seconds']:.0f} s)", flush=True)
-    for image_format, label in (("JPEG", "JPEG"), ("WEBP", "WebP")):
-        for q in qualities:
-            rows.append({**average_point(photos, pillow_code(image_format, q)), "codec": label, "setting": f"quality {q}"})
+    families = {"keras_fsq": [], "JPEG": [], "WebP": []}
+    for q in sorted(presets.CODEC_RATE_WEIGHTS):
+        model = FSQVAE.from_preset(presets.codec_preset(q))
+        point = average_point(photos, fsq_code(model))
+        families["keras_fsq"].append({**point, "setting": f"--quality {q}"})
+        print(f"keras_fsq quality {q}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB, MS-SSIM {point['ms_ssim']:.4f}", flush=True)
+    decode_768 = decode_seconds_768x512(model, [to_8bit(data.read_image(p)) for p in paths])
+    for name, image_format, settings in (("JPEG", "JPEG", JPEG_QUALITIES), ("WebP", "WEBP", WEBP_QUALITIES)):
+        for setting in settings:
+            families[name].append({**average_point(photos, pillow_code(image_format, setting)), "setting": f"quality {setting}"})
 
-    lines = ["| codec | setting | bits / pixel | PSNR dB | MS-SSIM |", "|---|---|---|---|---|"]
-    for row in rows:
-        lines.append(f"| {row['codec']} | {row['setting']} | {row['bits_per_pixel']:.3f} | {row['psnr']:.2f} | {row['ms_ssim']:.4f} |")
+    ours = families["keras_fsq"]
+    summary = {"photos": len(photos), "backend": keras.backend.backend(), "decode_seconds_768x512": decode_768}
+    lines = ["| codec | setting | bits / pixel | PSNR (dB) | MS-SSIM | encode s | decode s |", "|---|---|---|---|---|---|---|"]
+    for name, rows in families.items():
+        for r in sorted(rows, key=lambda r: r["bits_per_pixel"]):
+            lines.append(f"| {name} | {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} "
+                         f"| {r['encode_seconds']:.3f} | {r['decode_seconds']:.3f} |")
+    lines += ["", "| keras_fsq | bits / pixel | PSNR (dB) | JPEG at those bits | WebP at those bits |", "|---|---|---|---|---|"]
+    for r in ours:
+        at = {name: psnr_at(families[name], r["bits_per_pixel"]) for name in ("JPEG", "WebP")}
+        cells = [f"{at[n]:.2f} ({r['psnr'] - at[n]:+.2f})" if at[n] is not None else "outside its sweep" for n in ("JPEG", "WebP")]
+        lines.append(f"| {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    for name in ("JPEG", "WebP"):
+        try:
+            summary[f"bd_rate_vs_{name.lower()}"] = bd_rate(
+                [r["bits_per_pixel"] for r in families[name]], [r["psnr"] for r in families[name]],
+                [r["bits_per_pixel"] for r in ours], [r["psnr"] for r in ours])
+            lines.append(f"BD-rate against {name} (PSNR): {summary[f'bd_rate_vs_{name.lower()}']:+.1f}%")
+        except ValueError as error:
+            lines.append(f"BD-rate against {name}: not defined ({error})")
+    lines.append(f"Decoding a 768x512 photo (quality {max(presets.CODEC_RATE_WEIGHTS)}): {decode_768:.2f} s "
+                 f"({keras.backend.backend()} backend)")
     table = "\n".join(lines) + "\n"
     print(table)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rd.md").write_text(table)
-    plot(rows, out / "rd.png")
-    print(f"wrote {out}/rd.md and rd.png")
+    (out / "rd.json").write_text(json.dumps({"summary": summary, **families}, indent=1) + "\n")
+    plot(families, out / "rd.png")
+    print(f"wrote {out}/rd.md, rd.json and rd.png")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ otherwise still be close to their initial values.
 """
 
 import keras
+import numpy as np
 
 
 def _validate_widths(widths, name="widths"):
@@ -385,3 +386,89 @@ class ResidualDecoder(LayerStack):
             "normalization": self.normalization, "activation": self.activation, "attention": self.attention,
             "norm_momentum": self.norm_momentum,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class GDN(keras.layers.Layer):
+    """Generalized divisive normalization (Ballé et al. 2016) over the last axis.
+
+    ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)`` (``inverse=True``: times
+    instead of divided by, IGDN). ``beta = b^2 + 1e-6`` and ``gamma = g^2``
+    stay positive; initialised to ``beta = 1``, ``gamma = 0.1 I + 0.001``.
+    """
+
+    def __init__(self, inverse=False, **kwargs):
+        super().__init__(**kwargs)
+        self.inverse = bool(inverse)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.beta_root = self.add_weight(shape=(channels,), initializer="ones", name="beta_root")
+        gamma_root = np.sqrt(0.1 * np.eye(channels) + 0.001).astype("float32")
+        self.gamma_root = self.add_weight(
+            shape=(channels, channels), initializer=keras.initializers.Constant(gamma_root), name="gamma_root"
+        )
+
+    def call(self, inputs):
+        ops = keras.ops
+        gamma = ops.square(self.gamma_root)
+        norm = ops.sqrt(ops.add(ops.matmul(ops.square(inputs), ops.transpose(gamma)), ops.square(self.beta_root) + 1e-6))
+        return ops.multiply(inputs, norm) if self.inverse else ops.divide(inputs, norm)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "inverse": self.inverse}
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class GDNEncoder(ImageEncoder):
+    """Analysis transform for photos: (H, W, C) -> (H/2^n, W/2^n, code_dim), ``n = len(widths)``.
+
+    Per width: Conv k5 s2 -> GDN (Ballé et al. 2017); then Conv k3 to ``code_dim``.
+    """
+
+    def __init__(self, code_dim=4, widths=(128, 128, 128, 128), **kwargs):
+        super().__init__(**kwargs)
+        self.widths = _validate_widths(widths)
+        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
+            raise ValueError(f"`code_dim` must be a positive int; received {code_dim!r}.")
+        self.code_dim = code_dim
+        self.stack = []
+        for i, w in enumerate(self.widths):
+            self.stack += [keras.layers.Conv2D(w, 5, strides=2, padding="same", name=f"down{i}"), GDN(name=f"down{i}_gdn")]
+        self.stack.append(keras.layers.Conv2D(code_dim, 3, padding="same", name="latents"))
+
+    @property
+    def downsampling_factor(self):
+        return 2 ** len(self.widths)
+
+    def get_config(self):
+        return {**super().get_config(), "code_dim": self.code_dim, "widths": self.widths}
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class GDNDecoder(LayerStack):
+    """Synthesis transform: (h, w, code_dim) -> (h 2^n, w 2^n, channels) in [0, 1], ``n = len(widths)``.
+
+    Conv k3 from the codes to ``widths[0]`` -> IGDN; per further width:
+    Conv2DTranspose k5 s2 -> IGDN; a last Conv2DTranspose k5 s2 to ``channels``, sigmoid.
+    """
+
+    def __init__(self, channels=3, widths=(128, 128, 128, 128), **kwargs):
+        super().__init__(**kwargs)
+        self.widths = _validate_widths(widths)
+        self.channels = int(channels)
+        self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent"), GDN(inverse=True, name="from_latent_igdn")]
+        for i, w in enumerate(self.widths[1:]):
+            self.stack += [
+                keras.layers.Conv2DTranspose(w, 5, strides=2, padding="same", name=f"up{i}"),
+                GDN(inverse=True, name=f"up{i}_igdn"),
+            ]
+        self.stack.append(
+            keras.layers.Conv2DTranspose(self.channels, 5, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image")
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "widths": self.widths}

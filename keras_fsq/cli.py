@@ -4,8 +4,11 @@
     keras-fsq evaluate --model runs/fsq/model.keras --data ../shared/data --train-size 4000 --out runs/fsq/eval
     keras-fsq tune --data ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
     keras-fsq fit-prior --model runs/fsq/model.keras --data photos/ --out runs/fsq/prior.json
-    keras-fsq compress photo.png photo.fsq --model runs/fsq/model.keras --prior runs/fsq/prior.json
-    keras-fsq decompress photo.fsq photo.png --model runs/fsq/model.keras --prior runs/fsq/prior.json
+    keras-fsq compress photo.png photo.fsq --quality 3          # a shipped codec
+    keras-fsq decompress photo.fsq photo.png                     # the file names its shipped codec
+    keras-fsq train --architecture conv --data photos/ --crop 128 --crops-per-image 8 --train-size 1600 \
+        --levels 15,15,15,15 --num-codebooks 24 --widths 64,64,96,128 --rate-weight 0.006 --out runs/codec
+    keras-fsq compress photo.png photo.fsq --model runs/codec/model.keras   # its own learned prior
 
 Arguments are parsed (and checked) before Keras is imported, so ``--backend``
 picks the backend and ``--help`` answers at once. No command writes over one
@@ -28,6 +31,8 @@ from keras_fsq._backend import BACKENDS, require_backend
 TRAIN_OUTPUTS = ("model.keras", "reconstructions.png", "training_curves.png", "history.json", "metrics.json", "metrics.md")
 EVALUATE_OUTPUTS = ("reconstructions.png", "metrics.json", "metrics.md")
 SHARED_CIFAR10_NAMES = ("shared-cifar10",)
+QUALITIES = (1, 2, 3, 4)  # keras_fsq.presets.CODEC_RATE_WEIGHTS (not imported here: --help imports no Keras)
+DEFAULT_QUALITY = 3
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -111,12 +116,17 @@ def build_parser():
     add_data_arguments(train, batch_size=None)
     train.add_argument("--preset", default="fsq_cifar10", help="a named model and recipe (keras_fsq.presets), "
                        "e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit")
-    train.add_argument("--architecture", choices=["global", "conv", "residual"],
-                       help="global: the paper's 32x32 model; conv, residual: fully convolutional, any image size")
+    train.add_argument("--architecture", choices=["global", "conv", "residual", "gdn"],
+                       help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size")
     train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
     train.add_argument("--depth", type=non_negative_int, help="residual blocks per resolution (residual)")
     train.add_argument("--quantizer", choices=["fsq", "vq"])
     train.add_argument("--levels", type=parse_levels, help="FSQ levels, e.g. 8,5,5,5")
+    train.add_argument("--num-codebooks", type=positive_int, help="FSQ codebooks per latent vector")
+    train.add_argument("--rate-weight", type=non_negative_float,
+                       help="rate-distortion training: loss = distortion + this x bits per pixel under a learned prior")
+    train.add_argument("--prior", choices=["none", "checkerboard"],
+                       help="the learned prior's context (default with --rate-weight: checkerboard)")
     train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
     train.add_argument("--latent-dim", type=positive_int, help="total latent size of the global encoder")
     train.add_argument("--epochs", type=positive_int)
@@ -162,8 +172,13 @@ def build_parser():
         command = commands.add_parser(name, help=f"{name} {what} (a file, or every file of a folder)")
         command.add_argument("input", help="a file or a folder")
         command.add_argument("output", help="a file or a folder (a folder when the input is one)")
-        command.add_argument("--model", required=True, help="a .keras FSQVAE with an FSQ quantizer")
-        command.add_argument("--prior", help="a prior .json from `keras-fsq fit-prior` (default: the model's level usage)")
+        command.add_argument("--model", help="a .keras FSQVAE with an FSQ quantizer (default: "
+                             + ("the shipped codec of --quality)" if name == "compress" else "the shipped codec the file names)"))
+        if name == "compress":
+            command.add_argument("--quality", type=int, choices=QUALITIES,
+                                 help=f"a shipped codec: 1 smallest files ... {QUALITIES[-1]} best quality (default {DEFAULT_QUALITY})")
+        command.add_argument("--prior", help="a prior .json from `keras-fsq fit-prior` (default: the model's learned "
+                             "prior, else its level usage)")
         add_overwrite(command, "existing output files (never the inputs)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
@@ -231,10 +246,12 @@ def write_report(model, held_out, out, run_name, history=None, extra=None):
 
 def train_model_config(args, image_shape):
     """``build_fsqvae`` arguments: the options given on the command line (the preset supplies the rest)."""
+    prior = args.prior or ("checkerboard" if args.rate_weight else None)
     options = dict(
         quantizer=args.quantizer, levels=args.levels, codebook_size=args.codebook_size, latent_dim=args.latent_dim,
         architecture=args.architecture, widths=args.widths, depth=args.depth,
-        reconstruction_loss=args.reconstruction_loss,
+        reconstruction_loss=args.reconstruction_loss, num_codebooks=args.num_codebooks, prior=prior,
+        rate_weight=args.rate_weight,
     )
     return {key: value for key, value in options.items() if value is not None} | {"image_shape": image_shape}
 
@@ -356,11 +373,22 @@ def run_tune(args):
     return rows
 
 
-def load_codec_model(args):
-    from keras_fsq import codec
-    from keras_fsq.models import load_model
+def load_codec_model(args, header=None):
+    """``--model`` (or a shipped codec: of ``--quality``, or the one ``header`` names) and ``--prior``."""
+    from keras_fsq import codec, presets
+    from keras_fsq.models import FSQVAE, load_model
 
-    model = load_model(args.model)
+    if args.model:
+        model = load_model(args.model)
+    elif header is not None:
+        if header.model_name not in presets.PRESETS:
+            raise ValueError(
+                f"The file was written by a model that does not ship with keras_fsq ({header.model_name or 'no name'!r}): "
+                "pass it with --model."
+            )
+        model = FSQVAE.from_preset(header.model_name)
+    else:
+        model = FSQVAE.from_preset(presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY))
     if not getattr(args, "prior", None):
         return model, None
     prior_path = pathlib.Path(args.prior)
@@ -421,8 +449,10 @@ def run_codec(args):
     from keras_fsq import codec, data, files
 
     compressing = args.command == "compress"
+    if compressing and args.model and args.quality:
+        raise ValueError("--quality picks a shipped codec; give it or --model, not both.")
     pairs = codec_pairs(args.input, args.output, compressing)
-    inputs = [source for source, _ in pairs] + [args.model] + ([args.prior] if args.prior else [])
+    inputs = [source for source, _ in pairs] + ([args.model] if args.model else []) + ([args.prior] if args.prior else [])
     contents = {} if compressing else {source: read_bytes(source) for source, _ in pairs}
     # Every output of every input, named before anything is written (a file may hold several images).
     outputs = {
@@ -433,13 +463,20 @@ def run_codec(args):
     for targets in outputs.values():
         for target in targets:
             files.check_target(target, args.overwrite, inputs)
-    model, prior = load_codec_model(args)
     pathlib.Path(pairs[0][1]).parent.mkdir(parents=True, exist_ok=True)
+    models = {}  # decompressing without --model: each file's shipped codec, loaded once
+    progress = keras_progress_bar(len(outputs)) if len(outputs) > 1 else None
+    totals = [0, 0]  # bytes written, pixels compressed
     for done, (source, targets) in enumerate(outputs.items(), 1):
+        key = None if compressing or args.model else codec.read_header(contents[source]).model_name
+        if key not in models:
+            models[key] = load_codec_model(args, None if key is None else codec.read_header(contents[source]))
+        model, prior = models[key]
         if compressing:
             image = data.read_image(source)
             files.write_bytes(targets[0], codec.compress(model, image, prior), overwrite=args.overwrite)
             size = targets[0].stat().st_size
+            totals[0], totals[1] = totals[0] + size, totals[1] + image.shape[0] * image.shape[1]
             detail = f"{size} bytes, {8 * size / (image.shape[0] * image.shape[1]):.3f} bits/pixel"
         else:
             with contextlib.ExitStack() as stack:  # every image of the file is written, or none
@@ -447,7 +484,20 @@ def run_codec(args):
                 for number, image in enumerate(codec.iter_decompress(model, contents.pop(source), prior)):
                     data.save_image(image, stack.enter_context(files.replacing(targets[number], args.overwrite)))
             detail = f"{len(targets)} image(s), {image.shape[1]}x{image.shape[0]}"
-        print(f"[{done}/{len(outputs)}] {source.name} -> {', '.join(map(str, targets))}: {detail}", flush=True)
+        if progress:
+            progress.update(done)
+        else:
+            print(f"{source.name} -> {', '.join(map(str, targets))}: {detail}", flush=True)
+    if progress:
+        rate = f": {totals[0]} bytes, {8 * totals[0] / totals[1]:.3f} bits/pixel" if compressing else ""
+        print(f"{args.command}ed {len(outputs)} files into {args.output}{rate}")
+
+
+def keras_progress_bar(total):
+    """A progress bar over ``total`` files (Keras' own; Keras is imported by then)."""
+    import keras
+
+    return keras.utils.Progbar(total, unit_name="file")
 
 
 def read_bytes(path):

@@ -5,19 +5,28 @@
     prior = EntropyModel.fit(model, training_images, context="left")   # optional, better rate
     data = compress(model, images, prior)
 
-Each FSQ dimension ``i`` of each latent vector is one symbol, its level index in
-``[0, L_i)``, coded with constriction's range coder under ``P_i(level | context)``:
-``context="none"`` is a factorized prior (by default the model's own EMA level
-usage, learned in training); ``context="left"`` conditions on the same
-dimension's level in the latent to the left. Probabilities come from integer
-counts (``counts + 1``), so every backend codes with the same numbers, mixed
-with a uniform floor of weight ``2^-8``: no symbol is ever more likely than
-``1 - 2^-9``, so each costs at least ``MIN_SYMBOL_BITS`` (0.0028) bits.
+Each FSQ dimension ``i`` of each latent vector (of every codebook) is one
+symbol, its level index in ``[0, L_i)``, coded with constriction's range coder
+under ``P_i(level | context)``. The prior, by default:
+
+* the model's learned ``CategoricalPrior`` (``keras_fsq.priors``; rate-distortion
+  trained models): ``context="none"`` (factorized) or ``"checkerboard"``
+  (anchors first, then every other position given its decoded neighbours);
+* else the FSQ layer's EMA level usage (factorized).
+
+``EntropyModel.fit`` counts levels on images instead, factorized or with
+``context="left"`` (the same dimension's level in the latent to the left).
+Probabilities come from integer counts (``counts + 1``; a learned prior's
+probabilities are floored to counts out of ``2^16`` once, in NumPy), so every
+backend codes with the same numbers, mixed with a uniform floor of weight
+``2^-8``: no symbol is ever more likely than ``1 - 2^-9``, so each costs at
+least ``MIN_SYMBOL_BITS`` (0.0028) bits.
 
 Container (little-endian)::
 
     b"KFSQ" | version u8 | model fingerprint 8 B | prior fingerprint 8 B
     | images u16 | height u16 | width u16 | channels u8 | dims u8 | levels u8 x dims
+    | model name length u8 | model name (UTF-8; a shipped preset's name, or empty)
     | CRC-32 of the symbols u32 | payload length u32 | payload (u32 words) | CRC-32 of all before u32
 
 Memory bound: a file's header may only claim as many symbols as its payload
@@ -41,22 +50,24 @@ import constriction
 import keras
 import numpy as np
 
-from keras_fsq.quantizers.fsq import mixed_radix_basis
 
 MAGIC = b"KFSQ"
-VERSION = 2
+VERSION = 3
 _FIXED = struct.Struct("<4sB8s8sHHHBB")
 _LENGTH = struct.Struct("<I")
 MAX_SIDE = 16384
 MAX_PIXELS = 2**28
-CONTEXTS = ("none", "left")
+CONTEXTS = ("none", "left", "checkerboard")
+PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
 MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 2, p = 1 - floor / 2
 SLACK_BITS = 64  # the range coder's final flush
 CHUNK_SYMBOLS = 2**20
 CHUNK_PIXELS = 2**22
 
-Header = namedtuple("Header", "model_fingerprint prior_fingerprint count height width channels levels symbols_crc payload")
+Header = namedtuple(
+    "Header", "model_fingerprint prior_fingerprint count height width channels levels model_name symbols_crc payload"
+)
 
 
 class CodecError(ValueError):
@@ -69,9 +80,15 @@ def fsq_layer(model):
 
     if type(model.quantizer) is not FSQ:
         raise ValueError(f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}.")
-    if model.quantizer.num_codebooks != 1:
-        raise ValueError(f"The codec codes one codebook per latent vector; this FSQ has num_codebooks={model.quantizer.num_codebooks}.")
+    if model.quantizer.project_in is not None:
+        raise ValueError("The codec codes the FSQ symbols themselves; this FSQ projects its input (dim != codebooks x levels).")
     return model.quantizer
+
+
+def symbol_levels(model):
+    """The alphabet size of each symbol of a latent vector: the FSQ levels, once per codebook."""
+    quantizer = fsq_layer(model)
+    return list(quantizer.levels) * quantizer.num_codebooks
 
 
 def model_fingerprint(model):
@@ -84,34 +101,45 @@ def model_fingerprint(model):
     return digest.digest()[:8]
 
 
-def level_indices(indices, levels):
-    """Flat mixed-radix indices ``(...)`` -> per-dimension level indices ``(..., d)``."""
-    return (np.asarray(indices, dtype="int64")[..., None] // mixed_radix_basis(levels)) % np.asarray(levels)
+def _spatial_rank(model):
+    return 1 if model.downsampling_factor is None else 2
 
 
-def flat_indices(level_index, levels):
-    """Inverse of ``level_indices``."""
-    return (level_index * mixed_radix_basis(levels)).sum(axis=-1).astype("int32")
+def symbol_grid(model, indices):
+    """``model.encode`` indices -> symbols ``(N, h, w, D)`` uint8 (a global latent is one row)."""
+    from keras_fsq.models import symbol_grid as grid_of
+
+    symbols = fsq_layer(model).indices_to_symbols(keras.ops.convert_to_tensor(indices, dtype="int32"))
+    return keras.ops.convert_to_numpy(grid_of(symbols, _spatial_rank(model))).astype("uint8")
 
 
-def as_grid(indices):
-    """Indices ``(N, h, w)`` or ``(N, k)`` (global encoder: one row) as ``(N, h, w)``."""
-    return indices if indices.ndim == 3 else indices.reshape(len(indices), 1, -1)
+def indices_of(model, grid, index_shape):
+    """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
+    quantizer = fsq_layer(model)
+    spatial = tuple(index_shape[1 : 1 + _spatial_rank(model)])
+    symbols = np.asarray(grid, dtype="int32").reshape((len(grid), *spatial, quantizer.num_codebooks, len(quantizer.levels)))
+    if quantizer.num_codebooks == 1:
+        symbols = symbols[..., 0, :]
+    return keras.ops.convert_to_numpy(quantizer.symbols_to_indices(symbols)).astype("int32")
 
 
 class EntropyModel:
-    """``P_i(level | context)`` per FSQ dimension ``i`` from integer counts, shape ``(d, contexts, max L)``.
+    """``P_i(level | context)`` per symbol dimension ``i`` from integer counts, shape ``(d, contexts, max L)``.
 
-    With ``context="left"`` context ``c < max L`` is the left neighbour's level
-    and ``c = max L`` means "first column".
+    ``context="none"``: one context. ``"left"``: context ``c < max L`` is the
+    left neighbour's level and ``c = max L`` means "first column".
+    ``"checkerboard"``: the contexts of ``keras_fsq.priors.checkerboard_contexts``
+    with ``activity_buckets`` buckets (``1 + max L * activity_buckets`` contexts).
     """
 
-    def __init__(self, levels, counts, context="none"):
+    def __init__(self, levels, counts, context="none", activity_buckets=None):
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
-        self.levels, self.context = [int(v) for v in levels], context
+        if (context == "checkerboard") != (activity_buckets is not None):
+            raise ValueError("`activity_buckets` is given exactly when `context` is 'checkerboard'.")
+        self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
         max_level = max(self.levels)
-        contexts = 1 if context == "none" else max_level + 1
+        contexts = {"none": 1, "left": max_level + 1}.get(context) or 1 + max_level * (activity_buckets or 0)
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
             raise ValueError(
@@ -127,6 +155,25 @@ class EntropyModel:
         self._probabilities = np.where(valid, (1 - UNIFORM_FLOOR) * smoothed + UNIFORM_FLOOR / levels, 0.0)
 
     @classmethod
+    def for_model(cls, model):
+        """The prior a model codes with by default: its learned ``prior`` if it has one, else its level usage."""
+        return cls.from_prior(model) if model.prior is not None else cls.from_level_usage(model)
+
+    @classmethod
+    def from_prior(cls, model):
+        """The model's learned ``CategoricalPrior``, its probabilities floored to counts out of ``PRIOR_TOTAL``."""
+        prior = model.prior
+        if prior.levels != symbol_levels(model):
+            raise ValueError(f"The model's prior has levels {prior.levels}; its FSQ symbols {symbol_levels(model)}.")
+        logits = keras.ops.convert_to_numpy(prior.logits).astype("float64")
+        valid = np.arange(prior.max_level)[None, None, :] < np.asarray(prior.levels)[:, None, None]
+        logits = np.where(valid, logits - np.where(valid, logits, -np.inf).max(axis=-1, keepdims=True), -np.inf)
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+        counts = np.floor(probabilities * PRIOR_TOTAL).astype("int64")
+        buckets = prior.activity_buckets if prior.context == "checkerboard" else None
+        return cls(prior.levels, counts, prior.context, buckets)
+
+    @classmethod
     def from_level_usage(cls, model, total=2**16):
         """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
         quantizer = fsq_layer(model)
@@ -136,62 +183,83 @@ class EntropyModel:
                 "(keras-fsq fit-prior)."
             )
         usage = keras.ops.convert_to_numpy(quantizer.level_usage).astype("float64")
-        return cls(quantizer.levels, np.floor(usage * total)[:, None, :].astype("int64"))
+        counts = np.floor(np.tile(usage, (quantizer.num_codebooks, 1)) * total)[:, None, :].astype("int64")
+        return cls(symbol_levels(model), counts)
 
     @classmethod
     def fit(cls, model, images, context="left", batch_size=64):
-        """Count each dimension's levels (given ``context``) over ``model.encode(images)``."""
-        if context not in CONTEXTS:
-            raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
-        quantizer = fsq_layer(model)
-        grid = level_indices(as_grid(model.encode(images, batch_size=batch_size)), quantizer.levels)
-        max_level = max(quantizer.levels)
-        contexts = _contexts(grid, max_level) if context == "left" else np.zeros_like(grid)
-        counts = np.zeros((len(quantizer.levels), 1 if context == "none" else max_level + 1, max_level), "int64")
-        for i in range(len(quantizer.levels)):
-            np.add.at(counts[i], (contexts[..., i].ravel(), grid[..., i].ravel()), 1)
-        return cls(quantizer.levels, counts, context)
+        """Count each dimension's levels (given ``context``: ``"none"`` or ``"left"``) over ``model.encode(images)``."""
+        if context not in ("none", "left"):
+            raise ValueError(f"`context` must be 'none' or 'left' (a checkerboard prior is learned in training); received {context!r}.")
+        levels = symbol_levels(model)
+        grid = symbol_grid(model, model.encode(images, batch_size=batch_size))
+        prior = cls(levels, np.zeros((len(levels), 1 if context == "none" else max(levels) + 1, max(levels)), "int64"), context)
+        contexts = prior.contexts(grid)
+        for i in range(len(levels)):
+            np.add.at(prior.counts[i], (contexts[..., i].ravel(), grid[..., i].ravel()), 1)
+        return cls(levels, prior.counts, context)
 
     @property
     def fingerprint(self):
-        digest = hashlib.sha256(json.dumps([self.levels, self.context]).encode() + self.counts.tobytes())
+        digest = hashlib.sha256(json.dumps([self.levels, self.context, self.activity_buckets]).encode() + self.counts.tobytes())
         return digest.digest()[:8]
+
+    def contexts(self, grid):
+        """The context of every symbol of ``grid`` ``(N, h, w, d)``, read from the symbols coded before it."""
+        grid = np.asarray(grid)
+        if self.context == "left":
+            contexts = np.full(grid.shape, max(self.levels), dtype="int64")
+            contexts[:, :, 1:, :] = grid[:, :, :-1, :]
+            return contexts
+        if self.context == "checkerboard":
+            from keras_fsq.priors import checkerboard_contexts
+
+            return keras.ops.convert_to_numpy(checkerboard_contexts(grid, self.levels, self.activity_buckets)).astype("int64")
+        return np.zeros(grid.shape, dtype="int64")
+
+    def passes(self, rows, columns):
+        """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
+        if self.context == "left":
+            return [np.arange(columns)[None, :].repeat(rows, 0) == x for x in range(columns)]
+        if self.context == "checkerboard":
+            from keras_fsq.priors import anchor_mask
+
+            anchors = anchor_mask(rows, columns)
+            return [anchors, ~anchors] if (~anchors).any() else [anchors]
+        return [np.ones((rows, columns), dtype=bool)]
 
     def probabilities(self, dim, contexts):
         """Rows of ``P_dim(. | contexts)``, shape ``contexts.shape + (L_dim,)``, float64."""
-        rows = self._probabilities[dim, contexts if self.context == "left" else np.zeros_like(contexts)]
+        rows = self._probabilities[dim, contexts]
         return np.ascontiguousarray(rows[..., : self.levels[dim]])  # constriction needs contiguous rows
 
     def to_json(self):
-        return json.dumps({"levels": self.levels, "context": self.context, "counts": self.counts.tolist()})
+        return json.dumps({
+            "levels": self.levels, "context": self.context, "activity_buckets": self.activity_buckets,
+            "counts": self.counts.tolist(),
+        })
 
     @classmethod
     def from_json(cls, text):
         try:
             config = json.loads(text)
-            return cls(config["levels"], config["counts"], config["context"])
+            return cls(config["levels"], config["counts"], config["context"], config.get("activity_buckets"))
         except (KeyError, TypeError, json.JSONDecodeError) as error:
             raise ValueError(f"Not an EntropyModel JSON: {error}") from error
 
 
-def _contexts(grid, max_level):
-    """Left neighbour's level per position; ``max_level`` in the first column."""
-    contexts = np.full_like(grid, max_level)
-    contexts[:, :, 1:, :] = grid[:, :, :-1, :]
-    return contexts
-
-
 def _encode_chunk(encoder, chunk, prior):
-    """Append one chunk of level indices ``(n, h, w, d)``: column by column (so a decoder knows
-    each left context), one dimension at a time, all images and rows of a column in one call."""
+    """Append one chunk of symbols ``(n, h, w, d)``: pass by pass (``prior.passes``), one dimension at
+    a time, every image's positions of the pass in one call."""
     family = constriction.stream.model.Categorical(perfect=False)
-    contexts = _contexts(chunk, max(prior.levels))
-    for x, i in np.ndindex(chunk.shape[2], chunk.shape[3]):
-        encoder.encode(chunk[:, :, x, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[:, :, x, i].ravel()))
+    for mask in prior.passes(*chunk.shape[1:3]):
+        contexts = prior.contexts(chunk)
+        for i in range(chunk.shape[3]):
+            encoder.encode(chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[:, mask, i].ravel()))
 
 
 def encode_symbols(grid, prior, step):
-    """Level indices ``(N, h, w, d)`` -> range-coded uint32 words, in chunks of ``step`` images."""
+    """Symbols ``(N, h, w, d)`` -> range-coded uint32 words, in chunks of ``step`` images."""
     encoder = constriction.stream.queue.RangeEncoder()
     for first in range(0, len(grid), step):
         _encode_chunk(encoder, grid[first : first + step], prior)
@@ -216,14 +284,14 @@ def decode_symbol_chunks(words, shape, prior, step):
     count, rows, columns, dims = shape
     for first in range(0, count, step):
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
-        first_column = np.full(chunk.shape[:2], max(prior.levels))
-        for x, i in np.ndindex(columns, dims):
-            contexts = first_column if x == 0 else chunk[:, :, x - 1, i]
-            try:
-                symbols = decoder.decode(family, prior.probabilities(i, contexts.ravel()))
-            except AssertionError:  # constriction's word for a payload no coding could produce
-                raise CodecError("The payload is not the coding of the header's images (garbled).") from None
-            chunk[:, :, x, i] = symbols.reshape(chunk.shape[:2])
+        for mask in prior.passes(rows, columns):
+            contexts = prior.contexts(chunk)
+            for i in range(dims):
+                try:
+                    symbols = decoder.decode(family, prior.probabilities(i, contexts[:, mask, i].ravel()))
+                except AssertionError:  # constriction's word for a payload no coding could produce
+                    raise CodecError("The payload is not the coding of the header's images (garbled).") from None
+                chunk[:, mask, i] = symbols.reshape(len(chunk), -1)
         _encode_chunk(encoder, chunk, prior)
         yield chunk
     if not np.array_equal(encoder.get_compressed(), words):
@@ -247,35 +315,41 @@ def padded_size(model, height, width):
 def _index_shape(model, count, height, width, channels):
     padded = padded_size(model, height, width)
     latent_shape = model.encoder.compute_output_shape((count, *padded, channels))
-    return tuple(latent_shape[:-1])
+    return tuple(fsq_layer(model).indices_shape(latent_shape))
 
 
-def compress(model, images, prior=None):
+def compress(model, images, prior=None, model_name=None):
     """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
 
-    ``prior``: an ``EntropyModel``; by default the FSQ layer's level usage.
+    ``prior``: an ``EntropyModel``; by default ``EntropyModel.for_model(model)``.
+    ``model_name``: recorded in the file so a reader knows which model to load
+    (default ``model.preset``: the preset a shipped model came from, else empty).
     """
     from keras_fsq.models import validate_images
 
-    quantizer = fsq_layer(model)
+    levels = symbol_levels(model)
+    model_name = (model.preset or "") if model_name is None else model_name
+    name_bytes = model_name.encode("utf-8")
+    if len(name_bytes) > 255:
+        raise ValueError(f"`model_name` takes at most 255 bytes in UTF-8; received {len(name_bytes)}.")
     images = np.asarray(images)
     images = images[None] if images.ndim == 3 else images
     images = validate_images(images)
     count, height, width, channels = images.shape
     if not (0 < count < 2**16 and 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels < 256):
         raise ValueError(f"`images`: cannot store {count} images of {height}x{width}x{channels} in one file.")
-    if max(quantizer.levels) > 255 or len(quantizer.levels) > 255:
-        raise ValueError(f"The file format stores up to 255 levels in up to 255 dimensions; the model has {quantizer.levels}.")
-    prior = prior or EntropyModel.from_level_usage(model)
-    if prior.levels != quantizer.levels:
-        raise ValueError(f"`prior` is for levels {prior.levels}; the model has {quantizer.levels}.")
+    if max(levels) > 255 or len(levels) > 255:
+        raise ValueError(f"The file format stores up to 255 levels in up to 255 symbols per latent; the model has {levels}.")
+    prior = prior or EntropyModel.for_model(model)
+    if prior.levels != levels:
+        raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
     padded_height, padded_width = padded_size(model, height, width)
     padded = np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
-    grid = level_indices(as_grid(model.encode(padded)), quantizer.levels).astype("uint8")
+    grid = symbol_grid(model, model.encode(padded))
     payload = encode_symbols(grid, prior, images_per_chunk(grid.shape[1:], height * width)).astype("<u4").tobytes()
     header = _FIXED.pack(
-        MAGIC, VERSION, model_fingerprint(model), prior.fingerprint, count, height, width, channels, len(quantizer.levels)
-    ) + bytes(quantizer.levels) + _LENGTH.pack(zlib.crc32(grid.tobytes())) + _LENGTH.pack(len(payload))
+        MAGIC, VERSION, model_fingerprint(model), prior.fingerprint, count, height, width, channels, len(levels)
+    ) + bytes(levels) + bytes([len(name_bytes)]) + name_bytes + _LENGTH.pack(zlib.crc32(grid.tobytes())) + _LENGTH.pack(len(payload))
     body = header + payload
     return body + _LENGTH.pack(zlib.crc32(body))
 
@@ -296,16 +370,23 @@ def read_header(data):
     if version != VERSION:
         raise CodecError(f"File format version {version}; this keras_fsq reads version {VERSION}.")
     levels_end = _FIXED.size + dims
-    if len(data) < levels_end + 3 * _LENGTH.size:
+    if len(data) < levels_end + 1 + 3 * _LENGTH.size:
         raise CodecError("The file is truncated.")
     levels = list(data[_FIXED.size : levels_end])
     if not (count and height and width and channels and dims) or min(levels) < 2 or count * height * width > MAX_PIXELS:
         raise CodecError(f"Invalid header: {count} images of {height}x{width}x{channels}, levels {levels}.")
-    symbols_crc, length = struct.unpack_from("<II", data, levels_end)
-    payload = data[levels_end + 2 * _LENGTH.size : -4]
+    name_end = levels_end + 1 + data[levels_end]
+    if len(data) < name_end + 3 * _LENGTH.size:
+        raise CodecError("The file is truncated.")
+    try:
+        model_name = data[levels_end + 1 : name_end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise CodecError("Invalid header: the model name is not UTF-8.") from None
+    symbols_crc, length = struct.unpack_from("<II", data, name_end)
+    payload = data[name_end + 2 * _LENGTH.size : -4]
     if length != len(payload) or length % 4:
         raise CodecError("The payload length does not match the file size.")
-    return Header(model_print, prior_print, count, height, width, channels, levels, symbols_crc, payload)
+    return Header(model_print, prior_print, count, height, width, channels, levels, model_name, symbols_crc, payload)
 
 
 def _symbol_shape(model, header):
@@ -314,8 +395,8 @@ def _symbol_shape(model, header):
         index_shape = _index_shape(model, header.count, header.height, header.width, header.channels)
     except ValueError as error:
         raise CodecError(str(error)) from error
-    shape = as_grid(np.zeros((1,) + index_shape[1:], dtype="int8")).shape[1:]
-    shape = (header.count, *shape, len(header.levels))
+    grid = index_shape[1:3] if _spatial_rank(model) == 2 else (1, index_shape[1])
+    shape = (header.count, *grid, len(header.levels))
     most = (8 * len(header.payload) + SLACK_BITS) / MIN_SYMBOL_BITS
     if math.prod(shape) > most:
         raise CodecError(
@@ -333,13 +414,13 @@ def iter_indices(model, data, prior=None):
     prior; the error can come after some chunks, so discard what came before it.
     """
     header = read_header(data)
-    quantizer = fsq_layer(model)
-    prior = prior or EntropyModel.from_level_usage(model)
-    if header.levels != quantizer.levels:
-        raise CodecError(f"The file was written by a model with levels {header.levels}; this model has {quantizer.levels}.")
+    levels = symbol_levels(model)
+    prior = prior or EntropyModel.for_model(model)
+    if header.levels != levels:
+        raise CodecError(f"The file was written by a model with levels {header.levels}; this model has {levels}.")
     if header.model_fingerprint != model_fingerprint(model):
         raise CodecError(
-            f"The file was written by a different model with the same levels {quantizer.levels} "
+            f"The file was written by a different model with the same levels {levels} "
             f"(weights fingerprint {header.model_fingerprint.hex()}, this model's {model_fingerprint(model).hex()})."
         )
     if header.prior_fingerprint != prior.fingerprint:
@@ -351,7 +432,7 @@ def iter_indices(model, data, prior=None):
     try:
         for chunk in decode_symbol_chunks(words, shape, prior, step):
             crc = zlib.crc32(chunk.tobytes(), crc)
-            yield flat_indices(chunk, header.levels).reshape((len(chunk),) + index_shape[1:]), header
+            yield indices_of(model, chunk, index_shape), header
     except CodecError:
         raise
     except BaseException as error:  # constriction reports bad data as a Rust panic (a BaseException)

@@ -184,12 +184,13 @@ def load_array_file(path):
     return to_unit_float(images, str(path))
 
 
-def image_paths(folder):
-    """Sorted image files directly inside ``folder``; ``ValueError`` if there are none."""
+def image_paths(folder, recursive=False):
+    """Sorted image files inside ``folder`` (and its subfolders if ``recursive``); ``ValueError`` if there are none."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise ValueError(f"`folder` {folder} is not a directory.")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    paths = sorted(p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise ValueError(f"`folder` {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
     return paths
@@ -249,3 +250,41 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     if flip:
         dataset = dataset.map(lambda image: tf.image.random_flip_left_right(image, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
+    """A ``keras.utils.PyDataset`` of ``steps`` batches of random ``size``x``size`` crops of ``images``.
+
+    ``images``: a list of (H, W, C) arrays of any sizes (uint8, or floats in [0, 1]),
+    each at least ``size`` on both sides. Batch ``i`` of epoch ``e`` draws
+    ``batch_size`` images uniformly, a crop of each and (``flip``) a left-right
+    mirror with probability 1/2, from ``numpy.random.default_rng((seed, e, i))``:
+    fresh crops every epoch, the same ones on every run.
+    """
+    import keras
+
+    for name, value in (("size", size), ("batch_size", batch_size), ("steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
+    small = [image.shape[:2] for image in images if min(image.shape[:2]) < size]
+    if not images or small:
+        raise ValueError(f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}.")
+
+    class RandomCrops(keras.utils.PyDataset):
+        epoch = 0
+
+        def __len__(self):
+            return steps
+
+        def __getitem__(self, index):
+            rng = np.random.default_rng((seed, self.epoch, index))
+            batch = []
+            for choice in rng.integers(0, len(images), batch_size):
+                crop = patches(images[choice], size, "random_crop", 1, rng)[0]
+                batch.append(crop[:, ::-1] if flip and rng.random() < 0.5 else crop)
+            return to_unit_float(np.stack(batch))
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return RandomCrops()

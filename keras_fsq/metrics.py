@@ -260,3 +260,25 @@ def best_block_average(images, max_bits_per_image):
                     best = (score, total, cell, bits)
         cell *= 2
     return best
+
+
+def bd_rate(rates_reference, psnr_reference, rates_test, psnr_test):
+    """Bjøntegaard delta rate: the test codec's average bit-rate change at equal PSNR, in percent.
+
+    Fits ``log(rate)`` as a cubic polynomial of PSNR for each codec (least
+    squares when more than 4 points) and averages the difference over the PSNR
+    range both cover: ``100 (exp(mean(log R_test - log R_ref)) - 1)``. Negative:
+    the test codec needs fewer bits. ``ValueError`` when the ranges do not overlap.
+    """
+    curves = []
+    for rates, quality in ((rates_reference, psnr_reference), (rates_test, psnr_test)):
+        rates, quality = np.asarray(rates, dtype="float64"), np.asarray(quality, dtype="float64")
+        if len(rates) < 2 or rates.shape != quality.shape or (rates <= 0).any():
+            raise ValueError("Each codec needs at least 2 points of positive rate and PSNR of the same length.")
+        curves.append((np.polyint(np.polyfit(quality, np.log(rates), min(3, len(rates) - 1))), quality.min(), quality.max()))
+    low, high = max(curves[0][1], curves[1][1]), min(curves[0][2], curves[1][2])
+    if not low < high:
+        raise ValueError(f"The PSNR ranges do not overlap ({curves[0][1]:.2f}-{curves[0][2]:.2f} dB and {curves[1][1]:.2f}-{curves[1][2]:.2f} dB).")
+    (reference, *_), (test, *_) = curves
+    mean_difference = ((np.polyval(test, high) - np.polyval(test, low)) - (np.polyval(reference, high) - np.polyval(reference, low))) / (high - low)
+    return float(100 * (np.exp(mean_difference) - 1))

@@ -68,6 +68,39 @@ for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
         }
 
 
+# Learned image codecs for photos: stride-16 conv transforms, 24 FSQ codebooks of
+# [15,15,15,15] (96 symbols per 16x16 pixels) under a checkerboard context prior,
+# rate-distortion trained (MSE + rate_weight * bits per pixel) on random 128x128
+# crops of the 229 photos in shared/data/photos. Quality 2 is trained from scratch;
+# the others start from its weights (``recipe["init"]``) with their own rate weight.
+CODEC_RATE_WEIGHTS = {1: 0.016, 2: 0.006, 3: 0.0025, 4: 0.001}
+_CODEC_BASE_QUALITY = 2
+for _quality, _rate_weight in CODEC_RATE_WEIGHTS.items():
+    _from_scratch = _quality == _CODEC_BASE_QUALITY
+    PRESETS[f"fsq_photo_q{_quality}"] = {
+        "description": f"Image codec for photos, quality {_quality} of {len(CODEC_RATE_WEIGHTS)}: conv transforms, "
+        f"stride 16, 24 x FSQ [15,15,15,15], checkerboard prior, rate weight {_rate_weight}.",
+        "model": {
+            "architecture": "conv", "levels": [15, 15, 15, 15], "num_codebooks": 24, "widths": [64, 64, 96, 128],
+            "image_shape": [128, 128, 3], "reconstruction_loss": "mse", "prior": "checkerboard", "rate_weight": _rate_weight,
+        },
+        "recipe": {
+            "data": "photos", "crop": 128, "batch_size": 8, "epochs": 12 if _from_scratch else 4, "steps_per_epoch": 500,
+            "learning_rate": 1e-3 if _from_scratch else 3e-4, "warmup_fraction": 0.02 if _from_scratch else 0.0,
+            "schedule": "cosine", "flip": True, "anneal": None,
+            "init": None if _from_scratch else f"fsq_photo_q{_CODEC_BASE_QUALITY}",
+        },
+        "weights": f"fsq_photo_q{_quality}.npz",
+    }
+
+
+def codec_preset(quality):
+    """The preset name of codec quality ``quality`` (1: smallest files ... 4: best quality)."""
+    if isinstance(quality, bool) or quality not in CODEC_RATE_WEIGHTS:
+        raise ValueError(f"`quality` must be one of {sorted(CODEC_RATE_WEIGHTS)}; received {quality!r}.")
+    return f"fsq_photo_q{quality}"
+
+
 def preset_names():
     """The names of every preset."""
     return sorted(PRESETS)
@@ -164,17 +197,24 @@ def recipe_callbacks(recipe):
 
 
 def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto"):
-    """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images`` (float, [0, 1]); the History.
+    """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
 
-    Shuffled every epoch, flipped when the recipe says so, ``recipe["epochs"]`` epochs
-    of ``recipe["batch_size"]``; ``validation_images`` are evaluated after each epoch.
+    Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
+    the recipe says so, ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
+    A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
+    fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
+    ``validation_images`` are evaluated after each epoch.
     """
     from keras_fsq import data
 
     batch_size = recipe["batch_size"]
-    steps = recipe["epochs"] * -(-len(images) // batch_size)
-    model.compile(optimizer=recipe_optimizer(recipe, steps))
-    dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
+    if recipe.get("crop"):
+        steps_per_epoch = recipe["steps_per_epoch"]
+        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps_per_epoch, seed, recipe["flip"])
+    else:
+        steps_per_epoch = -(-len(images) // batch_size)
+        dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
+    model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
     validation = None if validation_images is None else data.make_dataset(validation_images, 256)
     return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
                      callbacks=recipe_callbacks(recipe), verbose=verbose)

@@ -76,3 +76,30 @@ def test_reconstruction_grid_of_one_channel_images(tmp_path):
     grid = read_image(tmp_path / "grid.png")
     assert grid.shape == (32, 64, 3)
     np.testing.assert_allclose(grid[0:16:2, 0:16:2, 0], np.round(grey[0, :, :, 0] * 255) / 255, atol=1e-6)
+
+
+def test_rate_distortion_chain_train_compress_decompress_on_photos_of_any_size(tmp_path, capsys):
+    """train --rate-weight on a photo folder -> compress -> decompress, with the model's learned prior."""
+    from keras_fsq import data
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in data.image_paths(SHARED_DATA / "photos" / "wikipedia49")[:3]:
+        data.write_image(data.read_image(path)[:96, :128], folder / path.name)
+    out = tmp_path / "codec"
+    assert main(["train", "--architecture", "conv", "--data", str(folder), "--crop", "32", "--crops-per-image", "6",
+                 "--train-size", "12", "--levels", "5,5,5", "--num-codebooks", "2", "--widths", "8,8",
+                 "--rate-weight", "0.01", "--epochs", "1", "--batch-size", "4", "--out", str(out)]) == 0
+    (run,) = json.loads((out / "metrics.json").read_text()).values()
+    assert 0 < run["rate_bits_per_pixel"] < 6 * np.log2(5) / 16  # under the prior: below the fixed rate
+    odd = folder / "odd.png"
+    data.write_image(data.read_image(next(folder.glob("*")))[:45, :67], odd)
+    model = ["--model", str(out / "model.keras")]
+    assert main(["compress", str(odd), str(tmp_path / "odd.fsq"), *model]) == 0
+    assert main(["decompress", str(tmp_path / "odd.fsq"), str(tmp_path / "odd_back.png"), *model]) == 0
+    assert data.read_image(tmp_path / "odd_back.png").shape == (45, 67, 3)
+    capsys.readouterr()
+    # A file from a model that does not ship with keras_fsq needs --model to decompress.
+    assert main(["decompress", str(tmp_path / "odd.fsq"), str(tmp_path / "again.png")]) == 2
+    assert "does not ship with keras_fsq" in capsys.readouterr().err
+    assert main(["compress", str(odd), str(tmp_path / "x.fsq"), *model, "--quality", "2"]) == 2

@@ -193,9 +193,9 @@ def test_a_crafted_header_is_refused_by_decompress(codec_model, tmp_path, capsys
     model = load_model(codec_model)
     prior = codec.EntropyModel.from_level_usage(model)
     header = struct.pack("<4sB8s8sHHHBB", b"KFSQ", codec.VERSION, codec.model_fingerprint(model), prior.fingerprint,
-                         65535, 32, 32, 3, 4) + bytes([8, 5, 5, 5]) + struct.pack("<II", 0, 0)
+                         65535, 32, 32, 3, 4) + bytes([8, 5, 5, 5]) + b"\x00" + struct.pack("<II", 0, 0)  # no model name
     crafted = header + struct.pack("<I", zlib.crc32(header))
-    assert len(crafted) == 45
+    assert len(crafted) == 46
     (tmp_path / "bomb.fsq").write_bytes(crafted)
     assert main(["decompress", str(tmp_path / "bomb.fsq"), str(tmp_path / "x.png"), "--model", str(codec_model)]) == 2
     assert "a payload of 0 bytes carries at most" in capsys.readouterr().err

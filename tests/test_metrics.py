@@ -136,3 +136,14 @@ def test_missing_inception_weights_raise_a_clear_error(tmp_path):
 
     with pytest.raises(InceptionWeightsUnavailable, match="could not be loaded"):
         inception_features(weights=str(tmp_path / "missing.weights.h5"))
+
+
+def test_bd_rate_of_a_codec_needing_four_fifths_of_the_bits_is_minus_20_percent():
+    from keras_fsq.metrics import bd_rate
+
+    rates = np.array([0.1, 0.25, 0.5, 1.0, 1.6])
+    quality = 30 + 6 * np.log2(rates)  # any monotone curve
+    assert bd_rate(rates, quality, 0.8 * rates, quality) == pytest.approx(-20.0, abs=1e-6)
+    assert bd_rate(rates, quality, rates, quality + 1.0) < 0  # better quality at the same rate: fewer bits
+    with pytest.raises(ValueError, match="overlap"):
+        bd_rate(rates, quality, rates, quality + 100)
