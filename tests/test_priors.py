@@ -168,3 +168,19 @@ def test_learned_prior_files_decode_bit_exactly_on_another_backend(rd_pair, tmp_
          str(tmp_path / "i.npy")], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), model.encode(held_out[:16]))
+
+
+def test_a_garbled_payload_behind_a_valid_checksum_is_a_codec_error(rd_pair):
+    import struct
+    import zlib
+
+    models, held_out = rd_pair
+    model = models[0.01]
+    data = codec.compress(model, held_out[:2])
+    header = codec.read_header(data)
+    start = len(data) - 4 - len(header.payload)
+    for position in range(start, len(data) - 4, max(1, len(header.payload) // 16)):
+        body = bytearray(data[:-4])
+        body[position] ^= 0x5A
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
