@@ -27,8 +27,8 @@ from PIL import Image
 from keras_fsq import FSQVAE, codec, data, presets
 from keras_fsq.metrics import bd_rate, ms_ssim
 
-JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
-WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+JPEG_QUALITIES = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
+WEBP_QUALITIES = (0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 def to_8bit(image):

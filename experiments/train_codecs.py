@@ -1,14 +1,15 @@
-"""Train a codec preset (``fsq_photo_q<Q>``) with its recipe and write the weights that ship inside the package.
+"""Train a codec preset (``fsq_photo_base``, ``fsq_photo_q<Q>``) with its recipe and write its weights.
 
-    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --quality 2 --seed 0 --data-dir ../shared/data
-    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --quality 1 --seed 0 --data-dir ../shared/data
+    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_base --seed 0 --data-dir ../shared/data
+    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_q3 --seed 0 --data-dir ../shared/data
 
 Trains on random crops of the 229 photos in ``<data-dir>/photos`` (never on
-BSD68, the evaluation set). Qualities other than 2 start from quality 2's
-shipped weights (train quality 2 first). Weights are written in float16 when
-that moves the training-crop PSNR by under 0.01 dB and the rate by under 0.1%
-(float32 otherwise), to ``keras_fsq/weights/fsq_photo_q<Q>.npz``; the training
-log to ``experiments/results/codecs/fsq_photo_q<Q>.json``.
+BSD68, the evaluation set). ``fsq_photo_base`` trains from scratch and writes
+``experiments/results/codecs/fsq_photo_base.weights.npz``; each quality starts
+from that file (train the base first) and writes the weights that ship inside
+the package, ``keras_fsq/weights/fsq_photo_q<Q>.npz``: float16 when that moves
+the training-crop PSNR by under 0.01 dB and the rate by under 0.1% (float32
+otherwise). The training log goes to ``experiments/results/codecs/<preset>.json``.
 """
 
 import argparse
@@ -18,7 +19,7 @@ import pathlib
 import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("--quality", type=int, required=True)
+parser.add_argument("--preset", required=True, help="fsq_photo_base or fsq_photo_q<Q>")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
 args = parser.parse_args()
@@ -29,7 +30,8 @@ import numpy as np  # noqa: E402
 from keras_fsq import build_fsqvae, data, presets  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-name = presets.codec_preset(args.quality)
+RESULTS = ROOT / "experiments" / "results" / "codecs"
+name = args.preset
 preset = presets.get_preset(name)
 recipe = preset["recipe"]
 photos = [(data.read_image(path) * 255).round().astype("uint8")
@@ -37,7 +39,7 @@ photos = [(data.read_image(path) * 255).round().astype("uint8")
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 if recipe["init"]:
-    presets.load_preset_weights(model, recipe["init"])
+    presets.read_weights(model, RESULTS / f"{recipe['init']}.weights.npz")
 started = time.perf_counter()
 history = presets.fit_with_recipe(model, recipe, photos, seed=args.seed, verbose=2).history
 seconds = time.perf_counter() - started
@@ -61,14 +63,14 @@ rounded = crop_metrics(half)
 if abs(full["psnr"] - rounded["psnr"]) >= 0.01 or abs(rounded["rate_bits_per_pixel"] / full["rate_bits_per_pixel"] - 1) >= 1e-3:
     buffer = io.BytesIO()
     presets.write_weights(model, buffer, dtype="float32")
-weights = ROOT / "keras_fsq" / "weights" / preset["weights"]
+weights = ROOT / "keras_fsq" / "weights" / preset["weights"] if preset["weights"] else RESULTS / f"{name}.weights.npz"
 weights.write_bytes(buffer.getvalue())
 result = {
     "preset": name, "seed": args.seed, "backend": keras.backend.backend(), "train_seconds": seconds,
     "photos": len(photos), "recipe": recipe, "history": history, "training_crops_float32": full,
     "training_crops_float16": rounded, "weights_bytes": weights.stat().st_size,
 }
-out = ROOT / "experiments" / "results" / "codecs" / f"{name}.json"
+out = RESULTS / f"{name}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(result, indent=1, default=float) + "\n")
 print(f"{name}: {seconds:.0f} s; training crops {full['psnr']:.2f} dB at {full['rate_bits_per_pixel']:.3f} bpp "

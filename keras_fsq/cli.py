@@ -31,8 +31,8 @@ from keras_fsq._backend import BACKENDS, require_backend
 TRAIN_OUTPUTS = ("model.keras", "reconstructions.png", "training_curves.png", "history.json", "metrics.json", "metrics.md")
 EVALUATE_OUTPUTS = ("reconstructions.png", "metrics.json", "metrics.md")
 SHARED_CIFAR10_NAMES = ("shared-cifar10",)
-QUALITIES = (1, 2, 3, 4)  # keras_fsq.presets.CODEC_RATE_WEIGHTS (not imported here: --help imports no Keras)
-DEFAULT_QUALITY = 3
+QUALITIES = (1, 2, 3, 4, 5, 6)  # keras_fsq.presets.CODEC_RATE_WEIGHTS (not imported here: --help imports no Keras)
+DEFAULT_QUALITY = 4
 
 
 class ArgumentParser(argparse.ArgumentParser):

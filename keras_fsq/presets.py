@@ -71,31 +71,35 @@ for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
 # Learned image codecs for photos: stride-16 conv transforms, 24 FSQ codebooks of
 # [15,15,15,15] (96 symbols per 16x16 pixels) under a checkerboard context prior,
 # rate-distortion trained (MSE + rate_weight * bits per pixel) on random 128x128
-# crops of the 229 photos in shared/data/photos. Quality 2 is trained from scratch;
-# the others start from its weights (``recipe["init"]``) with their own rate weight.
-CODEC_RATE_WEIGHTS = {1: 0.016, 2: 0.006, 3: 0.0025, 4: 0.001}
-_CODEC_BASE_QUALITY = 2
+# crops of the 229 photos in shared/data/photos. ``fsq_photo_base`` is trained from
+# scratch (its weights are an intermediate, not shipped); every quality starts from
+# it (``recipe["init"]``) and is fine-tuned with its own rate weight.
+CODEC_RATE_WEIGHTS = {1: 0.04, 2: 0.016, 3: 0.006, 4: 0.0025, 5: 0.001, 6: 0.0003}
+_CODEC_MODEL = {
+    "architecture": "conv", "levels": [15, 15, 15, 15], "num_codebooks": 24, "widths": [64, 64, 96, 128],
+    "image_shape": [128, 128, 3], "reconstruction_loss": "mse", "prior": "checkerboard",
+}
+_CODEC_RECIPE = {
+    "data": "photos", "crop": 128, "batch_size": 8, "steps_per_epoch": 500, "schedule": "cosine", "flip": True, "anneal": None,
+}
+PRESETS["fsq_photo_base"] = {
+    "description": "The photo codecs' common starting point: trained from scratch at rate weight 0.006 (no shipped weights).",
+    "model": {**_CODEC_MODEL, "rate_weight": 0.006},
+    "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 1e-3, "warmup_fraction": 0.02, "init": None},
+    "weights": None,
+}
 for _quality, _rate_weight in CODEC_RATE_WEIGHTS.items():
-    _from_scratch = _quality == _CODEC_BASE_QUALITY
     PRESETS[f"fsq_photo_q{_quality}"] = {
         "description": f"Image codec for photos, quality {_quality} of {len(CODEC_RATE_WEIGHTS)}: conv transforms, "
         f"stride 16, 24 x FSQ [15,15,15,15], checkerboard prior, rate weight {_rate_weight}.",
-        "model": {
-            "architecture": "conv", "levels": [15, 15, 15, 15], "num_codebooks": 24, "widths": [64, 64, 96, 128],
-            "image_shape": [128, 128, 3], "reconstruction_loss": "mse", "prior": "checkerboard", "rate_weight": _rate_weight,
-        },
-        "recipe": {
-            "data": "photos", "crop": 128, "batch_size": 8, "epochs": 12 if _from_scratch else 4, "steps_per_epoch": 500,
-            "learning_rate": 1e-3 if _from_scratch else 3e-4, "warmup_fraction": 0.02 if _from_scratch else 0.0,
-            "schedule": "cosine", "flip": True, "anneal": None,
-            "init": None if _from_scratch else f"fsq_photo_q{_CODEC_BASE_QUALITY}",
-        },
+        "model": {**_CODEC_MODEL, "rate_weight": _rate_weight},
+        "recipe": {**_CODEC_RECIPE, "epochs": 4, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_photo_base"},
         "weights": f"fsq_photo_q{_quality}.npz",
     }
 
 
 def codec_preset(quality):
-    """The preset name of codec quality ``quality`` (1: smallest files ... 4: best quality)."""
+    """The preset name of codec quality ``quality`` (1: smallest files ... 6: best quality)."""
     if isinstance(quality, bool) or quality not in CODEC_RATE_WEIGHTS:
         raise ValueError(f"`quality` must be one of {sorted(CODEC_RATE_WEIGHTS)}; received {quality!r}.")
     return f"fsq_photo_q{quality}"

@@ -324,3 +324,39 @@ def test_a_different_model_with_the_same_levels_is_named_as_such(trained):
     four.build((None, 32, 32, 3))
     with pytest.raises(codec.CodecError, match=r"levels \[5, 5, 5\]; this model has \[4, 4, 4\]"):
         codec.decompress(four, data)
+
+
+@pytest.fixture(scope="module")
+def bsd_photo():
+    from keras_fsq.data import image_paths, read_image
+
+    return read_image(image_paths(SHARED_DATA / "bsd68")[0])[:100, :150]  # a real photo crop of odd size
+
+
+def test_every_shipped_codec_loads_offline_and_round_trips_a_photo(bsd_photo):
+    from keras_fsq import FSQVAE, presets
+
+    rates = []
+    for quality in sorted(presets.CODEC_RATE_WEIGHTS):
+        model = FSQVAE.from_preset(presets.codec_preset(quality))
+        data = codec.compress(model, bsd_photo)
+        assert codec.read_header(data).model_name == f"fsq_photo_q{quality}"
+        restored = codec.decompress(model, data)[0]
+        assert restored.shape == bsd_photo.shape
+        psnr = 10 * np.log10(1 / np.mean((restored - bsd_photo) ** 2))
+        rates.append((8 * len(data) / (100 * 150), psnr))
+        assert psnr > 18, (quality, psnr)
+    bits = [rate for rate, _ in rates]
+    assert bits[0] < bits[-1], rates  # quality 1 writes smaller files than the best quality
+
+
+def test_compress_by_quality_and_decompress_without_a_model(bsd_photo, tmp_path, capsys):
+    from keras_fsq.data import read_image, write_image
+
+    write_image(bsd_photo, tmp_path / "photo.png")
+    assert main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "photo.fsq"), "--quality", "1"]) == 0
+    assert main(["decompress", str(tmp_path / "photo.fsq"), str(tmp_path / "back.png")]) == 0
+    assert read_image(tmp_path / "back.png").shape == bsd_photo.shape
+    assert codec.read_header((tmp_path / "photo.fsq").read_bytes()).model_name == "fsq_photo_q1"
+    assert main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "x.fsq"), "--quality", "9"]) == 2
+    assert "--quality" in capsys.readouterr().err
