@@ -13,7 +13,6 @@ writes ``--out``/context_gain.md.
 import argparse
 import pathlib
 
-import numpy as np
 
 from keras_fsq import FSQVAE, codec, data, presets
 
