@@ -13,7 +13,6 @@ writes ``--out``/context_gain.md.
 import argparse
 import pathlib
 
-
 from keras_fsq import FSQVAE, codec, data, presets
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
