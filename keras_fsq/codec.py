@@ -87,8 +87,7 @@ def fsq_layer(model):
 
 def symbol_levels(model):
     """The alphabet size of each symbol of a latent vector: the FSQ levels, once per codebook."""
-    quantizer = fsq_layer(model)
-    return list(quantizer.levels) * quantizer.num_codebooks
+    return fsq_layer(model).symbol_levels
 
 
 def model_fingerprint(model):
@@ -194,9 +193,10 @@ class EntropyModel:
         levels = symbol_levels(model)
         grid = symbol_grid(model, model.encode(images, batch_size=batch_size))
         prior = cls(levels, np.zeros((len(levels), 1 if context == "none" else max(levels) + 1, max(levels)), "int64"), context)
-        contexts = prior.contexts(grid)
+        everywhere = np.ones(grid.shape[1:3], dtype=bool)
+        contexts = prior.contexts(grid, everywhere)
         for i in range(len(levels)):
-            np.add.at(prior.counts[i], (contexts[..., i].ravel(), grid[..., i].ravel()), 1)
+            np.add.at(prior.counts[i], (contexts[..., i].ravel(), grid[:, everywhere, i].ravel()), 1)
         return cls(levels, prior.counts, context)
 
     @property
@@ -204,18 +204,21 @@ class EntropyModel:
         digest = hashlib.sha256(json.dumps([self.levels, self.context, self.activity_buckets]).encode() + self.counts.tobytes())
         return digest.digest()[:8]
 
-    def contexts(self, grid):
-        """The context of every symbol of ``grid`` ``(N, h, w, d)``, read from the symbols coded before it."""
+    def contexts(self, grid, mask):
+        """Contexts of the symbols of ``grid`` ``(N, h, w, d)`` at the True positions of the ``(h, w)``
+        ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded before them."""
         grid = np.asarray(grid)
-        if self.context == "left":
-            contexts = np.full(grid.shape, max(self.levels), dtype="int64")
-            contexts[:, :, 1:, :] = grid[:, :, :-1, :]
+        if self.context == "left":  # only the masked positions' left neighbours: a column pass costs one column
+            rows, columns = np.nonzero(mask)
+            contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
+            contexts[:, columns == 0] = max(self.levels)
             return contexts
         if self.context == "checkerboard":
             from keras_fsq.priors import checkerboard_contexts
 
-            return keras.ops.convert_to_numpy(checkerboard_contexts(grid, self.levels, self.activity_buckets)).astype("int64")
-        return np.zeros(grid.shape, dtype="int64")
+            contexts = checkerboard_contexts(grid, self.levels, self.activity_buckets)
+            return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
+        return np.zeros((len(grid), int(mask.sum()), grid.shape[3]), dtype="int64")
 
     def passes(self, rows, columns):
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
@@ -253,9 +256,9 @@ def _encode_chunk(encoder, chunk, prior):
     a time, every image's positions of the pass in one call."""
     family = constriction.stream.model.Categorical(perfect=False)
     for mask in prior.passes(*chunk.shape[1:3]):
-        contexts = prior.contexts(chunk)
+        contexts = prior.contexts(chunk, mask)
         for i in range(chunk.shape[3]):
-            encoder.encode(chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[:, mask, i].ravel()))
+            encoder.encode(chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[..., i].ravel()))
 
 
 def encode_symbols(grid, prior, step):
@@ -285,10 +288,10 @@ def decode_symbol_chunks(words, shape, prior, step):
     for first in range(0, count, step):
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         for mask in prior.passes(rows, columns):
-            contexts = prior.contexts(chunk)
+            contexts = prior.contexts(chunk, mask)
             for i in range(dims):
                 try:
-                    symbols = decoder.decode(family, prior.probabilities(i, contexts[:, mask, i].ravel()))
+                    symbols = decoder.decode(family, prior.probabilities(i, contexts[..., i].ravel()))
                 except AssertionError:  # constriction's word for a payload no coding could produce
                     raise CodecError("The payload is not the coding of the header's images (garbled).") from None
                 chunk[:, mask, i] = symbols.reshape(len(chunk), -1)
