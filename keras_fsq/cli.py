@@ -373,20 +373,20 @@ def run_tune(args):
     return rows
 
 
-def load_codec_model(args, header=None):
-    """``--model`` (or a shipped codec: of ``--quality``, or the one ``header`` names) and ``--prior``."""
+def load_codec_model(args, model_name=None):
+    """``--model`` (or a shipped codec: of ``--quality``, or ``model_name``, the one a file names) and ``--prior``."""
     from keras_fsq import codec, presets
     from keras_fsq.models import FSQVAE, load_model
 
     if args.model:
         model = load_model(args.model)
-    elif header is not None:
-        if header.model_name not in presets.PRESETS:
+    elif model_name is not None:
+        if model_name not in presets.PRESETS:
             raise ValueError(
-                f"The file was written by a model that does not ship with keras_fsq ({header.model_name or 'no name'!r}): "
+                f"The file was written by a model that does not ship with keras_fsq ({model_name or 'no name'!r}): "
                 "pass it with --model."
             )
-        model = FSQVAE.from_preset(header.model_name)
+        model = FSQVAE.from_preset(model_name)
     else:
         model = FSQVAE.from_preset(presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY))
     if not getattr(args, "prior", None):
@@ -454,9 +454,10 @@ def run_codec(args):
     pairs = codec_pairs(args.input, args.output, compressing)
     inputs = [source for source, _ in pairs] + ([args.model] if args.model else []) + ([args.prior] if args.prior else [])
     contents = {} if compressing else {source: read_bytes(source) for source, _ in pairs}
+    headers = {source: codec.read_header(content) for source, content in contents.items()}
     # Every output of every input, named before anything is written (a file may hold several images).
     outputs = {
-        source: [target] if compressing else decompressed_names(target, codec.read_header(contents[source]).count)
+        source: [target] if compressing else decompressed_names(target, headers[source].count)
         for source, target in pairs
     }
     files.check_unique([(source, target) for source, targets in outputs.items() for target in targets])
@@ -468,10 +469,10 @@ def run_codec(args):
     progress = keras_progress_bar(len(outputs)) if len(outputs) > 1 else None
     totals = [0, 0]  # bytes written, pixels compressed
     for done, (source, targets) in enumerate(outputs.items(), 1):
-        key = None if compressing or args.model else codec.read_header(contents[source]).model_name
-        if key not in models:
-            models[key] = load_codec_model(args, None if key is None else codec.read_header(contents[source]))
-        model, prior = models[key]
+        name = None if compressing or args.model else headers[source].model_name
+        if name not in models:
+            models[name] = load_codec_model(args, name)
+        model, prior = models[name]
         if compressing:
             image = data.read_image(source)
             files.write_bytes(targets[0], codec.compress(model, image, prior), overwrite=args.overwrite)
