@@ -256,6 +256,11 @@ class FSQ(Quantizer):
         return math.prod(self.levels)
 
     @property
+    def symbol_levels(self):
+        """The alphabet size of each symbol of a latent vector, codebook after codebook: ``levels * num_codebooks``."""
+        return list(self.levels) * self.num_codebooks
+
+    @property
     def alphabet_sizes(self):
         """The number of values each symbol of ``indices_to_symbols`` takes: ``levels``."""
         return list(self.levels)
