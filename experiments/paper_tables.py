@@ -1,141 +1,130 @@
-"""The seed paper's CIFAR-10 tables, measured with keras_fsq.
+"""The seed paper's CIFAR-10 tables, measured with keras_fsq's models, beside the paper's own numbers.
 
-    python experiments/paper_tables.py --data-dir ../shared/data --out runs/paper      # offline real images
-    python experiments/paper_tables.py --data cifar10 --out runs/paper               # full CIFAR-10 via tfds
+    TF_NUM_INTRAOP_THREADS=1 python experiments/paper_tables.py --data-dir ../shared/data            # train, then tables
+    python experiments/paper_tables.py --data-dir ../shared/data --no-train                          # tables from finished runs
 
-Every run uses the paper's global encoder/decoder (64-dim latent, BCE), Adam 1e-3,
-the same images and epochs. Tables (each written as ``NAME.md`` in ``--out``):
-
-- strategies: FSQ regularized (quantization loss, T = 1) vs temperature annealing 1.0 -> 0.1:
-  train and held-out reconstruction loss;
-- levels: uniform levels 3, 5, 8, 10 on 4 dimensions: reconstruction and quantization loss;
-- annealing: temperature schedules (none, exponential, linear, cosine) from 1.0 to 0.1;
-- hierarchical: HierarchicalFSQ (3 stages of [3,3,3,3]) against FSQ [8,5,5,5];
-- baseline: FSQ [8,5,5,5] against the VQ-VAE with 1,000 codes.
-
-FID is reported where InceptionV3's ImageNet weights can be loaded, else the tables
-say so. The adaptive-quantization table is experiments/adaptive_and_hierarchical.py's.
+Every run trains the ``fsq_cifar10`` preset's model (conv encoder/decoder, an 8x8
+grid of 4-dimensional codes per 32x32 image, MSE) with its recipe (batch 64, Adam,
+warmup + cosine learning rate from 2e-3, flips) for 50 epochs, the paper's budget,
+on the first 4,000 bundled CIFAR-10 images, and evaluates on the 1,085 held out
+after every epoch. Only the quantizer (and, for the annealed run, a temperature
+schedule) changes between configurations (``CONFIGS``). Each finished run is
+written to ``--out``/runs.json (resumable); its held-out reconstructions after
+epochs 1, 25 and 50 go to ``--cache`` for rFID: the Fréchet and kernel inception
+distances between the held-out images and their reconstructions
+(``keras_fsq.metrics``, the TF-Inception pool3 network). The tables
+(``--out``/tables.md) put the seed's numbers from its paper beside ours.
 """
 
 import argparse
+import json
 import pathlib
 import time
 
-import keras
-import numpy as np
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--configs", help="comma-separated configurations to train (default: all)")
+parser.add_argument("--seeds", default="0", help="comma-separated seeds; seeds outermost")
+parser.add_argument("--epochs", type=int, default=50)
+parser.add_argument("--out", default="experiments/results/paper")
+parser.add_argument("--cache", default="runs/paper", help="held-out reconstructions and Inception features")
+parser.add_argument("--no-train", action="store_true", help="only write the tables from finished runs")
+parser.add_argument("--no-tables", action="store_true", help="only train")
+args = parser.parse_args()
 
-from keras_fsq import FSQ, FSQVAE, Decoder, Encoder, HierarchicalFSQ, TemperatureAnnealing, VectorQuantizer, data
-from keras_fsq.metrics import InceptionWeightsUnavailable, fid, inception_features
-from keras_fsq.reporting import evaluate_images
+import keras  # noqa: E402  (after argparse: --help needs no backend)
+import numpy as np  # noqa: E402
 
+from keras_fsq import FSQ, FSQVAE, AdaptiveFSQ, ConvDecoder, ConvEncoder, HierarchicalFSQ, VectorQuantizer  # noqa: E402
+from keras_fsq import data, presets, reporting  # noqa: E402
 
-def build(quantizer, code_dim, widths):
-    model = FSQVAE(
-        Encoder(64 // code_dim, code_dim, widths), quantizer, Decoder((32, 32, 3), widths[::-1]), name="fsqvae"
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    return model
-
-
-class Runner:
-    """Trains one configuration on the shared split and returns its held-out (and train) metrics.
-
-    A configuration that several tables share (same quantizer config and schedule) trains once.
-    """
-
-    def __init__(self, train, held_out, epochs, widths, features):
-        self.train, self.held_out, self.epochs, self.widths, self.features = train, held_out, epochs, widths, features
-        self.done = {}
-
-    def __call__(self, quantizer, code_dim, schedule="none"):
-        config = {k: v for k, v in quantizer.get_config().items() if k != "name"}
-        key = (type(quantizer).__name__, repr(sorted(config.items())), schedule)
-        if key not in self.done:
-            self.done[key] = self.train_and_evaluate(quantizer, code_dim, schedule)
-        return self.done[key]
-
-    def train_and_evaluate(self, quantizer, code_dim, schedule):
-        keras.utils.set_random_seed(0)
-        model = build(quantizer, code_dim, self.widths)
-        callbacks = [] if schedule == "none" else [TemperatureAnnealing(1.0, 0.1, schedule=schedule)]
-        started = time.perf_counter()
-        model.fit(self.train, epochs=self.epochs, batch_size=64, shuffle=True, callbacks=callbacks, verbose=0)
-        metrics = evaluate_images(model, self.held_out)
-        metrics["train_reconstruction_loss"] = evaluate_images(model, self.train[: len(self.held_out)])["reconstruction_loss"]
-        metrics["seconds"] = time.perf_counter() - started
-        metrics["fid"] = fid(self.held_out, model.reconstruct(self.held_out), self.features) if self.features else None
-        return metrics
+SNAPSHOT_EPOCHS = (1, 25, 50)  # the paper's "initial, mid training, final"
+EXPONENTIAL = {"start": 1.0, "end": 0.1, "schedule": "exponential"}
+# name: (description, quantizer factory of the seed, temperature annealing or None)
+CONFIGS = {
+    "fsq": ("FSQ [8,5,5,5], no quantization loss (keras_fsq's default)", lambda s: FSQ([8, 5, 5, 5], track_usage=True), None),
+    "regularized": ("FSQ [8,5,5,5] + the seed's quantization loss, T = 1",
+                    lambda s: FSQ([8, 5, 5, 5], loss_weight=1.0, track_usage=True), None),
+    "annealed": ("FSQ [8,5,5,5] + quantization loss, T 1.0 -> 0.1 exponential",
+                 lambda s: FSQ([8, 5, 5, 5], loss_weight=1.0, track_usage=True), EXPONENTIAL),
+    "vq": ("VQ-VAE, 1,000 codes of dimension 4, EMA", lambda s: VectorQuantizer(1000, 4, seed=s), None),
+    "hierarchical": ("HierarchicalFSQ, 2 stages of [8,5,5,5]",
+                     lambda s: HierarchicalFSQ([[8, 5, 5, 5]] * 2, seed=s), None),
+    "fsq_x2": ("FSQ [8,5,5,5] x 2 codebooks (the same bits as 2 stages)",
+               lambda s: FSQ([8, 5, 5, 5], num_codebooks=2, track_usage=True), None),
+    **{
+        f"levels_{level}": (f"FSQ [{level}]x4 + quantization loss ({level ** 4} codes)",
+                            lambda s, level=level: FSQ([level] * 4, loss_weight=1.0, track_usage=True), None)
+        for level in (3, 5, 8, 10)
+    },
+    "adaptive": ("AdaptiveFSQ, per-image rungs [3]x4, [5]x4, [8,5,5,5], rate weight 3e-4",
+                 lambda s: AdaptiveFSQ([[3] * 4, [5] * 4, [8, 5, 5, 5]], rate_weight=3e-4, seed=s), None),
+}
 
 
-def table(title, columns, rows):
-    """``columns``: [(metric key, heading, format)]; ``rows``: {name: metrics}."""
-    lines = [f"### {title}", "", "| run | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, metrics in rows.items():
-        cells = ["n/a" if metrics.get(key) is None else fmt.format(metrics[key]) for key, _, fmt in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+class HeldOutLog(keras.callbacks.Callback):
+    """Evaluates the held-out images after every epoch; keeps their reconstructions after ``SNAPSHOT_EPOCHS``."""
+
+    def __init__(self, images, cache):
+        super().__init__()
+        self.images, self.cache, self.epochs = images, cache, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = self.model.evaluate(self.images, batch_size=256, verbose=0, return_dict=True)
+        self.epochs.append({"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items()}})
+        if epoch + 1 in SNAPSHOT_EPOCHS or epoch + 1 == self.params["epochs"]:
+            reconstructions = self.model.reconstruct(self.images)
+            np.save(self.cache / f"epoch{epoch + 1}.npy", np.round(np.clip(reconstructions, 0, 1) * 255).astype("uint8"))
 
 
-LOSSES = [("train_reconstruction_loss", "train BCE", "{:.4f}"), ("reconstruction_loss", "held-out BCE", "{:.4f}")]
-QUALITY = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("fid", "FID", "{:.1f}")]
-QUANT = [("quantization_loss", "quant. loss", "{:.4f}"), ("codebook_usage", "usage", "{:.3f}"), ("bits_per_image", "bits/image", "{:.0f}")]
+def train_run(name, seed, train, held_out, cache):
+    description, make_quantizer, anneal = CONFIGS[name]
+    preset = presets.get_preset("fsq_cifar10")
+    recipe = {**preset["recipe"], "epochs": args.epochs, "anneal": anneal}
+    keras.utils.set_random_seed(seed)
+    quantizer = make_quantizer(seed)
+    widths = preset["model"]["widths"]
+    model = FSQVAE(ConvEncoder(quantizer.code_dim, widths), quantizer, ConvDecoder(3, widths[::-1]), reconstruction_loss="mse")
+    model.build((None, 32, 32, 3))
+    cache.mkdir(parents=True, exist_ok=True)
+    log = HeldOutLog(held_out, cache)
+    started = time.perf_counter()
+    history = presets.fit_with_recipe(model, recipe, train, seed=seed, verbose=0, callbacks=[log]).history
+    seconds = time.perf_counter() - started
+    final = reporting.evaluate_images(model, held_out)
+    final["train_mse"] = reporting.evaluate_images(model, train[: len(held_out)])["mse"]
+    return {
+        "config": name, "description": description, "seed": seed, "epochs": recipe["epochs"],
+        "backend": keras.backend.backend(), "train_seconds": seconds, "final": final,
+        "held_out_by_epoch": log.epochs, "train_loss_by_epoch": history["loss"],
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="shared", choices=["shared", "cifar10"])
-    parser.add_argument("--data-dir", help="folder holding cifar10/ (shared) or the tfds data")
-    parser.add_argument("--train-size", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--widths", default="32,64,128,256")
-    parser.add_argument("--tables", default="strategies,levels,annealing,hierarchical,baseline")
-    parser.add_argument("--out", default="runs/paper")
-    args = parser.parse_args()
-
-    if args.data == "shared":
-        images, _ = data.load_shared_cifar10(args.data_dir)
-        train, held_out = images[: args.train_size], images[args.train_size :]
-    else:
-        train = np.stack(list(data.load_cifar10("train", data_dir=args.data_dir).take(args.train_size).as_numpy_iterator()))
-        held_out = np.stack(list(data.load_cifar10("test", data_dir=args.data_dir).as_numpy_iterator()))
-    try:
-        features, fid_note = inception_features(), "FID: InceptionV3 pool features of held-out images vs their reconstructions."
-    except InceptionWeightsUnavailable as error:
-        features, fid_note = None, f"FID: n/a. {error}"
-    run = Runner(train, held_out, args.epochs, [int(w) for w in args.widths.split(",")], features)
-    header = (f"{len(train)} training and {len(held_out)} held-out images ({args.data}), {args.epochs} epochs, "
-              f"batch 64, Adam 1e-3, {keras.backend.backend()} backend. {fid_note}\n\n")
-    out = pathlib.Path(args.out)
+    out, cache = pathlib.Path(args.out), pathlib.Path(args.cache)
     out.mkdir(parents=True, exist_ok=True)
-    # The seed's quantizer: its quantization loss, and level usage for the statistics.
-    fsq_1000 = lambda: FSQ([8, 5, 5, 5], loss_weight=1.0, track_usage=True)  # noqa: E731
-    experiments = {
-        "strategies": lambda: table("Training strategy", LOSSES + QUALITY, {
-            "FSQ [8,5,5,5], regularized (T = 1)": run(fsq_1000(), 4),
-            "FSQ [8,5,5,5], annealed 1.0 -> 0.1": run(fsq_1000(), 4, "exponential"),
-        }),
-        "levels": lambda: table("Quantization levels (4 dimensions, T = 1)", LOSSES + QUANT + QUALITY, {
-            f"FSQ [{level}]x4 ({level**4} codes)": run(FSQ([level] * 4, loss_weight=1.0, track_usage=True), 4) for level in (3, 5, 8, 10)
-        }),
-        "annealing": lambda: table("Temperature schedule, 1.0 -> 0.1", LOSSES + QUANT + QUALITY, {
-            f"FSQ [8,5,5,5], {schedule}": run(fsq_1000(), 4, schedule) for schedule in ("none", "exponential", "linear", "cosine")
-        }),
-        "hierarchical": lambda: table("Hierarchical vs single-stage FSQ", LOSSES + QUANT + QUALITY, {
-            "FSQ [8,5,5,5]": run(fsq_1000(), 4),
-            "HierarchicalFSQ [3,3,3,3] x 3 stages": run(HierarchicalFSQ([[3, 3, 3, 3]] * 3, seed=0), 4),
-        }),
-        "baseline": lambda: table("FSQ vs VQ-VAE (1,000 codes)", LOSSES + QUANT + QUALITY, {
-            "FSQ [8,5,5,5]": run(fsq_1000(), 4),
-            "VQ-VAE, 1,000 codes, EMA": run(VectorQuantizer(1000, 4, seed=0), 4),
-        }),
-    }
-    for name in args.tables.split(","):
-        if name not in experiments:
-            parser.error(f"unknown table {name!r}; choose from {', '.join(experiments)}")
-        started = time.perf_counter()
-        text = header + experiments[name]()
-        (out / f"{name}.md").write_text(text)
-        print(text, f"({time.perf_counter() - started:.0f} s)\n", flush=True)
+    runs_path = out / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.exists() else []
+    images, _ = data.load_shared_cifar10(args.data_dir)
+    train, held_out = images[:4000], images[4000:]
+    names = args.configs.split(",") if args.configs else list(CONFIGS)
+    for name in names:
+        if name not in CONFIGS:
+            parser.error(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
+    if not args.no_train:
+        done = {(r["config"], r["seed"]) for r in runs}
+        for seed in map(int, args.seeds.split(",")):
+            for name in names:
+                if (name, seed) in done:
+                    continue
+                result = train_run(name, seed, train, held_out, cache / f"{name}_seed{seed}")
+                runs.append(result)
+                runs_path.write_text(json.dumps(runs, indent=1) + "\n")
+                print(f"{name} seed {seed}: {result['final']['psnr']:.2f} dB, {result['train_seconds']:.0f} s", flush=True)
+    if not args.no_tables:
+        from paper_report import write_report
+
+        write_report(runs, held_out, out, cache)
 
 
 if __name__ == "__main__":

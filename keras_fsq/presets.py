@@ -200,14 +200,14 @@ def recipe_callbacks(recipe):
     return [TemperatureAnnealing(anneal["start"], anneal["end"], schedule=anneal["schedule"])] if anneal else []
 
 
-def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto"):
+def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto", callbacks=()):
     """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
 
     Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
     the recipe says so, ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
     A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
     fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
-    ``validation_images`` are evaluated after each epoch.
+    ``validation_images`` are evaluated after each epoch; ``callbacks`` run beside the recipe's own.
     """
     from keras_fsq import data
 
@@ -221,4 +221,4 @@ def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbo
     model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
     validation = None if validation_images is None else data.make_dataset(validation_images, 256)
     return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
-                     callbacks=recipe_callbacks(recipe), verbose=verbose)
+                     callbacks=recipe_callbacks(recipe) + list(callbacks), verbose=verbose)
