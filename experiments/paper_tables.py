@@ -124,7 +124,7 @@ def main():
     if not args.no_tables:
         from paper_report import write_report
 
-        write_report(runs, held_out, out, cache)
+        write_report(runs, held_out, out, cache, train)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,8 @@ def build_parser():
     add_data_arguments(evaluate, train_size=0)
     evaluate.add_argument("--model", required=True, help="a .keras file written by `train`")
     evaluate.add_argument("--out", help="folder for the grid and metrics (default: an 'evaluation' folder beside the model)")
+    evaluate.add_argument("--fid", action="store_true", help='also rFID and rKID: the held-out images against their '
+                          'reconstructions (needs pip install "keras-fsq[fid]")')
     add_overwrite(evaluate, "an earlier evaluation's files in --out")
     return parser
 
@@ -286,6 +288,14 @@ def write_report(model, held_out, out, run_name, history=None, extra=None):
     return metrics
 
 
+def reconstruction_fid(model, images, extract):
+    """``{"rfid", "rkid"}``: FID and KID of ``images`` against ``model``'s reconstructions of them."""
+    from keras_fsq.metrics import fid_from_features, kid_from_features
+
+    real, rebuilt = extract(images), extract(model.reconstruct(images))
+    return {"rfid": fid_from_features(real, rebuilt), "rkid": kid_from_features(real, rebuilt)[0]}
+
+
 def train_model_config(args, image_shape):
     """``build_fsqvae`` arguments: the options given on the command line (the preset supplies the rest)."""
     prior = args.prior or ("checkerboard" if args.rate_weight else None)
@@ -365,9 +375,15 @@ def run_evaluate(args):
         raise FileNotFoundError(f"--model {model_path} does not exist.")
     out = pathlib.Path(args.out) if args.out else model_path.parent / "evaluation"
     out = files.prepare_output_folder(out, EVALUATE_OUTPUTS, args.overwrite)
+    extract = None
+    if args.fid:  # fails here, before any work, when the Inception weights are missing
+        from keras_fsq.metrics import inception_features
+
+        extract = inception_features(progress=True)
     model = load_model(args.model)
     _, held_out = split(load_images(args), args.train_size)
-    metrics = write_report(model, held_out, out, model_path.stem)
+    extra = reconstruction_fid(model, held_out, extract) if extract else None
+    metrics = write_report(model, held_out, out, model_path.stem, extra=extra)
     print(f"wrote {out}/: metrics.json, metrics.md, reconstructions.png")
     return metrics
 

@@ -75,6 +75,8 @@ TABLE_COLUMNS = (
     ("codebook_size", "codebook size", "{}"),
     ("bits_per_image", "bits / image", "{:.0f}"),
     ("bits_per_pixel", "bits / pixel", "{:.4f}"),
+    ("rfid", "rFID", "{:.2f}"),
+    ("rkid", "rKID", "{:.4f}"),
 )
 
 

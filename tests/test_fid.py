@@ -123,6 +123,25 @@ def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys
     assert "12/12" in out.err  # the progress bar
 
 
+@needs_source
+def test_evaluate_reports_reconstruction_fid(tmp_path, extract, cifar_images):
+    import json
+
+    from keras_fsq.metrics import fid_from_features
+    from keras_fsq.models import build_fsqvae
+
+    model = build_fsqvae(levels=[5, 5, 5], widths=[16, 32])
+    model.compile(optimizer="adam")
+    model.save(tmp_path / "model.keras")
+    arguments = ["--data-dir", str(SHARED_DATA), "--limit", "20", "--train-size", "10"]
+    assert main(["evaluate", *arguments, "--model", str(tmp_path / "model.keras"), "--fid"]) == 0
+    (metrics,) = json.loads((tmp_path / "evaluation" / "metrics.json").read_text()).values()
+    held_out = cifar_images[10:20].astype("float32") / 255
+    expected = fid_from_features(extract(held_out), extract(model.reconstruct(held_out)))
+    assert metrics["rfid"] == pytest.approx(expected, rel=1e-3) and metrics["rfid"] > 1
+    assert "rkid" in metrics and "| rFID |" in (tmp_path / "evaluation" / "metrics.md").read_text()
+
+
 def test_missing_weights_name_the_extra(tmp_path, monkeypatch, capsys):
     from keras_fsq.metrics import InceptionWeightsUnavailable, inception_features
 
