@@ -118,45 +118,43 @@ def paper_table(name):
 def write_report(runs, held_out, out, cache, train, grids="docs/images/paper"):
     report = Report(runs, held_out, train, cache)
     seeds = sorted({r["seed"] for r in runs})
-    sections = [
+    header = (
         f"Ours: {len(held_out)} held-out images, {runs[0]['epochs'] if runs else 0} epochs, backend "
         f"{runs[0]['backend'] if runs else '-'}, seeds {seeds}; mean ± std (seeds) where more than one seed ran. "
         f"{report.fid_note}.\n"
-    ]
+    )
 
-    def section(title, paper_name, rows, headings=None):
-        text = f"## {title}\n\nSeed paper:\n\n{paper_table(paper_name)}\nOurs:\n\n"
-        return text + markdown(["run"] + (headings or OURS_HEADINGS), rows)
+    def section(paper_name, rows, headings=None):
+        text = f"Seed paper:\n\n{paper_table(paper_name)}\nOurs:\n\n"
+        tables[paper_name] = text + markdown(["run"] + (headings or OURS_HEADINGS), rows)
 
+    tables = {}
     strategies = [("no quantization loss, T = 1 (keras_fsq)", "fsq"), ("regularized (quantization loss), T = 1", "regularized"),
                   ("annealed T 1.0 -> 0.1", "annealed")]
-    sections.append(section(
-        "Training strategy (Table 2)", "strategies",
-        [report.row(name, config, [("train_mse", "{:.5f}")] + OURS) for name, config in strategies],
-        ["train MSE"] + OURS_HEADINGS))
-    sections.append(section("Quantization levels (Table 3)", "levels",
-                            [report.row(f"[{level}]x4, {level ** 4} codes", f"levels_{level}", OURS) for level in (3, 5, 8, 10)]))
-    for title, paper_name, config in (("Temperature annealing over training (Table 4)", "annealing", "annealed"),
-                                      ("Adaptive quantization over training (Table 5)", "adaptive", "adaptive")):
+    section("strategies", [report.row(name, config, [("train_mse", "{:.5f}")] + OURS) for name, config in strategies],
+            ["train MSE"] + OURS_HEADINGS)
+    section("levels", [report.row(f"[{level}]x4 + quantization loss, {level ** 4} codes", f"levels_{level}", OURS)
+                       for level in (3, 5, 8, 10)])
+    for paper_name, config in (("annealing", "annealed"), ("adaptive", "adaptive")):
         rows = []
         for epoch, at, fid_value in report.trajectory(config):
             temperature = callbacks.scheduled_value(1.0, 0.1, (epoch - 1) / 49, "exponential") if config == "annealed" else 1.0
             rows.append([f"epoch {epoch}", f"{temperature:.3f}", f"{at['reconstruction_loss']:.5f}", f"{at['psnr']:.2f}",
                          f"{at['quantization_loss']:.4f}", f"{at['bits_per_pixel'] * 1024:.0f}",
                          "n/a" if fid_value is None else f"{fid_value:.2f}"])
-        sections.append(section(title, paper_name, rows,
-                                ["temperature", "held-out MSE", "PSNR dB", "quant. loss", "bits/image", "rFID"]))
-    sections.append(section("Hierarchical quantization (Table 6)", "hierarchical", [
+        section(paper_name, rows, ["temperature", "held-out MSE", "PSNR dB", "quant. loss", "bits/image", "rFID"])
+    section("hierarchical", [
         report.row("FSQ [8,5,5,5] + quantization loss (baseline)", "regularized", OURS),
         report.row("HierarchicalFSQ, 2 stages of [8,5,5,5]", "hierarchical", OURS),
         report.row("FSQ [8,5,5,5] x 2 codebooks (same bits)", "fsq_x2", OURS),
-    ]))
-    sections.append(section("FSQ against a VQ-VAE (the paper's claim)", "vq", [
-        report.row("FSQ [8,5,5,5] (1,000 codes)", "fsq", OURS),
-        report.row("VQ-VAE, 1,000 codes", "vq", OURS),
-    ]))
-    text = "\n".join(sections)
-    (pathlib.Path(out) / "tables.md").write_text(text)
+    ])
+    section("vq", [report.row("FSQ [8,5,5,5] (1,000 codes)", "fsq", OURS), report.row("VQ-VAE, 1,000 codes", "vq", OURS)])
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in tables.items():
+        (out / f"{name}.md").write_text(text)
+    text = "\n".join([header] + [f"## {name}\n\n{table}" for name, table in tables.items()])
+    (out / "tables.md").write_text(text)
     grids = pathlib.Path(grids)
     grids.mkdir(parents=True, exist_ok=True)
     for run in runs:

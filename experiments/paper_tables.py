@@ -2,12 +2,13 @@
 
     TF_NUM_INTRAOP_THREADS=1 python experiments/paper_tables.py --data-dir ../shared/data            # train, then tables
     python experiments/paper_tables.py --data-dir ../shared/data --no-train                          # tables from finished runs
+    python experiments/paper_tables.py --data cifar10 --out runs/paper_full --cache runs/paper_full  # the paper's data
 
 Every run trains the ``fsq_cifar10`` preset's model (conv encoder/decoder, an 8x8
 grid of 4-dimensional codes per 32x32 image, MSE) with its recipe (batch 64, Adam,
 warmup + cosine learning rate from 2e-3, flips) for 50 epochs, the paper's budget,
 on the first 4,000 bundled CIFAR-10 images, and evaluates on the 1,085 held out
-after every epoch. Only the quantizer (and, for the annealed run, a temperature
+after every epoch (``--data cifar10``: CIFAR-10's 50,000 and 10,000). Only the quantizer (and, for the annealed run, a temperature
 schedule) changes between configurations (``CONFIGS``). Each finished run is
 written to ``--out``/runs.json (resumable); its held-out reconstructions after
 epochs 1, 25 and 50 go to ``--cache`` for rFID: the Fréchet and kernel inception
@@ -22,7 +23,10 @@ import pathlib
 import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--data", default="shared", choices=["shared", "cifar10"],
+                    help="shared: the 5,085 bundled images (4,000 train, 1,085 held out); cifar10: the paper's "
+                    "50,000 / 10,000 through tensorflow-datasets (needs the download)")
+parser.add_argument("--data-dir", help="the folder holding cifar10/ (shared) or the tfds data (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--configs", help="comma-separated configurations to train (default: all)")
 parser.add_argument("--seeds", default="0", help="comma-separated seeds; seeds outermost")
 parser.add_argument("--epochs", type=int, default=50)
@@ -105,8 +109,12 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / "runs.json"
     runs = json.loads(runs_path.read_text()) if runs_path.exists() else []
-    images, _ = data.load_shared_cifar10(args.data_dir)
-    train, held_out = images[:4000], images[4000:]
+    if args.data == "shared":
+        images, _ = data.load_shared_cifar10(args.data_dir)
+        train, held_out = images[:4000], images[4000:]
+    else:
+        train, held_out = (np.stack(list(data.load_cifar10(split, data_dir=args.data_dir).as_numpy_iterator()))
+                           for split in ("train", "test"))
     names = args.configs.split(",") if args.configs else list(CONFIGS)
     for name in names:
         if name not in CONFIGS:
