@@ -13,7 +13,7 @@ import time
 import keras
 import numpy as np
 
-from keras_fsq import build_fsqvae, presets
+from keras_fsq import build_fsqvae, presets, training
 from keras_fsq.tuning import accelerator
 from training_throughput import step_seconds  # this folder is on sys.path when the script runs
 
@@ -32,7 +32,7 @@ def main():
     for name in PRESETS:
         keras.utils.set_random_seed(0)
         model = build_fsqvae(preset=name)
-        model.compile(optimizer=presets.recipe_optimizer(presets.get_preset(name)["recipe"], 1000))
+        model.compile(optimizer=training.recipe_optimizer(presets.get_preset(name)["recipe"], 1000))
         train = len(batch) / step_seconds(model, batch, args.steps)
         model.reconstruct(many[:64])  # warm up
         start = time.perf_counter()

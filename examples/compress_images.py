@@ -8,7 +8,7 @@ import argparse
 import pathlib
 import tempfile
 
-from keras_fsq import FSQVAE, build_fsqvae, codec, data, presets
+from keras_fsq import FSQVAE, build_fsqvae, codec, data, presets, training
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--data-dir", help="the folder holding bsd68/ and photos/ (default: $KERAS_FSQ_DATA)")
@@ -32,7 +32,7 @@ training_photos = [data.read_image(p) for p in data.image_paths(shared / "photos
 own = build_fsqvae(architecture="conv", levels=[5, 5, 5], num_codebooks=8, widths=[32, 32, 48, 64],
                    image_shape=(128, 128, 3), prior="checkerboard", rate_weight=0.006)
 recipe = {**presets.get_preset("fsq_photo_q2")["recipe"], "epochs": 1, "steps_per_epoch": 20 if args.quick else 500}
-presets.fit_with_recipe(own, recipe, training_photos, verbose=2)
+training.fit_with_recipe(own, recipe, training_photos, verbose=2)
 file_bytes = codec.compress(own, photo)
 print(f"own codec: {len(file_bytes)} bytes = {8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]):.3f} bits/pixel")
 print("wrote", out / "photo.fsq", "and", out / "photo.png", restored.shape)

@@ -20,7 +20,7 @@ args = parser.parse_args()
 
 import keras  # noqa: E402
 
-from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, data, presets  # noqa: E402
+from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, data, presets, training  # noqa: E402
 
 RUNS = {
     "no annealing (T = 1)": ("bound", None),
@@ -39,7 +39,7 @@ for name, (mode, anneal) in RUNS.items():
                    ConvDecoder(3, widths[::-1]), reconstruction_loss="mse")
     model.build((None, 32, 32, 3))
     recipe = {**presets.get_preset("fsq_cifar10")["recipe"], "epochs": args.epochs, "anneal": anneal}
-    presets.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)
+    training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)
     result = model.evaluate(held_out, batch_size=256, verbose=0, return_dict=True)
     print(f"| {name} | {result['psnr']:.2f} | {result['codebook_usage']:.3f} |", flush=True)
     print(json.dumps({"run": name, "backend": keras.backend.backend(), **{k: float(v) for k, v in result.items()}}))

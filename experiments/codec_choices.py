@@ -29,7 +29,7 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import FSQVAE, CategoricalPrior, build_fsqvae, data, presets  # noqa: E402
+from keras_fsq import FSQVAE, CategoricalPrior, build_fsqvae, data, presets, training  # noqa: E402
 
 paths = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
 photos = [(data.read_image(path) * 255).round().astype("uint8") for path in paths]
@@ -46,7 +46,7 @@ if args.variant == "noise":
     model = FSQVAE(model.encoder, model.quantizer, model.decoder, prior=prior, rate_weight=model.rate_weight)
     model.build((None, 128, 128, 3))
 started = time.perf_counter()
-presets.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)
+training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)
 seconds = time.perf_counter() - started
 outputs = model.predict(held_out, batch_size=8, verbose=0)
 mse = float(np.mean((outputs["reconstruction"] - held_out) ** 2))

@@ -37,7 +37,7 @@ args = parser.parse_args()
 
 import keras  # noqa: E402  (after argparse: --help needs no backend)
 
-from keras_fsq import build_fsqvae, data, presets, reporting  # noqa: E402
+from keras_fsq import build_fsqvae, data, presets, reporting, training  # noqa: E402
 from keras_fsq.metrics import best_block_average  # noqa: E402
 
 out = pathlib.Path(args.out)
@@ -65,7 +65,7 @@ def run(grid, bits, quantizer, seed):
     # steps still lag the weights, and held-out PSNR would measure that lag, not the quantizer.
     model = build_fsqvae(preset=name, quantizer=quantizer, seed=seed, norm_momentum=0.9)
     started = time.perf_counter()
-    history = presets.fit_with_recipe(model, recipe, train, seed=seed, verbose=0).history
+    history = training.fit_with_recipe(model, recipe, train, seed=seed, verbose=0).history
     seconds = time.perf_counter() - started
     metrics = reporting.evaluate_images(model, held_out)
     return {

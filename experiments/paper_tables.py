@@ -40,7 +40,7 @@ import keras  # noqa: E402  (after argparse: --help needs no backend)
 import numpy as np  # noqa: E402
 
 from keras_fsq import FSQ, FSQVAE, AdaptiveFSQ, ConvDecoder, ConvEncoder, HierarchicalFSQ, VectorQuantizer  # noqa: E402
-from keras_fsq import data, presets, reporting  # noqa: E402
+from keras_fsq import data, presets, reporting, training  # noqa: E402
 
 SNAPSHOT_EPOCHS = (1, 25, 50)  # the paper's "initial, mid training, final"
 EXPONENTIAL = {"start": 1.0, "end": 0.1, "schedule": "exponential"}
@@ -93,7 +93,7 @@ def train_run(name, seed, train, held_out, cache):
     cache.mkdir(parents=True, exist_ok=True)
     log = HeldOutLog(held_out, cache)
     started = time.perf_counter()
-    history = presets.fit_with_recipe(model, recipe, train, seed=seed, verbose=0, callbacks=[log]).history
+    history = training.fit_with_recipe(model, recipe, train, seed=seed, verbose=0, callbacks=[log]).history
     seconds = time.perf_counter() - started
     final = reporting.evaluate_images(model, held_out)
     final["train_mse"] = reporting.evaluate_images(model, train[: len(held_out)])["mse"]

@@ -27,7 +27,7 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import build_fsqvae, data, presets  # noqa: E402
+from keras_fsq import build_fsqvae, data, preset_weights, presets, training  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "codecs"
@@ -39,9 +39,9 @@ photos = [(data.read_image(path) * 255).round().astype("uint8")
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 if recipe["init"]:
-    presets.read_weights(model, RESULTS / f"{recipe['init']}.weights.npz")
+    preset_weights.read_weights(model, RESULTS / f"{recipe['init']}.weights.npz")
 started = time.perf_counter()
-history = presets.fit_with_recipe(model, recipe, photos, seed=args.seed, verbose=2).history
+history = training.fit_with_recipe(model, recipe, photos, seed=args.seed, verbose=2).history
 seconds = time.perf_counter() - started
 
 
@@ -56,13 +56,13 @@ def crop_metrics(trained):
 
 full = crop_metrics(model)
 buffer = io.BytesIO()
-presets.write_weights(model, buffer, dtype="float16")
+preset_weights.write_weights(model, buffer, dtype="float16")
 half = build_fsqvae(preset=name)
-presets.read_weights(half, io.BytesIO(buffer.getvalue()))
+preset_weights.read_weights(half, io.BytesIO(buffer.getvalue()))
 rounded = crop_metrics(half)
 if abs(full["psnr"] - rounded["psnr"]) >= 0.01 or abs(rounded["rate_bits_per_pixel"] / full["rate_bits_per_pixel"] - 1) >= 1e-3:
     buffer = io.BytesIO()
-    presets.write_weights(model, buffer, dtype="float32")
+    preset_weights.write_weights(model, buffer, dtype="float32")
 weights = ROOT / "keras_fsq" / "weights" / preset["weights"] if preset["weights"] else RESULTS / f"{name}.weights.npz"
 weights.write_bytes(buffer.getvalue())
 result = {

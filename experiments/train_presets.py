@@ -23,7 +23,7 @@ args = parser.parse_args()
 
 import keras  # noqa: E402
 
-from keras_fsq import build_fsqvae, data, presets, reporting  # noqa: E402
+from keras_fsq import build_fsqvae, data, preset_weights, presets, reporting, training  # noqa: E402
 from keras_fsq.metrics import best_block_average  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,20 +33,20 @@ keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=args.preset)
 recipe = presets.get_preset(args.preset)["recipe"]
 started = time.perf_counter()
-presets.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
+training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
 seconds = time.perf_counter() - started
 full = reporting.evaluate_images(model, held_out)
 
 buffer = io.BytesIO()
-presets.write_weights(model, buffer, dtype="float16")
+preset_weights.write_weights(model, buffer, dtype="float16")
 half = build_fsqvae(preset=args.preset)
-presets.read_weights(half, io.BytesIO(buffer.getvalue()))
+preset_weights.read_weights(half, io.BytesIO(buffer.getvalue()))
 half.compile()  # evaluate() needs a compiled model; no optimizer is used
 rounded = reporting.evaluate_images(half, held_out)
 loss_db = full["psnr"] - rounded["psnr"]
 if loss_db >= 0.01:
     buffer = io.BytesIO()
-    presets.write_weights(model, buffer, dtype="float32")
+    preset_weights.write_weights(model, buffer, dtype="float32")
 weights = ROOT / "keras_fsq" / "weights" / presets.PRESETS[args.preset]["weights"]
 weights.write_bytes(buffer.getvalue())
 

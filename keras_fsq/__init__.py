@@ -36,7 +36,7 @@ _PUBLIC = {
     "HierarchicalFSQ": "keras_fsq.quantizers",
     "LFQ": "keras_fsq.quantizers",
     "BSQ": "keras_fsq.quantizers",
-    "levels_for_codebook_size": "keras_fsq.quantizers.fsq",
+    "levels_for_codebook_size": "keras_fsq.levels",
     "Quantizer": "keras_fsq.quantizers",
     "VectorQuantizer": "keras_fsq.quantizers",
     "straight_through_round": "keras_fsq.quantizers",

@@ -26,6 +26,8 @@ otherwise still be close to their initial values.
 import keras
 import numpy as np
 
+from keras_fsq.validation import positive_int
+
 
 def _validate_widths(widths, name="widths"):
     widths = list(widths) if not isinstance(widths, (str, bytes)) and hasattr(widths, "__iter__") else None
@@ -93,8 +95,7 @@ class Encoder(ImageEncoder):
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
         for name, value in (("num_latents", num_latents), ("code_dim", code_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
+            positive_int(value, name)
         self.num_latents, self.code_dim = num_latents, code_dim
         self.stack = [layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)]
         self.stack += [
@@ -162,8 +163,7 @@ class ConvEncoder(ImageEncoder):
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
-        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
-            raise ValueError(f"`code_dim` must be a positive int; received {code_dim!r}.")
+        code_dim = positive_int(code_dim, "code_dim")
         self.code_dim = code_dim
         self.stack = [layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)]
         self.stack.append(keras.layers.Conv2D(code_dim, 1, name="latents"))
@@ -272,8 +272,7 @@ class SpatialSelfAttention(keras.layers.Layer):
 
     def __init__(self, num_heads=1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(f"`num_heads` must be a positive int; received {num_heads!r}.")
+        num_heads = positive_int(num_heads, "num_heads")
         self.num_heads = num_heads
 
     def build(self, input_shape):
@@ -299,8 +298,7 @@ class SpatialSelfAttention(keras.layers.Layer):
 
 def _residual_config(widths, depth, normalization, activation, attention, norm_momentum):
     widths = _validate_widths(widths)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"`depth` must be an int >= 0 (residual blocks per resolution); received {depth!r}.")
+    depth = positive_int(depth, "depth", minimum=0)
     _validate_choice(normalization, NORMALIZATIONS, "normalization")
     keras.activations.get(activation)  # raises ValueError for an unknown name
     if not isinstance(attention, bool):
@@ -320,8 +318,7 @@ class ResidualEncoder(ImageEncoder):
     def __init__(self, code_dim=4, widths=(64, 128), depth=1, normalization="batch", activation="relu",
                  attention=False, norm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
-            raise ValueError(f"`code_dim` must be a positive int; received {code_dim!r}.")
+        code_dim = positive_int(code_dim, "code_dim")
         self.widths, self.depth, self.norm_momentum = _residual_config(
             widths, depth, normalization, activation, attention, norm_momentum)
         self.code_dim, self.normalization, self.activation, self.attention = code_dim, normalization, activation, attention
@@ -364,8 +361,7 @@ class ResidualDecoder(LayerStack):
         super().__init__(**kwargs)
         self.widths, self.depth, self.norm_momentum = _residual_config(
             widths, depth, normalization, activation, attention, norm_momentum)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int; received {channels!r}.")
+        channels = positive_int(channels, "channels")
         self.channels, self.normalization, self.activation, self.attention = channels, normalization, activation, attention
         block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
         self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent")]
@@ -432,8 +428,7 @@ class GDNEncoder(ImageEncoder):
     def __init__(self, code_dim=4, widths=(128, 128, 128, 128), **kwargs):
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
-        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim < 1:
-            raise ValueError(f"`code_dim` must be a positive int; received {code_dim!r}.")
+        code_dim = positive_int(code_dim, "code_dim")
         self.code_dim = code_dim
         self.stack = []
         for i, w in enumerate(self.widths):

@@ -336,7 +336,7 @@ def load_training_images(args):
 
 
 def run_train(args):
-    from keras_fsq import files, presets
+    from keras_fsq import files, presets, training
 
     if args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for training.")
@@ -352,7 +352,7 @@ def run_train(args):
     recipe = train_recipe(args)
     model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
     started = time.perf_counter()
-    history = presets.fit_with_recipe(model, recipe, train_images, held_out, seed=args.seed,
+    history = training.fit_with_recipe(model, recipe, train_images, held_out, seed=args.seed,
                                       verbose=1 if sys.stdout.isatty() else 2)
     seconds = time.perf_counter() - started
     with files.replacing(out / "model.keras") as temporary:

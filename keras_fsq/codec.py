@@ -50,6 +50,7 @@ import constriction
 import keras
 import numpy as np
 
+from keras_fsq.validation import validate_images
 
 MAGIC = b"KFSQ"
 VERSION = 3
@@ -328,8 +329,6 @@ def compress(model, images, prior=None, model_name=None):
     ``model_name``: recorded in the file so a reader knows which model to load
     (default ``model.preset``: the preset a shipped model came from, else empty).
     """
-    from keras_fsq.models import validate_images
-
     levels = symbol_levels(model)
     model_name = (model.preset or "") if model_name is None else model_name
     name_bytes = model_name.encode("utf-8")

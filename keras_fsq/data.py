@@ -4,6 +4,7 @@ The offline real images (``shared/data`` beside a checkout) are found through
 a ``data_dir`` argument or the ``KERAS_FSQ_DATA`` environment variable.
 """
 
+import math
 import os
 import pathlib
 import socket
@@ -11,7 +12,7 @@ import socket
 import numpy as np
 
 from keras_fsq import files
-from keras_fsq.models import validate_images
+from keras_fsq.validation import positive_int, validate_images
 
 DATA_DIR_VARIABLE = "KERAS_FSQ_DATA"
 SHARED_CIFAR10 = pathlib.Path("cifar10") / "cifar10_train_first1017_of_each_batch.npz"
@@ -20,6 +21,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 # take 384 MiB as float32 RGB. Pillow's own bomb limit (89 megapixels) would let a
 # 236 KB PNG of 9000x9000 cost 2.7 GB.
 MAX_IMAGE_PIXELS = 2**25
+# Array files (.npy/.npz) are refused above this many values (1 GiB as float32; the
+# whole of CIFAR-10 is 1.8e8), checked from their headers before anything is inflated.
+MAX_ARRAY_VALUES = 2**28
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)  # where tensorflow-datasets downloads CIFAR-10 from
 
 
@@ -104,26 +108,36 @@ def _unit_rgb(image):
     """A loaded Pillow image of any mode -> float32 (H, W, 3) in [0, 1].
 
     16-bit and 32-bit integer greyscale (``I;16*``, ``I``) is scaled by 1/65535,
-    float greyscale (``F``) clipped to [0, 1]; every other mode (palette, alpha,
+    float greyscale (``F``) must already lie in [0, 1] (``ValueError`` otherwise:
+    a float TIFF of 0..255 values is not silently clipped to white); every other mode (palette, alpha,
     grey, CMYK, YCbCr, ...) goes through Pillow's RGB conversion, which drops alpha.
     """
     if image.mode.startswith("I;16") or image.mode == "I":
         grey = np.clip(np.asarray(image, dtype="float32") / 65535.0, 0.0, 1.0)
     elif image.mode == "F":
-        grey = np.clip(np.nan_to_num(np.asarray(image, dtype="float32")), 0.0, 1.0)
+        grey = np.asarray(image, dtype="float32")
+        if not np.isfinite(grey).all() or grey.min(initial=0.0) < 0 or grey.max(initial=0.0) > 1:
+            finite = grey[np.isfinite(grey)]
+            seen = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "no finite values"
+            raise ValueError(f"a float image must hold values in [0, 1]; this one holds {seen}"
+                             + ("" if finite.size == grey.size else " and NaN/inf") + " (scale it first)")
     else:
         return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
-    """One image file as float32 (H, W, 3) in [0, 1], from any mode Pillow opens (see ``_unit_rgb``).
+    """One image file as float32 (H, W, 3) in [0, 1], upright, from any mode Pillow opens (see ``_unit_rgb``).
 
+    The EXIF orientation tag (a phone's portrait photo is stored sideways with
+    orientation 6) is applied, so the image comes back as viewers show it.
     Raises ``ValueError`` naming the file when it is not a readable image
-    (corrupt, truncated, another format, a folder) or has more than
-    ``max_pixels`` pixels, which is checked from the header before decoding.
+    (corrupt, truncated, another format, a folder), holds several frames
+    (animations, multi-page TIFFs), is a float image with values outside
+    [0, 1], or has more than ``max_pixels`` pixels, which is checked from the
+    header before decoding.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     path = pathlib.Path(path)
     if path.is_dir():
@@ -140,11 +154,17 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
                 f"{path} is {image.width}x{image.height}, over the {max_pixels} pixels allowed "
                 "(a possible decompression bomb); pass a larger max_pixels to read it."
             )
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            raise ValueError(f"{path} holds {frames} frames (an animation or a multi-page file); save the frame to use as one image.")
         try:
-            image.load()
-            return _unit_rgb(image)
+            upright = ImageOps.exif_transpose(image)  # loads the pixels
         except Exception as error:
             raise ValueError(f"{path} is not a readable image: {error}") from None
+        try:
+            return _unit_rgb(upright)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def save_image(image, path):
@@ -161,9 +181,50 @@ def write_image(image, path, overwrite=True):
         save_image(image, temporary)
 
 
-def load_array_file(path):
-    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole)."""
+def _npy_header(stream):
+    """``(shape, dtype)`` of the ``.npy`` data in ``stream``, from its header alone."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    return shape, dtype
+
+
+def array_file_headers(path):
+    """``{name: (shape, dtype)}`` of the arrays of a ``.npy``/``.npz`` file, read from the headers only.
+
+    Nothing is inflated: a few compressed bytes of an ``.npz`` member can claim gigabytes.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            return {"": _npy_header(stream)}
+    with zipfile.ZipFile(path) as archive:
+        headers = {}
+        for member in archive.namelist():
+            with archive.open(member) as stream:
+                headers[member.removesuffix(".npy")] = _npy_header(stream)
+        return headers
+
+
+def load_array_file(path, max_values=MAX_ARRAY_VALUES):
+    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole).
+
+    The arrays' headers are checked first: more than ``max_values`` values in
+    all is a ``ValueError`` before anything is read, and so is a dtype that is
+    neither an integer nor a float.
+    """
     path = pathlib.Path(path)
+    try:
+        headers = array_file_headers(path)
+    except Exception as error:  # ValueError, zipfile and OS errors of a damaged file
+        raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
+    values = sum(math.prod(shape) for shape, _ in headers.values())
+    if values > max_values:
+        raise ValueError(f"{path} holds {values} values, over the {max_values} allowed; pass a subset.")
+    kinds = {dtype.kind for _, dtype in headers.values()}
+    if not kinds <= {"u", "i", "f"}:
+        raise ValueError(f"{path} holds arrays of dtype {sorted(str(dtype) for _, dtype in headers.values())}; images are ints or floats.")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
@@ -239,8 +300,7 @@ def load_image_folder(folder, size=32, mode="center_crop", crops_per_image=1, se
 
     ``mode="random_crop"`` takes ``crops_per_image`` crops of each image at places drawn with ``seed``.
     """
-    if isinstance(crops_per_image, bool) or not isinstance(crops_per_image, int) or crops_per_image < 1:
-        raise ValueError(f"`crops_per_image` must be a positive int; received {crops_per_image!r}.")
+    crops_per_image = positive_int(crops_per_image, "crops_per_image")
     rng = np.random.default_rng(seed)
     return np.concatenate(
         [patches(read_image(path), size, mode, crops_per_image, rng) for path in image_paths(folder)]
@@ -254,8 +314,7 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     """
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
+    batch_size = positive_int(batch_size, "batch_size")
     images = to_unit_float(images)
     dataset = tf.data.Dataset.from_tensor_slices(images)
     if shuffle:
@@ -277,8 +336,7 @@ def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
     import keras
 
     for name, value in (("size", size), ("batch_size", batch_size), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
+        positive_int(value, name)
     small = [image.shape[:2] for image in images if min(image.shape[:2]) < size]
     if not images or small:
         raise ValueError(f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}.")

@@ -13,27 +13,10 @@ from keras_fsq._backend import scale_loss_for_distribution
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.validation import validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
-
-
-def validate_images(images, name="images"):
-    """Check a NumPy batch of images: (N, H, W, C) floats in [0, 1]."""
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"`{name}` must have shape (batch, height, width, channels); received shape {images.shape}.")
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(
-            f"`{name}` must be floats in [0, 1]; received dtype {images.dtype}. Divide uint8 images by 255."
-        )
-    if images.size and (np.isnan(images).any() or images.min() < 0 or images.max() > 1):
-        numbers = images[~np.isnan(images)]
-        seen = f"values in [{numbers.min():.3g}, {numbers.max():.3g}]" if numbers.size else "no numbers"
-        raise ValueError(
-            f"`{name}` must lie in [0, 1]; received {seen}" + (" and NaN." if np.isnan(images).any() else ".")
-        )
-    return images
 
 
 def invalid_pixel_count(images):
@@ -289,12 +272,12 @@ class FSQVAE(keras.Model):
         preset that ships weights (``ValueError`` naming the way out otherwise).
         Works offline: the weights are inside the package.
         """
-        from keras_fsq import presets
+        from keras_fsq import preset_weights, presets
 
         model = build_fsqvae(preset=preset)
         model.preset = preset
         if load_weights:
-            presets.load_preset_weights(model, preset)
+            preset_weights.load_preset_weights(model, preset)
         # Ready to evaluate or fine-tune: Adam at the recipe's peak learning rate (compile again to change it).
         model.compile(optimizer=keras.optimizers.Adam(presets.get_preset(preset)["recipe"]["learning_rate"]))
         return model
@@ -435,7 +418,7 @@ def build_fsqvae(
     )
     from keras_fsq.priors import CategoricalPrior
     from keras_fsq.quantizers import FSQ, VectorQuantizer
-    from keras_fsq.quantizers.fsq import validate_levels
+    from keras_fsq.levels import validate_levels
 
     given = dict(
         quantizer=quantizer, levels=levels, codebook_size=codebook_size, latent_dim=latent_dim, image_shape=image_shape,

@@ -15,11 +15,9 @@
 """
 
 import copy
-import importlib.resources
-import io
 import math
 
-from keras_fsq.quantizers.fsq import RECOMMENDED_LEVELS
+from keras_fsq.levels import RECOMMENDED_LEVELS
 
 DEFAULT_PRESET = "fsq_cifar10"
 
@@ -115,110 +113,3 @@ def get_preset(name):
     if name not in PRESETS:
         raise ValueError(f"Unknown `preset` {name!r}; choose one of {preset_names()}.")
     return copy.deepcopy(PRESETS[name])
-
-
-def _weights_file(name):
-    return importlib.resources.files("keras_fsq") / "weights" / PRESETS[name]["weights"]
-
-
-def load_preset_weights(model, name):
-    """Load preset ``name``'s shipped weights into ``model`` (built from the same preset).
-
-    ``ValueError`` when the preset ships no weights or they do not match the model.
-    """
-    preset = get_preset(name)
-    if not preset["weights"]:
-        raise ValueError(
-            f"Preset {name!r} ships no trained weights; build it with `load_weights=False` "
-            f"and train it (`keras-fsq train --preset {name}`)."
-        )
-    with _weights_file(name).open("rb") as file:
-        read_weights(model, file)
-
-
-def write_weights(model, file, dtype="float16"):
-    """Save ``model``'s variables into an ``.npz`` keyed by variable path; float variables as ``dtype``.
-
-    float16 halves the file; ``experiments/train_presets.py`` measures what it costs.
-    """
-    import numpy as np
-    from keras import ops
-
-    arrays = {}
-    for variable in model.variables:
-        value = ops.convert_to_numpy(variable)
-        arrays[variable.path] = value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    file.write(buffer.getvalue())
-
-
-def read_weights(model, file):
-    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path."""
-    import numpy as np
-
-    with np.load(file) as stored:
-        stored_paths = set(stored.files)
-        model_paths = {variable.path for variable in model.variables}
-        if stored_paths != model_paths:
-            missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
-            raise ValueError(
-                f"The weights do not match the model: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-                f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
-            )
-        for variable in model.variables:
-            value = stored[variable.path]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}.")
-            variable.assign(value.astype(variable.dtype))
-
-
-def recipe_optimizer(recipe, steps):
-    """Adam whose learning rate warms up linearly over ``warmup_fraction`` of ``steps``, then follows ``schedule``.
-
-    ``cosine``: ``lr(t) = peak (1 + cos(pi t / decay_steps)) / 2`` after warmup; ``constant``: ``peak``.
-    """
-    import keras
-
-    peak, warmup = recipe["learning_rate"], int(recipe["warmup_fraction"] * steps)
-    if recipe["schedule"] == "constant":
-        rate = peak if not warmup else keras.optimizers.schedules.PolynomialDecay(
-            peak / warmup, warmup, end_learning_rate=peak, power=1.0)
-        return keras.optimizers.Adam(rate)
-    rate = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else peak, max(steps - warmup, 1), alpha=0.0,
-        warmup_target=peak if warmup else None, warmup_steps=warmup,
-    )
-    return keras.optimizers.Adam(rate)
-
-
-def recipe_callbacks(recipe):
-    """The callbacks a recipe trains with: its temperature annealing, if any."""
-    from keras_fsq.callbacks import TemperatureAnnealing
-
-    anneal = recipe.get("anneal")
-    return [TemperatureAnnealing(anneal["start"], anneal["end"], schedule=anneal["schedule"])] if anneal else []
-
-
-def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto", callbacks=()):
-    """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
-
-    Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
-    the recipe says so, ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
-    A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
-    fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
-    ``validation_images`` are evaluated after each epoch; ``callbacks`` run beside the recipe's own.
-    """
-    from keras_fsq import data
-
-    batch_size = recipe["batch_size"]
-    if recipe.get("crop"):
-        steps_per_epoch = recipe["steps_per_epoch"]
-        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps_per_epoch, seed, recipe["flip"])
-    else:
-        steps_per_epoch = -(-len(images) // batch_size)
-        dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
-    model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
-    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
-    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
-                     callbacks=recipe_callbacks(recipe) + list(callbacks), verbose=verbose)

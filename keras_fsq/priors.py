@@ -34,7 +34,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.fsq import validate_levels
+from keras_fsq.levels import validate_levels
+from keras_fsq.validation import positive_int
 
 CONTEXTS = ("none", "checkerboard")
 RELAXATIONS = ("interpolate", "noise")
@@ -98,8 +99,7 @@ class CategoricalPrior(keras.layers.Layer):
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
         if relaxation not in RELAXATIONS:
             raise ValueError(f"`relaxation` must be one of {RELAXATIONS}; received {relaxation!r}.")
-        if isinstance(activity_buckets, bool) or not isinstance(activity_buckets, int) or activity_buckets < 1:
-            raise ValueError(f"`activity_buckets` must be a positive int; received {activity_buckets!r}.")
+        activity_buckets = positive_int(activity_buckets, "activity_buckets")
         self.context, self.activity_buckets, self.relaxation, self.seed = context, activity_buckets, relaxation, seed
         self.max_level = max(self.levels)
         self.num_contexts = 1 if context == "none" else 1 + self.max_level * activity_buckets

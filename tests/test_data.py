@@ -177,3 +177,55 @@ def test_written_images_replace_atomically(tmp_path):
     data.write_image(np.ones((4, 4, 1)), path)
     assert data.read_image(path).min() == 1
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(tmp_path, orientation):
+    """A picture stored sideways with its EXIF orientation reads back as viewers show it."""
+    from PIL import Image
+
+    upright = np.zeros((6, 10, 3), np.uint8)
+    upright[:2, :3] = 255  # a white block in the top-left corner, as seen
+    # How each orientation stores the upright picture (the inverse of what a viewer applies).
+    stored = {
+        1: upright, 2: upright[:, ::-1], 3: upright[::-1, ::-1], 4: upright[::-1],
+        5: upright.transpose(1, 0, 2), 6: np.rot90(upright, 1), 7: upright[::-1, ::-1].transpose(1, 0, 2), 8: np.rot90(upright, -1),
+    }[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"
+    Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif.tobytes())
+    image = data.read_image(path)
+    np.testing.assert_array_equal(image, upright / 255.0)
+
+
+def test_animations_and_out_of_range_float_images_are_refused(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="anim.gif holds 2 frames"):
+        data.read_image(tmp_path / "anim.gif")
+    Image.fromarray(np.full((4, 4), 200.0, np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(ValueError, match=r"float.tif: a float image must hold values in \[0, 1\]; this one holds \[200, 200\]"):
+        data.read_image(tmp_path / "float.tif")
+    Image.fromarray(np.full((4, 4), 0.25, np.float32)).save(tmp_path / "unit.tif")
+    np.testing.assert_allclose(data.read_image(tmp_path / "unit.tif"), 0.25)
+
+
+def test_array_files_are_checked_from_their_headers_before_inflating(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "zeros.npz"
+    np.savez_compressed(path, x=np.zeros((3000, 32, 32, 3), np.uint8))  # 9.2e6 values in ~9 KB
+    assert path.stat().st_size < 50_000
+    assert data.array_file_headers(path) == {"x": ((3000, 32, 32, 3), np.dtype("uint8"))}
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="zeros.npz holds 9216000 values, over the 1000000 allowed"):
+        data.load_array_file(path, max_values=10**6)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2**20
+    np.save(tmp_path / "objects.npy", np.array([None, 1], dtype=object))
+    with pytest.raises(ValueError, match=r"objects.npy holds arrays of dtype \['object'\]"):
+        data.load_array_file(tmp_path / "objects.npy")

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from keras_fsq import FSQ
-from keras_fsq.quantizers.fsq import levels_for_codebook_size
+from keras_fsq.levels import levels_for_codebook_size
 from tests.conftest import gradient
 from tests.fsq_reference import reference_fsq, reference_symmetric_fsq
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_fsq import FSQVAE, build_fsqvae, presets
+from keras_fsq import FSQVAE, build_fsqvae, preset_weights, presets, training
 from keras_fsq.metrics import best_block_average, block_average
 
 
@@ -40,13 +40,13 @@ def test_unknown_presets_and_presets_without_weights_are_clear_errors():
 def test_weights_round_trip_through_npz_and_refuse_another_model():
     model = build_fsqvae(preset="fsq_conv4x4_8bit")
     buffer = io.BytesIO()
-    presets.write_weights(model, buffer, dtype="float32")
+    preset_weights.write_weights(model, buffer, dtype="float32")
     copy = build_fsqvae(preset="fsq_conv4x4_8bit")
-    presets.read_weights(copy, io.BytesIO(buffer.getvalue()))
+    preset_weights.read_weights(copy, io.BytesIO(buffer.getvalue()))
     images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(copy.encode(images), model.encode(images))
     with pytest.raises(ValueError, match="do not match"):
-        presets.read_weights(build_fsqvae(preset="fsq_conv8x8_8bit"), io.BytesIO(buffer.getvalue()))
+        preset_weights.read_weights(build_fsqvae(preset="fsq_conv8x8_8bit"), io.BytesIO(buffer.getvalue()))
 
 
 def test_the_default_preset_loads_offline_and_beats_block_averaging(held_out):
@@ -82,7 +82,7 @@ def test_a_few_epochs_of_the_default_recipe_beat_block_averaging_on_held_out_ima
     model = build_fsqvae(norm_momentum=0.9)  # BatchNorm statistics that settle within 150 steps
     recipe = {**presets.get_preset(presets.DEFAULT_PRESET)["recipe"], "epochs": 3, "batch_size": 30}  # 50 full batches
     train = cifar_images[:1500].astype("float32") / 255
-    history = presets.fit_with_recipe(model, recipe, train, verbose=0).history
+    history = training.fit_with_recipe(model, recipe, train, verbose=0).history
     np.testing.assert_allclose(history["loss"], history["reconstruction_loss"], rtol=1e-5)  # no zero-gradient terms
     psnr = float(model.evaluate(held_out, verbose=0, return_dict=True)["psnr"])
     baseline_psnr, baseline_bits, _, _ = best_block_average(held_out, 638)

@@ -12,7 +12,8 @@ import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.quantizers.fsq import FSQ, MAX_INDEX, validate_ladder
+from keras_fsq.quantizers.fsq import FSQ, validate_ladder
+from keras_fsq.levels import MAX_INDEX
 
 
 GATE_TRAINING = ("rate_distortion", "straight_through")

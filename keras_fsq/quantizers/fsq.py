@@ -1,36 +1,16 @@
 """Finite scalar quantization (Mentzer et al. 2023)."""
 
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
+from keras_fsq.levels import validate_levels
+from keras_fsq.validation import positive_int
 
-MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 TEMPERATURE_MODES = ("bound", "soft", "noise")
-
-
-def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
-    """Return ``levels`` as a list of ints >= 2 whose product is at most ``max_codebook_size``, or raise ``ValueError``."""
-    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
-        raise ValueError(f"`{name}` must be a list of integers >= 2; received {levels!r}.")
-    levels = list(levels)
-    if not levels:
-        raise ValueError(f"`{name}` must not be empty.")
-    for level in levels:
-        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
-            raise ValueError(f"`{name}` must hold integers; received {levels!r}.")
-        if level < 2:
-            raise ValueError(f"Every entry of `{name}` must be >= 2; received {levels!r}.")
-    if max_codebook_size is not None and math.prod(levels) > max_codebook_size:
-        raise ValueError(
-            f"`{name}`={levels!r} gives a codebook of {math.prod(levels)} codes, "
-            f"more than int32 indices can address ({max_codebook_size})."
-        )
-    return [int(level) for level in levels]
 
 
 def validate_ladder(ladder, name="ladder"):
@@ -44,17 +24,6 @@ def validate_ladder(ladder, name="ladder"):
     if len(dims) > 1:
         raise ValueError(f"Every rung of `{name}` must have the same number of dimensions; received {rungs!r}.")
     return rungs
-
-
-# The FSQ paper's recommended level sets (Mentzer et al. 2023, Table 1), by codebook bits.
-RECOMMENDED_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
-
-
-def levels_for_codebook_size(bits):
-    """The FSQ paper's level set for a codebook of about ``2^bits`` codes (bits in 8, 10, 12, 14, 16)."""
-    if bits not in RECOMMENDED_LEVELS:
-        raise ValueError(f"`bits` must be one of {sorted(RECOMMENDED_LEVELS)} (the FSQ paper's sets); received {bits!r}.")
-    return list(RECOMMENDED_LEVELS[bits])
 
 
 def mixed_radix_basis(levels):
@@ -161,8 +130,7 @@ class FSQ(Quantizer):
         super().__init__(**kwargs)
         self.levels = validate_levels(levels)
         for name, value in (("num_codebooks", num_codebooks), ("dim", num_codebooks if dim is None else dim)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
+            positive_int(value, name)
         if not 0 < temperature < math.inf:
             raise ValueError(f"`temperature` must be finite and > 0; received {temperature}.")
         # The extreme levels +-(L//2) are reached while half_l - offset > L//2 - offset - 1/2,

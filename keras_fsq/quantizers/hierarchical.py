@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer
 from keras_fsq.quantizers.fsq import FSQ, mixed_radix_basis, validate_ladder
+from keras_fsq.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -83,9 +84,7 @@ class HierarchicalFSQ(Quantizer):
     def _check_num_stages(self, num_stages):
         if num_stages is None:
             return self.num_stages
-        if isinstance(num_stages, bool) or not isinstance(num_stages, int) or not 1 <= num_stages <= self.num_stages:
-            raise ValueError(f"`num_stages` must be an int in [1, {self.num_stages}]; received {num_stages!r}.")
-        return num_stages
+        return positive_int(num_stages, "num_stages", maximum=self.num_stages)
 
     def build(self, input_shape):
         super().build(input_shape)

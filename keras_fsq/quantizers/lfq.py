@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer, backend_constant
+from keras_fsq.validation import positive_int
 
 # Up to this many bits the codebook entropy is computed over all 2^d codes; above, per bit.
 MAX_EXACT_ENTROPY_BITS = 10
@@ -50,8 +51,7 @@ class _BinaryQuantizer(Quantizer):
 
     def __init__(self, codebook_bits, entropy_weight, diversity_gamma, inv_temperature, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(codebook_bits, bool) or not isinstance(codebook_bits, int) or not 1 <= codebook_bits <= 30:
-            raise ValueError(f"`codebook_bits` must be an int in [1, 30]; received {codebook_bits!r}.")
+        codebook_bits = positive_int(codebook_bits, "codebook_bits", maximum=30)
         for name, value in (("entropy_weight", entropy_weight), ("diversity_gamma", diversity_gamma)):
             if not 0 <= value < math.inf:
                 raise ValueError(f"`{name}` must be finite and >= 0; received {value}.")

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer, finite_rows, histogram
+from keras_fsq.validation import positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -48,8 +49,7 @@ class VectorQuantizer(Quantizer):
     ):
         super().__init__(**kwargs)
         for name, value in (("codebook_size", codebook_size), ("code_dim", code_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
+            positive_int(value, name)
         if not 0 <= decay < 1:
             raise ValueError(f"`decay` must be in [0, 1); received {decay}.")
         if not 0 <= eps < math.inf:

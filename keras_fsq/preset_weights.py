@@ -1,0 +1,62 @@
+"""The presets' weight files: ``.npz`` archives of float16 (or float32) arrays keyed by variable path."""
+
+import importlib.resources
+import io
+
+import numpy as np
+
+from keras_fsq.presets import get_preset
+
+
+def _weights_file(name):
+    return importlib.resources.files("keras_fsq") / "weights" / get_preset(name)["weights"]
+
+
+def load_preset_weights(model, name):
+    """Load preset ``name``'s shipped weights into ``model`` (built from the same preset).
+
+    ``ValueError`` when the preset ships no weights or they do not match the model.
+    """
+    preset = get_preset(name)
+    if not preset["weights"]:
+        raise ValueError(
+            f"Preset {name!r} ships no trained weights; build it with `load_weights=False` "
+            f"and train it (`keras-fsq train --preset {name}`)."
+        )
+    with _weights_file(name).open("rb") as file:
+        read_weights(model, file)
+
+
+def write_weights(model, file, dtype="float16"):
+    """Save ``model``'s variables into an ``.npz`` keyed by variable path; float variables as ``dtype``.
+
+    float16 halves the file; ``experiments/train_presets.py`` measures what it costs.
+    """
+    from keras import ops
+
+    arrays = {}
+    for variable in model.variables:
+        value = ops.convert_to_numpy(variable)
+        arrays[variable.path] = value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    file.write(buffer.getvalue())
+
+
+def read_weights(model, file):
+    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path."""
+
+    with np.load(file) as stored:
+        stored_paths = set(stored.files)
+        model_paths = {variable.path for variable in model.variables}
+        if stored_paths != model_paths:
+            missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
+            raise ValueError(
+                f"The weights do not match the model: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
+            )
+        for variable in model.variables:
+            value = stored[variable.path]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}.")
+            variable.assign(value.astype(variable.dtype))

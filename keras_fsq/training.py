@@ -1,0 +1,51 @@
+"""Training with a preset's recipe: its optimizer schedule, its callbacks, and ``fit`` on its data."""
+
+import keras
+
+from keras_fsq import data
+from keras_fsq.callbacks import TemperatureAnnealing
+
+
+def recipe_optimizer(recipe, steps):
+    """Adam whose learning rate warms up linearly over ``warmup_fraction`` of ``steps``, then follows ``schedule``.
+
+    ``cosine``: ``lr(t) = peak (1 + cos(pi t / decay_steps)) / 2`` after warmup; ``constant``: ``peak``.
+    """
+    peak, warmup = recipe["learning_rate"], int(recipe["warmup_fraction"] * steps)
+    if recipe["schedule"] == "constant":
+        rate = peak if not warmup else keras.optimizers.schedules.PolynomialDecay(
+            peak / warmup, warmup, end_learning_rate=peak, power=1.0)
+        return keras.optimizers.Adam(rate)
+    rate = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else peak, max(steps - warmup, 1), alpha=0.0,
+        warmup_target=peak if warmup else None, warmup_steps=warmup,
+    )
+    return keras.optimizers.Adam(rate)
+
+
+def recipe_callbacks(recipe):
+    """The callbacks a recipe trains with: its temperature annealing, if any."""
+    anneal = recipe.get("anneal")
+    return [TemperatureAnnealing(anneal["start"], anneal["end"], schedule=anneal["schedule"])] if anneal else []
+
+
+def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto", callbacks=()):
+    """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
+
+    Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
+    the recipe says so, ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
+    A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
+    fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
+    ``validation_images`` are evaluated after each epoch; ``callbacks`` run beside the recipe's own.
+    """
+    batch_size = recipe["batch_size"]
+    if recipe.get("crop"):
+        steps_per_epoch = recipe["steps_per_epoch"]
+        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps_per_epoch, seed, recipe["flip"])
+    else:
+        steps_per_epoch = -(-len(images) // batch_size)
+        dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
+    model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
+    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
+    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
+                     callbacks=recipe_callbacks(recipe) + list(callbacks), verbose=verbose)

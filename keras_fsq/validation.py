@@ -1,0 +1,41 @@
+"""Checks of user-given values on the NumPy side, each a ``ValueError`` naming the argument.
+
+Imports NumPy only, so data loading, presets and the command line can validate
+without Keras.
+"""
+
+import numbers
+
+import numpy as np
+
+def positive_int(value, name, minimum=1, maximum=None):
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (a bool is not an int here), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
+        maximum is not None and value > maximum
+    ):
+        if minimum == 1 and maximum is None:
+            wanted = "a positive int"
+        elif maximum is None:
+            wanted = f"an int >= {minimum}"
+        else:
+            wanted = f"an int in [{minimum}, {maximum}]"
+        raise ValueError(f"`{name}` must be {wanted}; received {value!r}.")
+    return int(value)
+
+
+def validate_images(images, name="images"):
+    """Check a NumPy batch of images: (N, H, W, C) floats in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"`{name}` must have shape (batch, height, width, channels); received shape {images.shape}.")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be floats in [0, 1]; received dtype {images.dtype}. Divide uint8 images by 255."
+        )
+    if images.size and (np.isnan(images).any() or images.min() < 0 or images.max() > 1):
+        numbers_seen = images[~np.isnan(images)]
+        seen = f"values in [{numbers_seen.min():.3g}, {numbers_seen.max():.3g}]" if numbers_seen.size else "no numbers"
+        raise ValueError(
+            f"`{name}` must lie in [0, 1]; received {seen}" + (" and NaN." if np.isnan(images).any() else ".")
+        )
+    return images
