@@ -34,7 +34,13 @@ value = metrics.fid_from_features(*features)
 kid_mean, kid_std = metrics.kid_from_features(*features)
 statistics = time.perf_counter() - started
 total = setup + extraction + statistics
-print("| backend | CPU cores | images | network + weights (s) | features (s) | images/s | FID + KID (s) | total (s) | FID | KID |")
+print(
+    "| backend | CPU cores | images | network + weights (s) | features (s) | images/s | FID + KID (s) | total (s) | "
+    "FID | KID |"
+)
 print("|---|---|---|---|---|---|---|---|---|---|")
-print(f"| {keras.backend.backend()} | {os.cpu_count()} | {args.images} + {args.images} | {setup:.1f} | {extraction:.1f} "
-      f"| {2 * args.images / extraction:.1f} | {statistics:.1f} | {total:.1f} | {value:.2f} | {kid_mean:.5f} ± {kid_std:.5f} |")
+print(
+    f"| {keras.backend.backend()} | {os.cpu_count()} | {args.images} + {args.images} | {setup:.1f} | {extraction:.1f} "
+    f"| {2 * args.images / extraction:.1f} | {statistics:.1f} | {total:.1f} | {value:.2f} | {kid_mean:.5f} ± "
+    f"{kid_std:.5f} |"
+)

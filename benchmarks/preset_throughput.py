@@ -12,10 +12,10 @@ import time
 
 import keras
 import numpy as np
+from training_throughput import step_seconds  # this folder is on sys.path when the script runs
 
 from keras_fsq import build_fsqvae, presets, training
 from keras_fsq.tuning import accelerator
-from training_throughput import step_seconds  # this folder is on sys.path when the script runs
 
 PRESETS = ("fsq_cifar10", "fsq_cifar10_paper", "fsq_conv4x4_10bit", "fsq_conv8x8_16bit")
 

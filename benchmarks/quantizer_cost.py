@@ -61,7 +61,6 @@ def gradient_function(layer):
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
         return lambda x: grad(x, trainable, non_trainable)
-    import torch
 
     def step(x):
         x = x.detach().requires_grad_(True)
@@ -108,14 +107,20 @@ def scaling_table(repeats):
     print("\nFSQ levels", levels, "time per latent vector as inputs grow (linear = constant ns/vector)\n")
     print("| input | vectors | ms | ns / vector |")
     print("|---|---|---|---|")
-    shapes = [(batch, 8, 8) for batch in (16, 64, 256, 1024)] + [(8, side // 8, side // 8) for side in (64, 128, 256, 512)]
+    shapes = [(batch, 8, 8) for batch in (16, 64, 256, 1024)] + [
+        (8, side // 8, side // 8) for side in (64, 128, 256, 512)
+    ]
     for shape in shapes:
         x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape + (len(levels),)).astype("float32"))
         layer = FSQ(levels)
         layer.build(x.shape)
         ms = median_ms(gradient_function(layer), x, repeats)
         vectors = int(np.prod(shape))
-        label = f"batch {shape[0]}, 8x8 grid" if shape[1] == 8 and shape[0] != 8 else f"8 images of {shape[1] * 8}x{shape[2] * 8} px"
+        label = (
+            f"batch {shape[0]}, 8x8 grid"
+            if shape[1] == 8 and shape[0] != 8
+            else f"8 images of {shape[1] * 8}x{shape[2] * 8} px"
+        )
         print(f"| {label} | {vectors} | {ms:.3f} | {ms * 1e6 / vectors:.1f} |")
 
 
@@ -180,7 +185,10 @@ def memory_table():
             ops.convert_to_numpy(step(x))  # compile and warm up
             mib[name] = peak_step_mib(step, x)
         vq = f"{mib['vq']:.1f}" if "vq" in mib else "skipped"
-        print(f"| {input_name} | {codebook_name} | {mib['identity']:.1f} | {mib['fsq']:.1f} | {mib['fsq_loss']:.1f} | {vq} |")
+        print(
+            f"| {input_name} | {codebook_name} | {mib['identity']:.1f} | {mib['fsq']:.1f} | {mib['fsq_loss']:.1f} | "
+            f"{vq} |"
+        )
 
 
 def main():
@@ -190,7 +198,9 @@ def main():
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
     mode.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
-    parser.add_argument("--no-vq", action="store_true", help="leave VQ out of the time table (it takes most of the run)")
+    parser.add_argument(
+        "--no-vq", action="store_true", help="leave VQ out of the time table (it takes most of the run)"
+    )
     args = parser.parse_args()
 
     import keras

@@ -50,8 +50,13 @@ def average_point(photos, code):
         file_bytes, decoded, seconds = code(photo)
         rows.append((8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]), *quality(photo, decoded), *seconds))
     bits, psnr_db, msssim, encode_s, decode_s = np.mean(rows, axis=0)
-    return {"bits_per_pixel": float(bits), "psnr": float(psnr_db), "ms_ssim": float(msssim),
-            "encode_seconds": float(encode_s), "decode_seconds": float(decode_s)}
+    return {
+        "bits_per_pixel": float(bits),
+        "psnr": float(psnr_db),
+        "ms_ssim": float(msssim),
+        "encode_seconds": float(encode_s),
+        "decode_seconds": float(decode_s),
+    }
 
 
 def pillow_code(image_format, setting):
@@ -140,35 +145,58 @@ def main():
         model = FSQVAE.from_preset(presets.codec_preset(q))
         point = average_point(photos, fsq_code(model))
         families["keras_fsq"].append({**point, "setting": f"--quality {q}"})
-        print(f"keras_fsq quality {q}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB, MS-SSIM {point['ms_ssim']:.4f}", flush=True)
+        print(
+            f"keras_fsq quality {q}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB, MS-SSIM "
+            f"{point['ms_ssim']:.4f}",
+            flush=True,
+        )
     decode_768 = decode_seconds_768x512(model, [to_8bit(data.read_image(p)) for p in paths])
     for name, image_format, settings in (("JPEG", "JPEG", JPEG_QUALITIES), ("WebP", "WEBP", WEBP_QUALITIES)):
         for setting in settings:
-            families[name].append({**average_point(photos, pillow_code(image_format, setting)), "setting": f"quality {setting}"})
+            families[name].append(
+                {**average_point(photos, pillow_code(image_format, setting)), "setting": f"quality {setting}"}
+            )
 
     ours = families["keras_fsq"]
     summary = {"photos": len(photos), "backend": keras.backend.backend(), "decode_seconds_768x512": decode_768}
-    lines = ["| codec | setting | bits / pixel | PSNR (dB) | MS-SSIM | encode s | decode s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| codec | setting | bits / pixel | PSNR (dB) | MS-SSIM | encode s | decode s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, rows in families.items():
         for r in sorted(rows, key=lambda r: r["bits_per_pixel"]):
-            lines.append(f"| {name} | {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} "
-                         f"| {r['encode_seconds']:.3f} | {r['decode_seconds']:.3f} |")
-    lines += ["", "| keras_fsq | bits / pixel | PSNR (dB) | JPEG at those bits | WebP at those bits |", "|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} "
+                f"| {r['encode_seconds']:.3f} | {r['decode_seconds']:.3f} |"
+            )
+    lines += [
+        "",
+        "| keras_fsq | bits / pixel | PSNR (dB) | JPEG at those bits | WebP at those bits |",
+        "|---|---|---|---|---|",
+    ]
     for r in ours:
         at = {name: psnr_at(families[name], r["bits_per_pixel"]) for name in ("JPEG", "WebP")}
-        cells = [f"{at[n]:.2f} ({r['psnr'] - at[n]:+.2f})" if at[n] is not None else "outside its sweep" for n in ("JPEG", "WebP")]
+        cells = [
+            f"{at[n]:.2f} ({r['psnr'] - at[n]:+.2f})" if at[n] is not None else "outside its sweep"
+            for n in ("JPEG", "WebP")
+        ]
         lines.append(f"| {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {cells[0]} | {cells[1]} |")
     lines.append("")
     for name in ("JPEG", "WebP"):
         try:
             summary[f"bd_rate_vs_{name.lower()}"] = bd_rate(
-                [r["bits_per_pixel"] for r in families[name]], [r["psnr"] for r in families[name]],
-                [r["bits_per_pixel"] for r in ours], [r["psnr"] for r in ours])
+                [r["bits_per_pixel"] for r in families[name]],
+                [r["psnr"] for r in families[name]],
+                [r["bits_per_pixel"] for r in ours],
+                [r["psnr"] for r in ours],
+            )
             lines.append(f"BD-rate against {name} (PSNR): {summary[f'bd_rate_vs_{name.lower()}']:+.1f}%")
         except ValueError as error:
             lines.append(f"BD-rate against {name}: not defined ({error})")
-    lines.append(f"Decoding a 768x512 photo (quality {max(presets.CODEC_RATE_WEIGHTS)}): {decode_768:.2f} s "
-                 f"({keras.backend.backend()} backend)")
+    lines.append(
+        f"Decoding a 768x512 photo (quality {max(presets.CODEC_RATE_WEIGHTS)}): {decode_768:.2f} s "
+        f"({keras.backend.backend()} backend)"
+    )
     table = "\n".join(lines) + "\n"
     print(table)
     out = pathlib.Path(args.out)

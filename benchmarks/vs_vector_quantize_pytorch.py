@@ -105,7 +105,9 @@ def main():
     print("|---|---|---|---|---|")
     for shape_name, shape in SHAPES.items():
         for size_name, levels in LEVELS.items():
-            x = torch.from_numpy(np.random.default_rng(0).normal(size=shape + (len(levels),)).astype("float32")).to(device)
+            x = torch.from_numpy(np.random.default_rng(0).normal(size=shape + (len(levels),)).astype("float32")).to(
+                device
+            )
             x_reference = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x
             ours, reference = FSQ(levels), ReferenceFSQ(levels=levels).to(device)
             ours.build(tuple(x.shape))

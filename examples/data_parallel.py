@@ -59,5 +59,7 @@ def train(devices):
 one_loss, one_weights = train(1)
 two_loss, two_weights = train(2)
 difference = max(float(np.abs(a - b).max()) for a, b in zip(one_weights, two_weights))
-print(f"{backend}: loss per epoch, 1 device {np.round(one_loss, 5).tolist()}, 2 devices {np.round(two_loss, 5).tolist()}")
+print(
+    f"{backend}: loss per epoch, 1 device {np.round(one_loss, 5).tolist()}, 2 devices {np.round(two_loss, 5).tolist()}"
+)
 print(f"largest weight difference after training: {difference:.2e}")

@@ -1,8 +1,8 @@
 """Train the default FSQ-VAE with plain `model.fit` (warmup + cosine learning rate), then encode and decode.
 
-    python examples/train_with_fit.py --data-dir ../shared/data            # 4,000 images, 30 epochs
-    python examples/train_with_fit.py --data-dir ../shared/data --quick    # 256 images, 1 epoch (CI)
-    KERAS_BACKEND=torch python examples/train_with_fit.py --quick          # the same on PyTorch (or JAX)
+python examples/train_with_fit.py --data-dir ../shared/data            # 4,000 images, 30 epochs
+python examples/train_with_fit.py --data-dir ../shared/data --quick    # 256 images, 1 epoch (CI)
+KERAS_BACKEND=torch python examples/train_with_fit.py --quick          # the same on PyTorch (or JAX)
 """
 
 import argparse
@@ -27,7 +27,10 @@ epochs, batch_size = (1 if args.quick else 30), 64
 steps = epochs * math.ceil(len(train) / batch_size)
 warmup = steps // 20
 learning_rate = keras.optimizers.schedules.CosineDecay(
-    0.0, steps - warmup, warmup_target=2e-3, warmup_steps=warmup  # linear warmup to 2e-3, cosine decay to 0
+    0.0,
+    steps - warmup,
+    warmup_target=2e-3,
+    warmup_steps=warmup,  # linear warmup to 2e-3, cosine decay to 0
 )
 model.compile(optimizer=keras.optimizers.Adam(learning_rate))
 history = model.fit(train, validation_data=(held_out,), epochs=epochs, batch_size=batch_size, verbose=2)

@@ -70,7 +70,8 @@ def hierarchical_rows(data_dir, train_size, epochs):
     model.fit(train, epochs=epochs, batch_size=32, verbose=0)
     positions = 8 * 8
     rows = [
-        f"| {k} | {positions * sum(quantizer.stage_bits(k)):.0f} | {psnr(held_out, model.reconstruct(held_out, num_stages=k)):.2f} |"
+        f"| {k} | {positions * sum(quantizer.stage_bits(k)):.0f} | "
+        f"{psnr(held_out, model.reconstruct(held_out, num_stages=k)):.2f} |"
         for k in (1, 2, 3)
     ]
     header = f"| stages decoded | bits / image | PSNR (dB), {len(held_out)} held-out images |\n|---|---|---|"
@@ -93,7 +94,8 @@ def main():
     adaptive = adaptive_rows(args.data_dir, args.tiles, args.epochs, args.rate_weight)
     hierarchical = hierarchical_rows(args.data_dir, args.train_size, args.epochs)
     report = (
-        f"## AdaptiveFSQ, ladder [[3,3,3],[8,8,8]], rate_weight {args.rate_weight}, backend {keras.backend.backend()}\n\n"
+        f"## AdaptiveFSQ, ladder [[3,3,3],[8,8,8]], rate_weight {args.rate_weight}, backend "
+        f"{keras.backend.backend()}\n\n"
         f"{adaptive}\n\n## HierarchicalFSQ, stages [[3,3,3]] x 3\n\n{hierarchical}\n"
     )
     out = pathlib.Path(args.out)

@@ -35,8 +35,12 @@ print("| training | held-out PSNR (dB) | codebook usage |\n|---|---|---|")
 for name, (mode, anneal) in RUNS.items():
     keras.utils.set_random_seed(args.seed)
     levels, widths = model_config["levels"], model_config["widths"]
-    model = FSQVAE(ConvEncoder(len(levels), widths), FSQ(levels, temperature_mode=mode, seed=args.seed),
-                   ConvDecoder(3, widths[::-1]), reconstruction_loss="mse")
+    model = FSQVAE(
+        ConvEncoder(len(levels), widths),
+        FSQ(levels, temperature_mode=mode, seed=args.seed),
+        ConvDecoder(3, widths[::-1]),
+        reconstruction_loss="mse",
+    )
     model.build((None, 32, 32, 3))
     recipe = {**presets.get_preset("fsq_cifar10")["recipe"], "epochs": args.epochs, "anneal": anneal}
     training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)

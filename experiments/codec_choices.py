@@ -34,7 +34,9 @@ from keras_fsq import FSQVAE, CategoricalPrior, build_fsqvae, data, presets, tra
 paths = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
 photos = [(data.read_image(path) * 255).round().astype("uint8") for path in paths]
 train = [photo for i, photo in enumerate(photos) if i % 8]
-held_out = np.stack([data.patches(photo, 256)[0] for i, photo in enumerate(photos) if not i % 8]).astype("float32") / 255
+held_out = (
+    np.stack([data.patches(photo, 256)[0] for i, photo in enumerate(photos) if not i % 8]).astype("float32") / 255
+)
 
 name = "fsq_photo_q2"
 recipe = {**presets.get_preset(name)["recipe"], "epochs": 1, "steps_per_epoch": args.steps, "init": None}
@@ -52,9 +54,15 @@ outputs = model.predict(held_out, batch_size=8, verbose=0)
 mse = float(np.mean((outputs["reconstruction"] - held_out) ** 2))
 rate = float(np.mean(outputs["rate_bits"]) / (256 * 256))
 result = {
-    "variant": args.variant, "steps": args.steps, "seed": args.seed, "held_out_photos": len(held_out),
-    "psnr": 10 * np.log10(1 / mse), "rate_bits_per_pixel": rate, "rd_loss": mse + model.rate_weight * rate,
-    "train_seconds": seconds, "backend": keras.backend.backend(),
+    "variant": args.variant,
+    "steps": args.steps,
+    "seed": args.seed,
+    "held_out_photos": len(held_out),
+    "psnr": 10 * np.log10(1 / mse),
+    "rate_bits_per_pixel": rate,
+    "rd_loss": mse + model.rate_weight * rate,
+    "train_seconds": seconds,
+    "backend": keras.backend.backend(),
 }
 out = pathlib.Path(args.out) / "choices.json"
 out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,22 @@ crops = data.random_crop_batches(photos, 128, 2000, 1, seed=7, flip=False)[0]
 bsd = [data.read_image(p) for p in data.image_paths(shared / "bsd68")]
 pixels = sum(p.shape[0] * p.shape[1] for p in bsd)
 
-lines = ["| quality | learned checkerboard (bpp) | counted factorized (bpp) | counted left context (bpp) | checkerboard saves vs factorized |",
-         "|---|---|---|---|---|"]
+lines = [
+    "| quality | learned checkerboard (bpp) | counted factorized (bpp) | counted left context (bpp) | checkerboard "
+    "saves vs factorized |",
+    "|---|---|---|---|---|",
+]
 for quality in sorted(presets.CODEC_RATE_WEIGHTS):
     model = FSQVAE.from_preset(presets.codec_preset(quality))
-    priors = [None, codec.EntropyModel.fit(model, crops, context="none"), codec.EntropyModel.fit(model, crops, context="left")]
+    priors = [
+        None,
+        codec.EntropyModel.fit(model, crops, context="none"),
+        codec.EntropyModel.fit(model, crops, context="left"),
+    ]
     bits = [8 * sum(len(codec.compress(model, photo, prior)) for photo in bsd) / pixels for prior in priors]
-    lines.append(f"| {quality} | {bits[0]:.4f} | {bits[1]:.4f} | {bits[2]:.4f} | {100 * (1 - bits[0] / bits[1]):.1f}% |")
+    lines.append(
+        f"| {quality} | {bits[0]:.4f} | {bits[1]:.4f} | {bits[2]:.4f} | {100 * (1 - bits[0] / bits[1]):.1f}% |"
+    )
     print(lines[-1], flush=True)
 table = "\n".join(lines) + "\n"
 out = pathlib.Path(args.out)

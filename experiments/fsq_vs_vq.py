@@ -69,18 +69,27 @@ def run(grid, bits, quantizer, seed):
     seconds = time.perf_counter() - started
     metrics = reporting.evaluate_images(model, held_out)
     return {
-        "grid": grid, "bits": bits, "quantizer": quantizer, "seed": seed, "epochs": recipe["epochs"],
-        "codebook_size": model.quantizer.codebook_size, "fixed_bits_per_image": metrics["bits_per_image"],
-        "psnr": metrics["psnr"], "ssim": metrics["ssim"],
-        "train_codebook_usage": history["codebook_usage"][-1], "train_perplexity": history["perplexity"][-1],
+        "grid": grid,
+        "bits": bits,
+        "quantizer": quantizer,
+        "seed": seed,
+        "epochs": recipe["epochs"],
+        "codebook_size": model.quantizer.codebook_size,
+        "fixed_bits_per_image": metrics["bits_per_image"],
+        "psnr": metrics["psnr"],
+        "ssim": metrics["ssim"],
+        "train_codebook_usage": history["codebook_usage"][-1],
+        "train_perplexity": history["perplexity"][-1],
         "train_psnr_by_epoch": history["psnr"],
         "entropy_coded_bits_per_image": entropy_coded_bits(model, model.encode(train), model.encode(held_out)),
-        "train_seconds": seconds, "backend": keras.backend.backend(),
+        "train_seconds": seconds,
+        "backend": keras.backend.backend(),
     }
 
 
 def summarize(runs):
     """Markdown table of mean ± std per (grid, bits, quantizer), with the block-averaging baseline."""
+
     def stat(values, fmt):
         values = np.asarray(values, dtype="float64")
         return f"{fmt.format(values.mean())} ± {fmt.format(values.std())}" if len(values) > 1 else fmt.format(values[0])
@@ -122,8 +131,14 @@ def plot(runs, path):
                     points.setdefault(r["fixed_bits_per_image"], []).append(r["psnr"])
             if points:
                 xs = sorted(points)
-                axis.errorbar(xs, [np.mean(points[x]) for x in xs], [np.std(points[x]) for x in xs],
-                              marker=marker, linestyle=style, label=f"{quantizer.upper()} {grid}x{grid}")
+                axis.errorbar(
+                    xs,
+                    [np.mean(points[x]) for x in xs],
+                    [np.std(points[x]) for x in xs],
+                    marker=marker,
+                    linestyle=style,
+                    label=f"{quantizer.upper()} {grid}x{grid}",
+                )
     baseline = [best_block_average(held_out, b) for b in range(48, 1600, 48)]
     baseline = sorted({(b[1], b[0]) for b in baseline if b})
     axis.plot([b for b, _ in baseline], [p for _, p in baseline], ":", color="gray", label="block average")
@@ -146,8 +161,11 @@ for seed in map(int, args.seeds.split(",")):  # seeds outermost: a partial sweep
                 result = run(grid, bits, quantizer, seed)
                 runs.append(result)
                 runs_path.write_text(json.dumps(runs, indent=1) + "\n")
-                print(f"{grid}x{grid} 2^{bits} {quantizer} seed {seed}: {result['psnr']:.2f} dB, "
-                      f"usage {result['train_codebook_usage']:.3f}, {result['train_seconds']:.0f} s", flush=True)
+                print(
+                    f"{grid}x{grid} 2^{bits} {quantizer} seed {seed}: {result['psnr']:.2f} dB, "
+                    f"usage {result['train_codebook_usage']:.3f}, {result['train_seconds']:.0f} s",
+                    flush=True,
+                )
 
 (out / "results.md").write_text(summarize(runs))
 plot(runs, out / "psnr_vs_bits.png")

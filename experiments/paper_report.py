@@ -59,8 +59,10 @@ class Report:
             self.cache.mkdir(parents=True, exist_ok=True)
             self.real = self.features(self.held_out, self.cache / "held_out.features.npy")
             floor = self.features(train[: len(held_out)], self.cache / "train_sample.features.npy")
-            self.fid_note = (f"real vs real: FID {metrics.fid_from_features(self.real, floor):.2f} between the "
-                             f"{len(held_out)} held-out and {len(held_out)} training images")
+            self.fid_note = (
+                f"real vs real: FID {metrics.fid_from_features(self.real, floor):.2f} between the "
+                f"{len(held_out)} held-out and {len(held_out)} training images"
+            )
 
     def group(self, config):
         return [r for r in self.runs if r["config"] == config]
@@ -106,8 +108,15 @@ class Report:
         return rows
 
 
-OURS = [("mse", "{:.5f}"), ("psnr", "{:.2f}"), ("quantization_loss", "{:.4f}"), ("bits_per_image", "{:.0f}"),
-        ("codebook_usage", "{:.3f}"), ("rfid", "{:.2f}"), ("rkid", "{:.4f}")]
+OURS = [
+    ("mse", "{:.5f}"),
+    ("psnr", "{:.2f}"),
+    ("quantization_loss", "{:.4f}"),
+    ("bits_per_image", "{:.0f}"),
+    ("codebook_usage", "{:.3f}"),
+    ("rfid", "{:.2f}"),
+    ("rkid", "{:.4f}"),
+]
 OURS_HEADINGS = ["held-out MSE", "PSNR dB", "quant. loss", "bits/image", "usage", "rFID", "rKID"]
 
 
@@ -129,26 +138,52 @@ def write_report(runs, held_out, out, cache, train, grids="docs/images/paper"):
         tables[paper_name] = text + markdown(["run"] + (headings or OURS_HEADINGS), rows)
 
     tables = {}
-    strategies = [("no quantization loss, T = 1 (keras_fsq)", "fsq"), ("regularized (quantization loss), T = 1", "regularized"),
-                  ("annealed T 1.0 -> 0.1", "annealed")]
-    section("strategies", [report.row(name, config, [("train_mse", "{:.5f}")] + OURS) for name, config in strategies],
-            ["train MSE"] + OURS_HEADINGS)
-    section("levels", [report.row(f"[{level}]x4 + quantization loss, {level ** 4} codes", f"levels_{level}", OURS)
-                       for level in (3, 5, 8, 10)])
+    strategies = [
+        ("no quantization loss, T = 1 (keras_fsq)", "fsq"),
+        ("regularized (quantization loss), T = 1", "regularized"),
+        ("annealed T 1.0 -> 0.1", "annealed"),
+    ]
+    section(
+        "strategies",
+        [report.row(name, config, [("train_mse", "{:.5f}")] + OURS) for name, config in strategies],
+        ["train MSE"] + OURS_HEADINGS,
+    )
+    section(
+        "levels",
+        [
+            report.row(f"[{level}]x4 + quantization loss, {level**4} codes", f"levels_{level}", OURS)
+            for level in (3, 5, 8, 10)
+        ],
+    )
     for paper_name, config in (("annealing", "annealed"), ("adaptive", "adaptive")):
         rows = []
         for epoch, at, fid_value in report.trajectory(config):
-            temperature = callbacks.scheduled_value(1.0, 0.1, (epoch - 1) / 49, "exponential") if config == "annealed" else 1.0
-            rows.append([f"epoch {epoch}", f"{temperature:.3f}", f"{at['reconstruction_loss']:.5f}", f"{at['psnr']:.2f}",
-                         f"{at['quantization_loss']:.4f}", f"{at['bits_per_pixel'] * 1024:.0f}",
-                         "n/a" if fid_value is None else f"{fid_value:.2f}"])
+            temperature = (
+                callbacks.scheduled_value(1.0, 0.1, (epoch - 1) / 49, "exponential") if config == "annealed" else 1.0
+            )
+            rows.append(
+                [
+                    f"epoch {epoch}",
+                    f"{temperature:.3f}",
+                    f"{at['reconstruction_loss']:.5f}",
+                    f"{at['psnr']:.2f}",
+                    f"{at['quantization_loss']:.4f}",
+                    f"{at['bits_per_pixel'] * 1024:.0f}",
+                    "n/a" if fid_value is None else f"{fid_value:.2f}",
+                ]
+            )
         section(paper_name, rows, ["temperature", "held-out MSE", "PSNR dB", "quant. loss", "bits/image", "rFID"])
-    section("hierarchical", [
-        report.row("FSQ [8,5,5,5] + quantization loss (baseline)", "regularized", OURS),
-        report.row("HierarchicalFSQ, 2 stages of [8,5,5,5]", "hierarchical", OURS),
-        report.row("FSQ [8,5,5,5] x 2 codebooks (same bits)", "fsq_x2", OURS),
-    ])
-    section("vq", [report.row("FSQ [8,5,5,5] (1,000 codes)", "fsq", OURS), report.row("VQ-VAE, 1,000 codes", "vq", OURS)])
+    section(
+        "hierarchical",
+        [
+            report.row("FSQ [8,5,5,5] + quantization loss (baseline)", "regularized", OURS),
+            report.row("HierarchicalFSQ, 2 stages of [8,5,5,5]", "hierarchical", OURS),
+            report.row("FSQ [8,5,5,5] x 2 codebooks (same bits)", "fsq_x2", OURS),
+        ],
+    )
+    section(
+        "vq", [report.row("FSQ [8,5,5,5] (1,000 codes)", "fsq", OURS), report.row("VQ-VAE, 1,000 codes", "vq", OURS)]
+    )
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, text in tables.items():
@@ -160,6 +195,11 @@ def write_report(runs, held_out, out, cache, train, grids="docs/images/paper"):
     for run in runs:
         if run["seed"] == seeds[0]:
             reconstructions = np.load(report.cache / f"{run['config']}_seed{run['seed']}" / f"epoch{run['epochs']}.npy")
-            reporting.save_reconstruction_grid(held_out[:12], data.to_unit_float(reconstructions[:12]),
-                                               grids / f"{run['config']}.png", count=12, scale=3)
+            reporting.save_reconstruction_grid(
+                held_out[:12],
+                data.to_unit_float(reconstructions[:12]),
+                grids / f"{run['config']}.png",
+                count=12,
+                scale=3,
+            )
     print(text)

@@ -36,7 +36,12 @@ def train_and_evaluate(images, held_out, loss_weight, epochs, seed):
     model.fit(images, epochs=epochs, batch_size=64, shuffle=True, verbose=0)
     seconds = time.perf_counter() - started
     metrics = evaluate_images(model, held_out)
-    return {"psnr": metrics["psnr"], "usage": metrics["codebook_usage"], "perplexity": metrics["perplexity"], "seconds": seconds}
+    return {
+        "psnr": metrics["psnr"],
+        "usage": metrics["codebook_usage"],
+        "perplexity": metrics["perplexity"],
+        "seconds": seconds,
+    }
 
 
 def summary(values, fmt):
@@ -67,7 +72,10 @@ def main():
     ]
     for name, loss_weight in (("FSQ (paper: no auxiliary loss)", 0.0), ("FSQ + seed loss (weight 1, lambda 0.1)", 1.0)):
         runs = [train_and_evaluate(train, held_out, loss_weight, args.epochs, seed) for seed in seeds]
-        cells = [summary([r[k] for r in runs], fmt) for k, fmt in (("psnr", "{:.2f}"), ("usage", "{:.3f}"), ("perplexity", "{:.0f}"), ("seconds", "{:.0f}"))]
+        cells = [
+            summary([r[k] for r in runs], fmt)
+            for k, fmt in (("psnr", "{:.2f}"), ("usage", "{:.3f}"), ("perplexity", "{:.0f}"), ("seconds", "{:.0f}"))
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     out = pathlib.Path(args.out)

@@ -1,6 +1,7 @@
 """Train a codec preset (``fsq_photo_base``, ``fsq_photo_q<Q>``) with its recipe and write its weights.
 
-    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_base --seed 0 --data-dir ../shared/data
+    KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_base --seed 0 \
+        --data-dir ../shared/data
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_q3 --seed 0 --data-dir ../shared/data
 
 Trains on random crops of the 229 photos in ``<data-dir>/photos`` (never on
@@ -34,8 +35,10 @@ RESULTS = ROOT / "experiments" / "results" / "codecs"
 name = args.preset
 preset = presets.get_preset(name)
 recipe = preset["recipe"]
-photos = [(data.read_image(path) * 255).round().astype("uint8")
-          for path in data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)]
+photos = [
+    (data.read_image(path) * 255).round().astype("uint8")
+    for path in data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
+]
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 if recipe["init"]:
@@ -60,18 +63,30 @@ preset_weights.write_weights(model, buffer, dtype="float16")
 half = build_fsqvae(preset=name)
 preset_weights.read_weights(half, io.BytesIO(buffer.getvalue()))
 rounded = crop_metrics(half)
-if abs(full["psnr"] - rounded["psnr"]) >= 0.01 or abs(rounded["rate_bits_per_pixel"] / full["rate_bits_per_pixel"] - 1) >= 1e-3:
+if (
+    abs(full["psnr"] - rounded["psnr"]) >= 0.01
+    or abs(rounded["rate_bits_per_pixel"] / full["rate_bits_per_pixel"] - 1) >= 1e-3
+):
     buffer = io.BytesIO()
     preset_weights.write_weights(model, buffer, dtype="float32")
 weights = ROOT / "keras_fsq" / "weights" / preset["weights"] if preset["weights"] else RESULTS / f"{name}.weights.npz"
 weights.write_bytes(buffer.getvalue())
 result = {
-    "preset": name, "seed": args.seed, "backend": keras.backend.backend(), "train_seconds": seconds,
-    "photos": len(photos), "recipe": recipe, "history": history, "training_crops_float32": full,
-    "training_crops_float16": rounded, "weights_bytes": weights.stat().st_size,
+    "preset": name,
+    "seed": args.seed,
+    "backend": keras.backend.backend(),
+    "train_seconds": seconds,
+    "photos": len(photos),
+    "recipe": recipe,
+    "history": history,
+    "training_crops_float32": full,
+    "training_crops_float16": rounded,
+    "weights_bytes": weights.stat().st_size,
 }
 out = RESULTS / f"{name}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(result, indent=1, default=float) + "\n")
-print(f"{name}: {seconds:.0f} s; training crops {full['psnr']:.2f} dB at {full['rate_bits_per_pixel']:.3f} bpp "
-      f"(float16: {rounded['psnr']:.2f} dB, {rounded['rate_bits_per_pixel']:.3f} bpp); wrote {weights}")
+print(
+    f"{name}: {seconds:.0f} s; training crops {full['psnr']:.2f} dB at {full['rate_bits_per_pixel']:.3f} bpp "
+    f"(float16: {rounded['psnr']:.2f} dB, {rounded['rate_bits_per_pixel']:.3f} bpp); wrote {weights}"
+)

@@ -52,15 +52,30 @@ weights.write_bytes(buffer.getvalue())
 
 baseline = best_block_average(held_out, full["bits_per_image"])
 result = {
-    "preset": args.preset, "seed": args.seed, "backend": keras.backend.backend(), "train_seconds": seconds,
-    "train_images": len(train), "held_out_images": len(held_out), "recipe": recipe,
-    "float32": full, "float16": rounded, "float16_psnr_loss_db": loss_db,
-    "shipped_dtype": "float16" if loss_db < 0.01 else "float32", "weights_bytes": weights.stat().st_size,
-    "block_average": {"psnr": baseline[0], "bits_per_image": baseline[1], "cell": baseline[2], "bits_per_value": baseline[3]},
+    "preset": args.preset,
+    "seed": args.seed,
+    "backend": keras.backend.backend(),
+    "train_seconds": seconds,
+    "train_images": len(train),
+    "held_out_images": len(held_out),
+    "recipe": recipe,
+    "float32": full,
+    "float16": rounded,
+    "float16_psnr_loss_db": loss_db,
+    "shipped_dtype": "float16" if loss_db < 0.01 else "float32",
+    "weights_bytes": weights.stat().st_size,
+    "block_average": {
+        "psnr": baseline[0],
+        "bits_per_image": baseline[1],
+        "cell": baseline[2],
+        "bits_per_value": baseline[3],
+    },
 }
 out = ROOT / "experiments" / "results" / "presets" / f"{args.preset}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(result, indent=2) + "\n")
 print(json.dumps({k: result[k] for k in ("preset", "train_seconds", "float16_psnr_loss_db", "weights_bytes")}))
-print(f"held out: {full['psnr']:.2f} dB, SSIM {full['ssim']:.3f} at {full['bits_per_image']:.0f} bits per image; "
-      f"block average {baseline[0]:.2f} dB at {baseline[1]} bits; wrote {weights}")
+print(
+    f"held out: {full['psnr']:.2f} dB, SSIM {full['ssim']:.3f} at {full['bits_per_image']:.0f} bits per image; "
+    f"block average {baseline[0]:.2f} dB at {baseline[1]} bits; wrote {weights}"
+)

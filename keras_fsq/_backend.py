@@ -35,9 +35,13 @@ def require_backend(backend=None):
     """Raise ``ImportError`` naming the install command if ``backend``'s package is missing."""
     backend = backend or selected_backend()
     if backend not in BACKENDS:
-        raise ImportError(f"Unknown Keras backend {backend!r} (KERAS_BACKEND); keras_fsq runs on {', '.join(BACKENDS)}.")
+        raise ImportError(
+            f"Unknown Keras backend {backend!r} (KERAS_BACKEND); keras_fsq runs on {', '.join(BACKENDS)}."
+        )
     if importlib.util.find_spec(backend) is None:
-        raise ImportError(f"The Keras backend {backend!r} is selected but {backend} is not installed: {INSTALL_HINTS[backend]}.")
+        raise ImportError(
+            f"The Keras backend {backend!r} is selected but {backend} is not installed: {INSTALL_HINTS[backend]}."
+        )
     return backend
 
 

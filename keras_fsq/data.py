@@ -119,8 +119,11 @@ def _unit_rgb(image):
         if not np.isfinite(grey).all() or grey.min(initial=0.0) < 0 or grey.max(initial=0.0) > 1:
             finite = grey[np.isfinite(grey)]
             seen = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "no finite values"
-            raise ValueError(f"a float image must hold values in [0, 1]; this one holds {seen}"
-                             + ("" if finite.size == grey.size else " and NaN/inf") + " (scale it first)")
+            raise ValueError(
+                f"a float image must hold values in [0, 1]; this one holds {seen}"
+                + ("" if finite.size == grey.size else " and NaN/inf")
+                + " (scale it first)"
+            )
     else:
         return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
     return np.repeat(grey[..., None], 3, axis=-1)
@@ -156,7 +159,9 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
             )
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
-            raise ValueError(f"{path} holds {frames} frames (an animation or a multi-page file); save the frame to use as one image.")
+            raise ValueError(
+                f"{path} holds {frames} frames (an animation or a multi-page file); save the frame to use as one image."
+            )
         try:
             upright = ImageOps.exif_transpose(image)  # loads the pixels
         except Exception as error:
@@ -224,7 +229,10 @@ def load_array_file(path, max_values=MAX_ARRAY_VALUES):
         raise ValueError(f"{path} holds {values} values, over the {max_values} allowed; pass a subset.")
     kinds = {dtype.kind for _, dtype in headers.values()}
     if not kinds <= {"u", "i", "f"}:
-        raise ValueError(f"{path} holds arrays of dtype {sorted(str(dtype) for _, dtype in headers.values())}; images are ints or floats.")
+        raise ValueError(
+            f"{path} holds arrays of dtype {sorted(str(dtype) for _, dtype in headers.values())}; images are ints or "
+            "floats."
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
@@ -258,7 +266,10 @@ def image_paths(folder, recursive=False):
 
 
 class ImageFiles:
-    """The images of ``paths`` as a sequence that reads each file when indexed (``read_image``): any sizes, little memory."""
+    """The images of ``paths`` as a sequence that reads each file when indexed (``read_image``).
+
+    Any sizes, little memory.
+    """
 
     def __init__(self, paths):
         self.paths = list(paths)
@@ -302,9 +313,7 @@ def load_image_folder(folder, size=32, mode="center_crop", crops_per_image=1, se
     """
     crops_per_image = positive_int(crops_per_image, "crops_per_image")
     rng = np.random.default_rng(seed)
-    return np.concatenate(
-        [patches(read_image(path), size, mode, crops_per_image, rng) for path in image_paths(folder)]
-    )
+    return np.concatenate([patches(read_image(path), size, mode, crops_per_image, rng) for path in image_paths(folder)])
 
 
 def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False, flip=False):
@@ -320,7 +329,9 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if flip:
-        dataset = dataset.map(lambda image: tf.image.random_flip_left_right(image, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda image: tf.image.random_flip_left_right(image, seed=seed), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
@@ -339,7 +350,9 @@ def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
         positive_int(value, name)
     small = [image.shape[:2] for image in images if min(image.shape[:2]) < size]
     if not images or small:
-        raise ValueError(f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}.")
+        raise ValueError(
+            f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}."
+        )
 
     class RandomCrops(keras.utils.PyDataset):
         epoch = 0

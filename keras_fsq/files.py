@@ -95,7 +95,10 @@ def prepare_output_folder(folder, outputs=(), overwrite=False):
         raise ValueError(f"--out {folder} is a file, not a folder.")
     existing = [name for name in outputs if (folder / name).exists()]
     if existing and not overwrite:
-        raise ValueError(f"--out {folder} already holds {', '.join(existing)} from an earlier run; pass --overwrite or another --out.")
+        raise ValueError(
+            f"--out {folder} already holds {', '.join(existing)} from an earlier run; pass --overwrite or another "
+            "--out."
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

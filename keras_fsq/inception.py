@@ -59,8 +59,12 @@ def _block_a(x, name, pool_filters):
     branches = [
         _conv(x, 64, 1, f"{name}__conv"),
         _conv(_conv(x, 48, 1, f"{name}__tower__conv"), 64, 5, f"{name}__tower__conv_1"),
-        _conv(_conv(_conv(x, 64, 1, f"{name}__tower_1__conv"), 96, 3, f"{name}__tower_1__conv_1"), 96, 3,
-              f"{name}__tower_1__conv_2"),
+        _conv(
+            _conv(_conv(x, 64, 1, f"{name}__tower_1__conv"), 96, 3, f"{name}__tower_1__conv_1"),
+            96,
+            3,
+            f"{name}__tower_1__conv_2",
+        ),
         _conv(layers.AveragePooling2D(3, 1, padding="same")(x), pool_filters, 1, f"{name}__tower_2__conv"),
     ]
     return layers.Concatenate(name=name)(branches)
@@ -93,7 +97,9 @@ def _block_c(x, name, width):
 
 
 def _block_d(x, name):
-    tower = _conv(_conv(x, 192, 1, f"{name}__tower__conv"), 320, 3, f"{name}__tower__conv_1", strides=2, padding="valid")
+    tower = _conv(
+        _conv(x, 192, 1, f"{name}__tower__conv"), 320, 3, f"{name}__tower__conv_1", strides=2, padding="valid"
+    )
     tower_1 = _conv(x, 192, 1, f"{name}__tower_1__conv")
     tower_1 = _conv(tower_1, 192, (1, 7), f"{name}__tower_1__conv_1")
     tower_1 = _conv(tower_1, 192, (7, 1), f"{name}__tower_1__conv_2")
@@ -248,8 +254,11 @@ def load_fid_weights(network, source=None):
     cached = cache_path()
     if source is None and cached.is_file():
         with np.load(cached) as stored:
-            weights = {name.removesuffix("/kernel"): (stored[name], stored[name[: -len("kernel")] + "bias"])
-                       for name in stored.files if name.endswith("/kernel")}
+            weights = {
+                name.removesuffix("/kernel"): (stored[name], stored[name[: -len("kernel")] + "bias"])
+                for name in stored.files
+                if name.endswith("/kernel")
+            }
     else:
         source = source or installed_source()
         if source is None:
@@ -259,7 +268,9 @@ def load_fid_weights(network, source=None):
             )
         weights = convert_source(source)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{name}/{part}": value for name, pair in weights.items() for part, value in zip(("kernel", "bias"), pair)}
+        arrays = {
+            f"{name}/{part}": value for name, pair in weights.items() for part, value in zip(("kernel", "bias"), pair)
+        }
         with files.replacing(cached) as temporary, open(temporary, "wb") as file:
             np.savez(file, **arrays)
     convolutions = [layer for layer in network.layers if isinstance(layer, layers.Conv2D)]

@@ -7,7 +7,7 @@ MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 
 
 def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
-    """Return ``levels`` as a list of ints >= 2 whose product is at most ``max_codebook_size``, or raise ``ValueError``."""
+    """``levels`` as a list of ints >= 2 whose product is at most ``max_codebook_size``, else ``ValueError``."""
     if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
         raise ValueError(f"`{name}` must be a list of integers >= 2; received {levels!r}.")
     levels = list(levels)
@@ -26,7 +26,6 @@ def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
     return [int(level) for level in levels]
 
 
-
 # The FSQ paper's recommended level sets (Mentzer et al. 2023, Table 1), by codebook bits.
 RECOMMENDED_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
 
@@ -34,5 +33,7 @@ RECOMMENDED_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [
 def levels_for_codebook_size(bits):
     """The FSQ paper's level set for a codebook of about ``2^bits`` codes (bits in 8, 10, 12, 14, 16)."""
     if bits not in RECOMMENDED_LEVELS:
-        raise ValueError(f"`bits` must be one of {sorted(RECOMMENDED_LEVELS)} (the FSQ paper's sets); received {bits!r}.")
+        raise ValueError(
+            f"`bits` must be one of {sorted(RECOMMENDED_LEVELS)} (the FSQ paper's sets); received {bits!r}."
+        )
     return list(RECOMMENDED_LEVELS[bits])

@@ -50,7 +50,5 @@ RECONSTRUCTION_LOSSES = {
 def get_reconstruction_loss(name):
     """Look a reconstruction loss up by name, raising ``ValueError`` for unknown names."""
     if name not in RECONSTRUCTION_LOSSES:
-        raise ValueError(
-            f"Unknown `reconstruction_loss` {name!r}; choose one of {sorted(RECONSTRUCTION_LOSSES)}."
-        )
+        raise ValueError(f"Unknown `reconstruction_loss` {name!r}; choose one of {sorted(RECONSTRUCTION_LOSSES)}.")
     return RECONSTRUCTION_LOSSES[name]

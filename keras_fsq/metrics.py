@@ -71,8 +71,9 @@ def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
-            floor=0.0):
+def ms_ssim(
+    y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03, floor=0.0
+):
     """Multi-scale SSIM per image (Wang, Simoncelli & Bovik 2003).
 
     ``MS-SSIM = prod_{j<M} mean(cs_j)^{w_j} * mean(l_M cs_M)^{w_M}``, scale ``j+1``
@@ -83,7 +84,9 @@ def ms_ssim(y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11
     """
     y_true, y_pred = _as_image_batch(y_true, y_pred, "ms_ssim")
     if min(y_true.shape[1:3]) < 2 ** (len(weights) - 1):
-        raise ValueError(f"`ms_ssim` with {len(weights)} scales needs images of at least {2 ** (len(weights) - 1)} pixels a side.")
+        raise ValueError(
+            f"`ms_ssim` with {len(weights)} scales needs images of at least {2 ** (len(weights) - 1)} pixels a side."
+        )
     result = 1.0
     for scale, weight in enumerate(weights):
         luminance, contrast_structure = _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2)
@@ -104,9 +107,7 @@ class CodeHistogram(keras.metrics.Metric):
         if not isinstance(codebook_size, int) or codebook_size < 1:
             raise ValueError(f"`codebook_size` must be a positive int; received {codebook_size!r}.")
         self.codebook_size = codebook_size
-        self.counts = self.add_variable(
-            shape=(codebook_size,), initializer="zeros", dtype="float32", name="counts"
-        )
+        self.counts = self.add_variable(shape=(codebook_size,), initializer="zeros", dtype="float32", name="counts")
 
     def update_state(self, indices, sample_weight=None):
         self.counts.assign(self.counts + histogram(ops.cast(indices, "int32"), self.codebook_size))
@@ -141,7 +142,6 @@ class CodebookPerplexity(CodeHistogram):
         return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-12), 0.0)))
 
 
-
 def frechet_distance(mean_a, cov_a, mean_b, cov_b):
     """``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` between two Gaussians (the FID formula).
 
@@ -154,7 +154,9 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b):
     mean_a, mean_b = np.asarray(mean_a, "float64"), np.asarray(mean_b, "float64")
     cov_a, cov_b = np.atleast_2d(cov_a).astype("float64"), np.atleast_2d(cov_b).astype("float64")
     if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape or cov_a.shape != (mean_a.size, mean_a.size):
-        raise ValueError(f"Means {mean_a.shape}, {mean_b.shape} and covariances {cov_a.shape}, {cov_b.shape} do not match.")
+        raise ValueError(
+            f"Means {mean_a.shape}, {mean_b.shape} and covariances {cov_a.shape}, {cov_b.shape} do not match."
+        )
     values, vectors = np.linalg.eigh(cov_a)
     root_a = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
     trace_root = np.sqrt(np.maximum(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0)).sum()
@@ -171,7 +173,9 @@ def _feature_matrix(features, name):
 def fid_from_features(real, generated):
     """Fréchet distance between Gaussians fitted to two feature sets ``(n, dims)``."""
     real, generated = _feature_matrix(real, "real"), _feature_matrix(generated, "generated")
-    return frechet_distance(real.mean(0), np.cov(real, rowvar=False), generated.mean(0), np.cov(generated, rowvar=False))
+    return frechet_distance(
+        real.mean(0), np.cov(real, rowvar=False), generated.mean(0), np.cov(generated, rowvar=False)
+    )
 
 
 def kid_from_features(real, generated, subsets=100, subset_size=1000, seed=0):
@@ -187,7 +191,9 @@ def kid_from_features(real, generated, subsets=100, subset_size=1000, seed=0):
         k_xx, k_yy, k_xy = ((a @ b.T / dims + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
         off_diagonal = size * (size - 1)
         values.append(
-            (k_xx.sum() - np.trace(k_xx)) / off_diagonal + (k_yy.sum() - np.trace(k_yy)) / off_diagonal - 2 * k_xy.mean()
+            (k_xx.sum() - np.trace(k_xx)) / off_diagonal
+            + (k_yy.sum() - np.trace(k_yy)) / off_diagonal
+            - 2 * k_xy.mean()
         )
     return float(np.mean(values)), float(np.std(values))
 
@@ -308,10 +314,17 @@ def bd_rate(rates_reference, psnr_reference, rates_test, psnr_test):
         rates, quality = np.asarray(rates, dtype="float64"), np.asarray(quality, dtype="float64")
         if len(rates) < 2 or rates.shape != quality.shape or (rates <= 0).any():
             raise ValueError("Each codec needs at least 2 points of positive rate and PSNR of the same length.")
-        curves.append((np.polyint(np.polyfit(quality, np.log(rates), min(3, len(rates) - 1))), quality.min(), quality.max()))
+        curves.append(
+            (np.polyint(np.polyfit(quality, np.log(rates), min(3, len(rates) - 1))), quality.min(), quality.max())
+        )
     low, high = max(curves[0][1], curves[1][1]), min(curves[0][2], curves[1][2])
     if not low < high:
-        raise ValueError(f"The PSNR ranges do not overlap ({curves[0][1]:.2f}-{curves[0][2]:.2f} dB and {curves[1][1]:.2f}-{curves[1][2]:.2f} dB).")
+        raise ValueError(
+            f"The PSNR ranges do not overlap ({curves[0][1]:.2f}-{curves[0][2]:.2f} dB and "
+            f"{curves[1][1]:.2f}-{curves[1][2]:.2f} dB)."
+        )
     (reference, *_), (test, *_) = curves
-    mean_difference = ((np.polyval(test, high) - np.polyval(test, low)) - (np.polyval(reference, high) - np.polyval(reference, low))) / (high - low)
+    mean_difference = (
+        (np.polyval(test, high) - np.polyval(test, low)) - (np.polyval(reference, high) - np.polyval(reference, low))
+    ) / (high - low)
     return float(100 * (np.exp(mean_difference) - 1))

@@ -79,9 +79,7 @@ class FSQVAE(keras.Model):
     def __init__(self, encoder, quantizer, decoder, reconstruction_loss="mse", prior=None, rate_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
-            raise ValueError(
-                f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}."
-            )
+            raise ValueError(f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}.")
         if isinstance(rate_weight, bool) or not isinstance(rate_weight, (int, float)) or not rate_weight >= 0:
             raise ValueError(f"`rate_weight` must be a number >= 0; received {rate_weight!r}.")
         if prior is not None:
@@ -118,7 +116,10 @@ class FSQVAE(keras.Model):
 
     @property
     def downsampling_factor(self):
-        """Side in pixels of one latent grid cell (any image whose sides are multiples of it can be coded); ``None`` for a global latent."""
+        """Side in pixels of one latent grid cell; ``None`` for a global latent.
+
+        Any image whose sides are multiples of it can be coded.
+        """
         from keras_fsq.blocks import ImageEncoder
 
         return self.encoder.downsampling_factor if isinstance(self.encoder, ImageEncoder) else None
@@ -226,7 +227,9 @@ class FSQVAE(keras.Model):
         if num_stages is None:
             return self.predict(images, batch_size=batch_size, verbose=0)["reconstruction"]
         if self.quantizer.num_stages is None:
-            raise ValueError(f"`num_stages` needs a HierarchicalFSQ quantizer; this model has {type(self.quantizer).__name__}.")
+            raise ValueError(
+                f"`num_stages` needs a HierarchicalFSQ quantizer; this model has {type(self.quantizer).__name__}."
+            )
         self.quantizer.stage_bits(num_stages)  # validates num_stages
         return self.decode(self.encode(images, batch_size=batch_size)[..., :num_stages])
 
@@ -260,7 +263,9 @@ class FSQVAE(keras.Model):
             )
         batches = []
         for start in range(0, len(indices), batch_size):
-            codes = self.quantizer.indices_to_codes(ops.convert_to_tensor(indices[start : start + batch_size], dtype="int32"))
+            codes = self.quantizer.indices_to_codes(
+                ops.convert_to_tensor(indices[start : start + batch_size], dtype="int32")
+            )
             batches.append(ops.convert_to_numpy(self.decoder(codes, training=False)))
         return np.concatenate(batches)
 
@@ -306,7 +311,10 @@ class FSQVAE(keras.Model):
 
 
 def symbol_grid(symbols, spatial_rank):
-    """Per-dimension symbols ``(N, *grid, [k,] d)`` as ``(N, h, w, D)``: ``grid`` is ``(h, w)``, or ``(n,)`` for a global latent (then ``h = 1``)."""
+    """Per-dimension symbols ``(N, *grid, [k,] d)`` as ``(N, h, w, D)``.
+
+    ``grid`` is ``(h, w)``, or ``(n,)`` for a global latent (then ``h = 1``).
+    """
     shape = ops.shape(symbols)
     if spatial_rank == 1:
         return ops.reshape(symbols, (shape[0], 1, shape[1], -1))
@@ -323,7 +331,9 @@ def _check_prior(prior, quantizer):
     if type(quantizer) is not FSQ or quantizer.project_in is not None:
         raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
     if prior.levels != quantizer.symbol_levels:
-        raise ValueError(f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.symbol_levels}.")
+        raise ValueError(
+            f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.symbol_levels}."
+        )
 
 
 def load_model(path):
@@ -346,7 +356,9 @@ def load_model(path):
     except Exception as error:  # Keras raises TypeError, ValueError, KeyError, zip and HDF5 errors alike
         unknown = re.search(r"Could not locate class '([^']+)'", str(error))
         if unknown:
-            raise ValueError(f"{path} names the class {unknown.group(1)!r}, which neither Keras nor keras_fsq defines.") from None
+            raise ValueError(
+                f"{path} names the class {unknown.group(1)!r}, which neither Keras nor keras_fsq defines."
+            ) from None
         first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         raise ValueError(f"{path} could not be loaded: {first_line}") from None
 
@@ -355,9 +367,17 @@ QUANTIZERS = ("fsq", "vq")
 ARCHITECTURES = ("global", "conv", "residual", "gdn")
 # What an argument means when neither it nor the preset sets it.
 _FALLBACKS = {
-    "quantizer": "fsq", "codebook_size": None, "latent_dim": 64, "depth": 1, "attention": False,
-    "normalization": "batch", "quantizer_loss_weight": 0.0, "norm_momentum": 0.99,
-    "num_codebooks": 1, "prior": None, "rate_weight": 0.0,
+    "quantizer": "fsq",
+    "codebook_size": None,
+    "latent_dim": 64,
+    "depth": 1,
+    "attention": False,
+    "normalization": "batch",
+    "quantizer_loss_weight": 0.0,
+    "norm_momentum": 0.99,
+    "num_codebooks": 1,
+    "prior": None,
+    "rate_weight": 0.0,
 }
 
 
@@ -414,17 +434,36 @@ def build_fsqvae(
     """
     from keras_fsq import presets
     from keras_fsq.blocks import (
-        ConvDecoder, ConvEncoder, Decoder, Encoder, GDNDecoder, GDNEncoder, ResidualDecoder, ResidualEncoder,
+        ConvDecoder,
+        ConvEncoder,
+        Decoder,
+        Encoder,
+        GDNDecoder,
+        GDNEncoder,
+        ResidualDecoder,
+        ResidualEncoder,
     )
+    from keras_fsq.levels import validate_levels
     from keras_fsq.priors import CategoricalPrior
     from keras_fsq.quantizers import FSQ, VectorQuantizer
-    from keras_fsq.levels import validate_levels
 
     given = dict(
-        quantizer=quantizer, levels=levels, codebook_size=codebook_size, latent_dim=latent_dim, image_shape=image_shape,
-        architecture=architecture, widths=widths, depth=depth, attention=attention, normalization=normalization,
-        reconstruction_loss=reconstruction_loss, quantizer_loss_weight=quantizer_loss_weight,
-        norm_momentum=norm_momentum, num_codebooks=num_codebooks, prior=prior, rate_weight=rate_weight,
+        quantizer=quantizer,
+        levels=levels,
+        codebook_size=codebook_size,
+        latent_dim=latent_dim,
+        image_shape=image_shape,
+        architecture=architecture,
+        widths=widths,
+        depth=depth,
+        attention=attention,
+        normalization=normalization,
+        reconstruction_loss=reconstruction_loss,
+        quantizer_loss_weight=quantizer_loss_weight,
+        norm_momentum=norm_momentum,
+        num_codebooks=num_codebooks,
+        prior=prior,
+        rate_weight=rate_weight,
     )
     config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
     config.update({key: value for key, value in given.items() if value is not None})
@@ -433,8 +472,13 @@ def build_fsqvae(
     if config["quantizer"] == "fsq":
         code_dim *= config["num_codebooks"]
         # Level usage: the codec's default prior and the usage metrics read it.
-        quantizer_layer = FSQ(levels, num_codebooks=config["num_codebooks"], loss_weight=config["quantizer_loss_weight"],
-                              track_usage=True, name="quantizer")
+        quantizer_layer = FSQ(
+            levels,
+            num_codebooks=config["num_codebooks"],
+            loss_weight=config["quantizer_loss_weight"],
+            track_usage=True,
+            name="quantizer",
+        )
     elif config["quantizer"] == "vq":
         size = config["codebook_size"] or math.prod(levels)
         quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
@@ -459,7 +503,14 @@ def build_fsqvae(
     prior_layer = None
     if config["prior"] is not None:
         prior_layer = CategoricalPrior(levels * config["num_codebooks"], context=config["prior"], name="prior")
-    model = FSQVAE(encoder, quantizer_layer, decoder, reconstruction_loss=config["reconstruction_loss"],
-                   prior=prior_layer, rate_weight=config["rate_weight"], name="fsqvae")
+    model = FSQVAE(
+        encoder,
+        quantizer_layer,
+        decoder,
+        reconstruction_loss=config["reconstruction_loss"],
+        prior=prior_layer,
+        rate_weight=config["rate_weight"],
+        name="fsqvae",
+    )
     model.build((None,) + image_shape)
     return model

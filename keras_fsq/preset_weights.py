@@ -58,5 +58,7 @@ def read_weights(model, file):
         for variable in model.variables:
             value = stored[variable.path]
             if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}.")
+                raise ValueError(
+                    f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}."
+                )
             variable.assign(value.astype(variable.dtype))

@@ -22,16 +22,24 @@ from keras_fsq.levels import RECOMMENDED_LEVELS
 DEFAULT_PRESET = "fsq_cifar10"
 
 _MSE_RECIPE = {
-    "epochs": 30, "batch_size": 64, "learning_rate": 2e-3, "warmup_fraction": 0.05, "schedule": "cosine",
-    "flip": True, "anneal": None,
+    "epochs": 30,
+    "batch_size": 64,
+    "learning_rate": 2e-3,
+    "warmup_fraction": 0.05,
+    "schedule": "cosine",
+    "flip": True,
+    "anneal": None,
 }
 
 PRESETS = {
     "fsq_cifar10": {
         "description": "Conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
         "model": {
-            "architecture": "conv", "levels": [8, 5, 5, 5], "widths": [64, 128],
-            "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
+            "architecture": "conv",
+            "levels": [8, 5, 5, 5],
+            "widths": [64, 128],
+            "image_shape": [32, 32, 3],
+            "reconstruction_loss": "mse",
         },
         "recipe": dict(_MSE_RECIPE),
         "weights": "fsq_cifar10.npz",
@@ -40,12 +48,22 @@ PRESETS = {
         "description": "The seed paper's global model: 16 FSQ [8,5,5,5] codes per 32x32 image, BCE, its quantization "
         "loss, temperature annealed 1.0 -> 0.1.",
         "model": {
-            "architecture": "global", "levels": [8, 5, 5, 5], "widths": [32, 64, 128, 256], "latent_dim": 64,
-            "image_shape": [32, 32, 3], "reconstruction_loss": "binary_crossentropy", "quantizer_loss_weight": 1.0,
+            "architecture": "global",
+            "levels": [8, 5, 5, 5],
+            "widths": [32, 64, 128, 256],
+            "latent_dim": 64,
+            "image_shape": [32, 32, 3],
+            "reconstruction_loss": "binary_crossentropy",
+            "quantizer_loss_weight": 1.0,
         },
         "recipe": {
-            "epochs": 50, "batch_size": 64, "learning_rate": 1e-3, "warmup_fraction": 0.0, "schedule": "constant",
-            "flip": False, "anneal": {"start": 1.0, "end": 0.1, "schedule": "exponential"},
+            "epochs": 50,
+            "batch_size": 64,
+            "learning_rate": 1e-3,
+            "warmup_fraction": 0.0,
+            "schedule": "constant",
+            "flip": False,
+            "anneal": {"start": 1.0, "end": 0.1, "schedule": "exponential"},
         },
         "weights": None,
     },
@@ -58,8 +76,11 @@ for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
             "description": f"Conv FSQ-VAE for 32x32 images: a {_grid}x{_grid} grid of FSQ {_levels} codes "
             f"({_grid * _grid * math.log2(math.prod(_levels)):.0f} bits per image).",
             "model": {
-                "architecture": "conv", "levels": list(_levels), "widths": list(_widths),
-                "image_shape": [32, 32, 3], "reconstruction_loss": "mse",
+                "architecture": "conv",
+                "levels": list(_levels),
+                "widths": list(_widths),
+                "image_shape": [32, 32, 3],
+                "reconstruction_loss": "mse",
             },
             "recipe": dict(_MSE_RECIPE),
             "weights": None,
@@ -74,14 +95,26 @@ for _grid, _widths in ((8, [64, 128]), (4, [64, 128, 128])):
 # it (``recipe["init"]``) and is fine-tuned with its own rate weight.
 CODEC_RATE_WEIGHTS = {1: 0.04, 2: 0.016, 3: 0.006, 4: 0.0025, 5: 0.001, 6: 0.0003}
 _CODEC_MODEL = {
-    "architecture": "conv", "levels": [15, 15, 15, 15], "num_codebooks": 24, "widths": [64, 64, 96, 128],
-    "image_shape": [128, 128, 3], "reconstruction_loss": "mse", "prior": "checkerboard",
+    "architecture": "conv",
+    "levels": [15, 15, 15, 15],
+    "num_codebooks": 24,
+    "widths": [64, 64, 96, 128],
+    "image_shape": [128, 128, 3],
+    "reconstruction_loss": "mse",
+    "prior": "checkerboard",
 }
 _CODEC_RECIPE = {
-    "data": "photos", "crop": 128, "batch_size": 8, "steps_per_epoch": 500, "schedule": "cosine", "flip": True, "anneal": None,
+    "data": "photos",
+    "crop": 128,
+    "batch_size": 8,
+    "steps_per_epoch": 500,
+    "schedule": "cosine",
+    "flip": True,
+    "anneal": None,
 }
 PRESETS["fsq_photo_base"] = {
-    "description": "The photo codecs' common starting point: trained from scratch at rate weight 0.006 (no shipped weights).",
+    "description": "The photo codecs' common starting point: trained from scratch at rate weight 0.006 (no shipped "
+    "weights).",
     "model": {**_CODEC_MODEL, "rate_weight": 0.006},
     "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 1e-3, "warmup_fraction": 0.02, "init": None},
     "weights": None,
@@ -91,7 +124,13 @@ for _quality, _rate_weight in CODEC_RATE_WEIGHTS.items():
         "description": f"Image codec for photos, quality {_quality} of {len(CODEC_RATE_WEIGHTS)}: conv transforms, "
         f"stride 16, 24 x FSQ [15,15,15,15], checkerboard prior, rate weight {_rate_weight}.",
         "model": {**_CODEC_MODEL, "rate_weight": _rate_weight},
-        "recipe": {**_CODEC_RECIPE, "epochs": 4, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_photo_base"},
+        "recipe": {
+            **_CODEC_RECIPE,
+            "epochs": 4,
+            "learning_rate": 3e-4,
+            "warmup_fraction": 0.0,
+            "init": "fsq_photo_base",
+        },
         "weights": f"fsq_photo_q{_quality}.npz",
     }
 

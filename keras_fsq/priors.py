@@ -92,7 +92,9 @@ class CategoricalPrior(keras.layers.Layer):
         seed: of the noise.
     """
 
-    def __init__(self, levels, context="checkerboard", activity_buckets=12, relaxation="interpolate", seed=None, **kwargs):
+    def __init__(
+        self, levels, context="checkerboard", activity_buckets=12, relaxation="interpolate", seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.levels = validate_levels(levels, max_codebook_size=None)  # one symbol per level, no flat index
         if context not in CONTEXTS:
@@ -110,7 +112,9 @@ class CategoricalPrior(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.scaled_logits = self.add_weight(
-            shape=(len(self.levels), self.num_contexts, self.max_level), initializer="zeros", dtype="float32",
+            shape=(len(self.levels), self.num_contexts, self.max_level),
+            initializer="zeros",
+            dtype="float32",
             name="scaled_logits",
         )
 
@@ -133,7 +137,11 @@ class CategoricalPrior(keras.layers.Layer):
         symbols = ops.cast(symbols, "int32")
         table = self.log2_probabilities()  # (d, K, L)
         dims = ops.convert_to_tensor(np.arange(len(self.levels), dtype="int32"))
-        rows = ops.take(ops.reshape(table, (-1, self.max_level)), ops.add(ops.multiply(dims, self.num_contexts), self.contexts(symbols)), axis=0)
+        rows = ops.take(
+            ops.reshape(table, (-1, self.max_level)),
+            ops.add(ops.multiply(dims, self.num_contexts), self.contexts(symbols)),
+            axis=0,
+        )
         if positions is None:
             log2_p = ops.sum(ops.multiply(rows, ops.one_hot(symbols, self.max_level, dtype="float32")), axis=-1)
         else:
@@ -144,7 +152,9 @@ class CategoricalPrior(keras.layers.Layer):
                 top = ops.convert_to_tensor(np.asarray(self.levels, dtype="float32") - 1)
                 positions = ops.clip(ops.add(positions, noise), 0.0, top)
             tent = ops.relu(ops.subtract(1.0, ops.abs(ops.subtract(positions[..., None], self._grid))))
-            log2_p = ops.divide(ops.log(ops.maximum(ops.sum(ops.multiply(tent, ops.power(2.0, rows)), axis=-1), 1e-12)), LOG2)
+            log2_p = ops.divide(
+                ops.log(ops.maximum(ops.sum(ops.multiply(tent, ops.power(2.0, rows)), axis=-1), 1e-12)), LOG2
+            )
         return ops.negative(ops.sum(ops.reshape(log2_p, (ops.shape(log2_p)[0], -1)), axis=-1))
 
     def compute_output_shape(self, input_shape):
@@ -152,6 +162,10 @@ class CategoricalPrior(keras.layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "levels": self.levels, "context": self.context,
-            "activity_buckets": self.activity_buckets, "relaxation": self.relaxation, "seed": self.seed,
+            **super().get_config(),
+            "levels": self.levels,
+            "context": self.context,
+            "activity_buckets": self.activity_buckets,
+            "relaxation": self.relaxation,
+            "seed": self.seed,
         }

@@ -13,12 +13,18 @@ def recipe_optimizer(recipe, steps):
     """
     peak, warmup = recipe["learning_rate"], int(recipe["warmup_fraction"] * steps)
     if recipe["schedule"] == "constant":
-        rate = peak if not warmup else keras.optimizers.schedules.PolynomialDecay(
-            peak / warmup, warmup, end_learning_rate=peak, power=1.0)
+        rate = (
+            peak
+            if not warmup
+            else keras.optimizers.schedules.PolynomialDecay(peak / warmup, warmup, end_learning_rate=peak, power=1.0)
+        )
         return keras.optimizers.Adam(rate)
     rate = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else peak, max(steps - warmup, 1), alpha=0.0,
-        warmup_target=peak if warmup else None, warmup_steps=warmup,
+        0.0 if warmup else peak,
+        max(steps - warmup, 1),
+        alpha=0.0,
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
     )
     return keras.optimizers.Adam(rate)
 
@@ -47,5 +53,11 @@ def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbo
         dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
     model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
     validation = None if validation_images is None else data.make_dataset(validation_images, 256)
-    return model.fit(dataset, validation_data=validation, epochs=recipe["epochs"], shuffle=False,  # the dataset shuffles
-                     callbacks=recipe_callbacks(recipe) + list(callbacks), verbose=verbose)
+    return model.fit(
+        dataset,
+        validation_data=validation,
+        epochs=recipe["epochs"],
+        shuffle=False,  # the dataset shuffles
+        callbacks=recipe_callbacks(recipe) + list(callbacks),
+        verbose=verbose,
+    )

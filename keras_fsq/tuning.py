@@ -264,8 +264,16 @@ class FSQVAEHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, callbacks=ours + list(callbacks or []), **kwargs)
 
 
-def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=10, directory="runs/tune",
-               project_name="fsq_levels", overwrite=False, seed=0):
+def make_tuner(
+    hypermodel,
+    tuner="random",
+    max_trials=10,
+    max_epochs=10,
+    directory="runs/tune",
+    project_name="fsq_levels",
+    overwrite=False,
+    seed=0,
+):
     """A KerasTuner tuner (``"random"``, ``"bayesian"`` or ``"hyperband"``) for ``hypermodel``.
 
     With ``overwrite=False`` an existing ``directory/project_name`` is resumed:
@@ -281,8 +289,12 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=10, directo
     if isinstance(hypermodel, FSQVAEHyperModel):
         _record_search(pathlib.Path(directory) / project_name, hypermodel, tuner, overwrite)
     common = dict(
-        hypermodel=hypermodel, objective=hypermodel.objective, directory=str(directory),
-        project_name=project_name, overwrite=overwrite, seed=seed,
+        hypermodel=hypermodel,
+        objective=hypermodel.objective,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+        seed=seed,
     )
     if tuner == "hyperband":
         return TUNERS[tuner](max_epochs=max_epochs, **common)
@@ -339,10 +351,20 @@ def results_table(tuner):
             if trial.metrics.exists(f"val_{name}"):
                 at_step = {obs.step: obs.mean() for obs in trial.metrics.get_history(f"val_{name}")}
                 metrics[name] = at_step[trial.best_step]
-        rows.append({
-            "trial": trial.trial_id, "levels": levels, "codebook_size": math.prod(levels), **metrics,
-            "score": trial.score, **{k: v for k, v in values.items() if k in ("latent_dim", "learning_rate", "schedule", "final_temperature")},
-        })
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "levels": levels,
+                "codebook_size": math.prod(levels),
+                **metrics,
+                "score": trial.score,
+                **{
+                    k: v
+                    for k, v in values.items()
+                    if k in ("latent_dim", "learning_rate", "schedule", "final_temperature")
+                },
+            }
+        )
     sign = 1 if tuner.oracle.objective.direction == "min" else -1
     return sorted(rows, key=lambda row: sign * row["score"])
 
@@ -350,8 +372,12 @@ def results_table(tuner):
 def pareto_front(rows, rate="bits_per_pixel", quality="psnr"):
     """The rows no other row beats on both fewer bits and higher quality, by increasing rate."""
     front = [
-        row for row in rows
-        if not any(o[rate] <= row[rate] and o[quality] >= row[quality] and (o[rate], o[quality]) != (row[rate], row[quality]) for o in rows)
+        row
+        for row in rows
+        if not any(
+            o[rate] <= row[rate] and o[quality] >= row[quality] and (o[rate], o[quality]) != (row[rate], row[quality])
+            for o in rows
+        )
     ]
     return sorted(front, key=lambda row: row[rate])
 

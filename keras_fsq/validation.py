@@ -8,10 +8,14 @@ import numbers
 
 import numpy as np
 
+
 def positive_int(value, name, minimum=1, maximum=None):
     """``value`` as an ``int`` in ``[minimum, maximum]`` (a bool is not an int here), else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
-        maximum is not None and value > maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+        or (maximum is not None and value > maximum)
     ):
         if minimum == 1 and maximum is None:
             wanted = "a positive int"

@@ -60,7 +60,7 @@ def cifar_images():
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)  # gc.collect() on every test costs seconds on a large heap
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")

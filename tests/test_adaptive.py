@@ -19,7 +19,9 @@ def test_indices_carry_the_rung_and_invert_exactly(gate_training, per_position):
     codes, indices = layer(latents((6, 4, 4, 3)), return_indices=True)
     indices = ops.convert_to_numpy(indices)
     assert indices.shape == (6, 4, 4) and indices.min() >= 0 and indices.max() < 27 + 125 + 512
-    np.testing.assert_allclose(ops.convert_to_numpy(layer.indices_to_codes(indices)), ops.convert_to_numpy(codes), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer.indices_to_codes(indices)), ops.convert_to_numpy(codes), atol=1e-6
+    )
     rungs = ops.convert_to_numpy(layer.rung_of(indices))
     if not per_position:  # one rung per image
         assert (rungs == rungs[:, :1, :1]).all()
@@ -57,6 +59,7 @@ def test_gate_regression_recovers_a_known_distortion_model():
     np.testing.assert_allclose(ops.convert_to_numpy(layer.predicted_log_distortion(z)), true_log, atol=2e-2)
 
 
+@pytest.mark.slow
 def test_trained_gate_spends_fewer_bits_on_flat_images(flat_and_textured_crops):
     flat, textured = flat_and_textured_crops
     train = np.concatenate([flat[:256], textured[:256]])

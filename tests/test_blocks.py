@@ -25,7 +25,11 @@ def test_convolutional_blocks_take_any_multiple_of_the_stride():
 
 @pytest.mark.parametrize(
     "options",
-    [dict(), dict(depth=2, normalization="group", activation="gelu"), dict(depth=0, normalization="none", attention=True)],
+    [
+        dict(),
+        dict(depth=2, normalization="group", activation="gelu"),
+        dict(depth=0, normalization="none", attention=True),
+    ],
 )
 def test_residual_blocks_code_any_multiple_of_their_downsampling_factor(options, tmp_path):
     import keras
@@ -46,8 +50,14 @@ def test_residual_blocks_code_any_multiple_of_their_downsampling_factor(options,
 
 
 def test_configs_round_trip():
-    for block in (Encoder(8, 6, (16, 32)), Decoder((16, 16, 1), (32, 16)), ConvEncoder(3, (8, 16)), ConvDecoder(1, (16, 8)),
-                  ResidualEncoder(3, (8, 16), depth=2, attention=True), ResidualDecoder(1, (16, 8), normalization="group")):
+    for block in (
+        Encoder(8, 6, (16, 32)),
+        Decoder((16, 16, 1), (32, 16)),
+        ConvEncoder(3, (8, 16)),
+        ConvDecoder(1, (16, 8)),
+        ResidualEncoder(3, (8, 16), depth=2, attention=True),
+        ResidualDecoder(1, (16, 8), normalization="group"),
+    ):
         assert type(block).from_config(block.get_config()).get_config() == block.get_config()
 
 

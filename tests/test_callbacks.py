@@ -71,7 +71,12 @@ def test_a_model_without_temperature_is_an_error():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"start": 0.0}, "start"), ({"schedule": "step"}, "schedule"), ({"update": "batch"}, "update"), ({"total": 0}, "total")],
+    [
+        ({"start": 0.0}, "start"),
+        ({"schedule": "step"}, "schedule"),
+        ({"update": "batch"}, "update"),
+        ({"total": 0}, "total"),
+    ],
 )
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -11,9 +11,33 @@ TINY = ["--data-dir", str(SHARED_DATA), "--limit", "96", "--train-size", "64", "
 
 def test_train_then_evaluate_write_every_artifact(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--preset", "fsq_cifar10_paper", "--epochs", "1", "--levels", "5,5,5", "--latent-dim", "12",
-                 "--out", str(out)]) == 0
-    for name in ("model.keras", "reconstructions.png", "training_curves.png", "metrics.json", "metrics.md", "history.json"):
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--preset",
+                "fsq_cifar10_paper",
+                "--epochs",
+                "1",
+                "--levels",
+                "5,5,5",
+                "--latent-dim",
+                "12",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    for name in (
+        "model.keras",
+        "reconstructions.png",
+        "training_curves.png",
+        "metrics.json",
+        "metrics.md",
+        "history.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     (run,) = json.loads((out / "metrics.json").read_text()).values()
     assert run["images"] == 32 and run["codebook_size"] == 125 and run["psnr"] > 5
@@ -38,8 +62,27 @@ def test_train_a_conv_preset_on_random_crops_of_an_image_folder(tmp_path):
     for i in range(3):
         data.save_image(rng.uniform(size=(40 + 8 * i, 56, 3)), folder / f"p{i}.png")
     out = tmp_path / "run"
-    args = ["train", "--data", str(folder), "--crop", "16", "--crops-per-image", "4", "--train-size", "8",
-            "--preset", "fsq_conv4x4_8bit", "--widths", "8,8", "--epochs", "1", "--batch-size", "4", "--out", str(out)]
+    args = [
+        "train",
+        "--data",
+        str(folder),
+        "--crop",
+        "16",
+        "--crops-per-image",
+        "4",
+        "--train-size",
+        "8",
+        "--preset",
+        "fsq_conv4x4_8bit",
+        "--widths",
+        "8,8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     (run,) = json.loads((out / "metrics.json").read_text()).values()
     assert run["images"] == 4 and run["codebook_size"] == 240  # 12 crops: 8 train, 4 held out
@@ -87,9 +130,38 @@ def test_rate_distortion_chain_train_compress_decompress_on_photos_of_any_size(t
     for path in data.image_paths(SHARED_DATA / "photos" / "wikipedia49")[:3]:
         data.write_image(data.read_image(path)[:96, :128], folder / path.name)
     out = tmp_path / "codec"
-    assert main(["train", "--architecture", "conv", "--data", str(folder), "--crop", "32", "--crops-per-image", "6",
-                 "--train-size", "12", "--levels", "5,5,5", "--num-codebooks", "2", "--widths", "8,8",
-                 "--rate-weight", "0.01", "--epochs", "1", "--batch-size", "4", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--architecture",
+                "conv",
+                "--data",
+                str(folder),
+                "--crop",
+                "32",
+                "--crops-per-image",
+                "6",
+                "--train-size",
+                "12",
+                "--levels",
+                "5,5,5",
+                "--num-codebooks",
+                "2",
+                "--widths",
+                "8,8",
+                "--rate-weight",
+                "0.01",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     (run,) = json.loads((out / "metrics.json").read_text()).values()
     assert 0 < run["rate_bits_per_pixel"] < 6 * np.log2(5) / 16  # under the prior: below the fixed rate
     odd = folder / "odd.png"

@@ -189,8 +189,22 @@ def test_fit_prior_command(trained, tmp_path):
     model, _, _ = trained
     model.save(tmp_path / "m.keras")
     out = tmp_path / "prior.json"
-    assert main(["fit-prior", "--model", str(tmp_path / "m.keras"), "--data", str(SHARED_DATA / "bsd68"),
-                 "--limit", "200", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit-prior",
+                "--model",
+                str(tmp_path / "m.keras"),
+                "--data",
+                str(SHARED_DATA / "bsd68"),
+                "--limit",
+                "200",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert codec.EntropyModel.from_json(out.read_text()).context == "left"
 
 
@@ -202,8 +216,16 @@ def test_files_decode_to_the_same_indices_on_another_backend(trained, tmp_path, 
     (tmp_path / "x.fsq").write_bytes(codec.compress(model, held_out[:16], prior))
     env = {**os.environ, "KERAS_BACKEND": other_backend, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run(
-        [sys.executable, "-m", "tests.cross_backend_codec", *(str(tmp_path / n) for n in ("m.keras", "prior.json", "x.fsq", "i.npy"))],
-        cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.cross_backend_codec",
+            *(str(tmp_path / n) for n in ("m.keras", "prior.json", "x.fsq", "i.npy")),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), model.encode(held_out[:16]))
 
@@ -233,7 +255,9 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
 def random_prior(levels, context, rng):
     max_level = max(levels)
     contexts = 1 if context == "none" else max_level + 1
-    counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (rng.uniform(size=(len(levels), contexts, max_level)) < 0.7)
+    counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (
+        rng.uniform(size=(len(levels), contexts, max_level)) < 0.7
+    )
     return codec.EntropyModel(levels, counts, context)
 
 
@@ -245,7 +269,9 @@ def random_prior(levels, context, rng):
     step=st.integers(1, 5),
     seed=st.integers(0, 2**32 - 1),
 )
-@example(levels=[128, 138, 6, 6, 6], shape=(1, 4, 3), context="none", step=1, seed=2188648)  # constriction refused a cut payload
+@example(
+    levels=[128, 138, 6, 6, 6], shape=(1, 4, 3), context="none", step=1, seed=2188648
+)  # constriction refused a cut payload
 def test_symbols_round_trip_for_any_levels_and_chunking(levels, shape, context, step, seed):
     rng = np.random.default_rng(seed)
     prior = random_prior(levels, context, rng)
@@ -277,8 +303,23 @@ def test_decoding_runs_in_bounded_chunks(trained, monkeypatch):
 
 
 def crafted(model, prior, count, payload=b"", symbols_crc=0):
-    header = struct.pack("<4sB8s8sHHHBB", b"KFSQ", codec.VERSION, codec.model_fingerprint(model), prior.fingerprint,
-                         count, 32, 32, 3, len(LEVELS)) + bytes(LEVELS) + b"\x00" + struct.pack("<II", symbols_crc, len(payload))
+    header = (
+        struct.pack(
+            "<4sB8s8sHHHBB",
+            b"KFSQ",
+            codec.VERSION,
+            codec.model_fingerprint(model),
+            prior.fingerprint,
+            count,
+            32,
+            32,
+            3,
+            len(LEVELS),
+        )
+        + bytes(LEVELS)
+        + b"\x00"
+        + struct.pack("<II", symbols_crc, len(payload))
+    )
     return header + payload + struct.pack("<I", zlib.crc32(header + payload))
 
 
@@ -286,7 +327,7 @@ def test_a_header_cannot_make_decoding_allocate_more_than_its_payload_describes(
     import tracemalloc
 
     model, prior, _ = trained
-    bomb = crafted(model, prior, 65535)
+    bomb = crafted(model, prior, 30000)  # 30,000 images of 32x32: under MAX_PIXELS, so the payload decides
     assert len(bomb) < 51
     tracemalloc.start()
     with pytest.raises(codec.CodecError, match="payload of 0 bytes carries at most"):
@@ -298,6 +339,30 @@ def test_a_header_cannot_make_decoding_allocate_more_than_its_payload_describes(
     allowed = int((32 + codec.SLACK_BITS) / codec.MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
     with pytest.raises(codec.CodecError, match="payload"):
         codec.decompress(model, crafted(model, prior, allowed, b"\x01\x02\x03\x04"), prior)
+
+
+def test_headers_over_the_file_limits_are_refused_before_decoding(trained):
+    model, prior, _ = trained
+    with pytest.raises(codec.CodecError, match="Invalid header: 65535 images of 32x32x3"):  # over MAX_PIXELS
+        codec.read_header(crafted(model, prior, 65535))
+    with pytest.raises(ValueError, match="at most 33554432 pixels in all"):
+        codec.compress(model, np.zeros((32769, 32, 32, 3), "float32"), prior)
+
+
+def test_a_forged_payload_is_refused_before_any_image_is_decoded(trained, monkeypatch):
+    """Random payload words behind a valid file checksum, claiming every image they could carry:
+    every symbol is decoded and checked first, so the decoder network never runs."""
+    model, prior, _ = trained
+    payload = np.random.default_rng(0).integers(0, 2**32, 256, dtype="uint64").astype("<u4").tobytes()
+    most = int((8 * len(payload) + codec.SLACK_BITS) / codec.MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
+    forged = crafted(model, prior, most, payload)
+
+    def no_decoding(indices, *args, **kwargs):
+        raise AssertionError("the decoder ran on a forged file")
+
+    monkeypatch.setattr(model, "decode", no_decoding)
+    with pytest.raises(codec.CodecError):
+        next(codec.iter_decompress(model, forged, prior))
 
 
 def test_garbled_short_and_long_payloads_behind_a_valid_checksum_are_refused(trained):
@@ -318,7 +383,11 @@ def test_a_different_model_with_the_same_levels_is_named_as_such(trained):
     data = codec.compress(model, held_out[:1], prior)
     other = small_conv_fsqvae(FSQ(LEVELS))
     other.build((None, 32, 32, 3))
-    with pytest.raises(codec.CodecError, match=r"different model with the same levels \[5, 5, 5\] \(weights fingerprint [0-9a-f]{16}, this model's [0-9a-f]{16}\)"):
+    with pytest.raises(
+        codec.CodecError,
+        match=r"different model with the same levels \[5, 5, 5\] "
+        r"\(weights fingerprint [0-9a-f]{16}, this model's [0-9a-f]{16}\)",
+    ):
         codec.decompress(other, data, prior)
     four = small_conv_fsqvae(FSQ([4, 4, 4], track_usage=True))
     four.build((None, 32, 32, 3))

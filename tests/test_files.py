@@ -101,7 +101,9 @@ def codec_model(tmp_path_factory):
     from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder
 
     keras.utils.set_random_seed(0)
-    model = FSQVAE(ConvEncoder(4, [8]), FSQ([8, 5, 5, 5], track_usage=True), ConvDecoder(3, [8]), reconstruction_loss="mse")
+    model = FSQVAE(
+        ConvEncoder(4, [8]), FSQ([8, 5, 5, 5], track_usage=True), ConvDecoder(3, [8]), reconstruction_loss="mse"
+    )
     model.build((None, 32, 32, 3))
     path = tmp_path_factory.mktemp("model") / "m.keras"
     model.save(path)
@@ -163,10 +165,14 @@ def test_a_file_of_several_images_decompresses_to_numbered_pngs(codec_model, tmp
     assert main(["decompress", str(tmp_path / "three.fsq"), str(tmp_path / "x.png"), "--model", str(codec_model)]) == 0
     expected = codec.decompress(model, (tmp_path / "three.fsq").read_bytes())
     for number in range(3):
-        np.testing.assert_allclose(read_image(tmp_path / f"x-{number + 1}.png"), expected[number], atol=0.5 / 255 + 1e-6)
+        np.testing.assert_allclose(
+            read_image(tmp_path / f"x-{number + 1}.png"), expected[number], atol=0.5 / 255 + 1e-6
+        )
 
 
-@pytest.mark.parametrize("content, message", [(b"", "not a readable image"), (b"\x89PNG\r\n\x1a\n junk", "not a readable image")])
+@pytest.mark.parametrize(
+    "content, message", [(b"", "not a readable image"), (b"\x89PNG\r\n\x1a\n junk", "not a readable image")]
+)
 def test_broken_images_end_in_one_line_naming_the_file(codec_model, tmp_path, capsys, content, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
@@ -179,7 +185,12 @@ def test_broken_images_end_in_one_line_naming_the_file(codec_model, tmp_path, ca
 def test_broken_model_files_end_in_one_line(codec_model, tmp_path, capsys):
     truncated = tmp_path / "t.keras"
     truncated.write_bytes(codec_model.read_bytes()[:1000])
-    assert main(["compress", str(SHARED_DATA / "bsd68" / "101085.png"), str(tmp_path / "x.fsq"), "--model", str(truncated)]) == 2
+    assert (
+        main(
+            ["compress", str(SHARED_DATA / "bsd68" / "101085.png"), str(tmp_path / "x.fsq"), "--model", str(truncated)]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "t.keras is not a .keras model file" in error and error.count("\n") == 1
 
@@ -192,8 +203,23 @@ def test_a_crafted_header_is_refused_by_decompress(codec_model, tmp_path, capsys
 
     model = load_model(codec_model)
     prior = codec.EntropyModel.from_level_usage(model)
-    header = struct.pack("<4sB8s8sHHHBB", b"KFSQ", codec.VERSION, codec.model_fingerprint(model), prior.fingerprint,
-                         65535, 32, 32, 3, 4) + bytes([8, 5, 5, 5]) + b"\x00" + struct.pack("<II", 0, 0)  # no model name
+    header = (
+        struct.pack(
+            "<4sB8s8sHHHBB",
+            b"KFSQ",
+            codec.VERSION,
+            codec.model_fingerprint(model),
+            prior.fingerprint,
+            65535,
+            32,
+            32,
+            3,
+            4,
+        )
+        + bytes([8, 5, 5, 5])
+        + b"\x00"
+        + struct.pack("<II", 0, 0)
+    )  # no model name
     crafted = header + struct.pack("<I", zlib.crc32(header))
     assert len(crafted) == 46
     (tmp_path / "bomb.fsq").write_bytes(crafted)
@@ -225,7 +251,9 @@ def test_missing_packages_are_named_with_their_extra(monkeypatch, tmp_path, caps
 
 def run_python(code, **env):
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_backend_option_picks_the_backend_and_help_imports_no_keras(tmp_path):
@@ -233,13 +261,17 @@ def test_backend_option_picks_the_backend_and_help_imports_no_keras(tmp_path):
     picked = run_python(
         "import sys, keras_fsq, keras_fsq.cli as cli\n"
         "assert 'keras' not in sys.modules\n"
-        f"assert cli.main(['--backend', '{other}', 'fit-prior', '--model', r'{tmp_path}/none.keras', '--out', r'{tmp_path}/p.json']) == 2\n"
+        f"assert cli.main(['--backend', '{other}', 'fit-prior', '--model', r'{tmp_path}/none.keras', '--out', "
+        f"r'{tmp_path}/p.json']) == 2\n"
         "import keras; print(keras.backend.backend())",
         KERAS_BACKEND="tensorflow",
     )
     assert picked.returncode == 0, picked.stderr
     assert picked.stdout.strip() == other
-    helped = run_python("import sys, keras_fsq.cli as cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\nprint('keras' in sys.modules)")
+    helped = run_python(
+        "import sys, keras_fsq.cli as cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    "
+        "pass\nprint('keras' in sys.modules)"
+    )
     assert helped.stdout.strip().endswith("False") and "usage: keras-fsq" in helped.stdout
     assert helped.stderr == ""
 
@@ -251,9 +283,39 @@ def test_fit_prior_tiles_default_to_what_the_model_encodes(tmp_path, capsys):
     model = build_fsqvae(architecture="global", levels=[5, 5, 5], latent_dim=12, widths=(8, 16))
     model.save(tmp_path / "global.keras")
     out = tmp_path / "prior.json"
-    assert main(["fit-prior", "--model", str(tmp_path / "global.keras"), "--data", str(SHARED_DATA / "bsd68"),
-                 "--limit", "40", "--context", "none", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit-prior",
+                "--model",
+                str(tmp_path / "global.keras"),
+                "--data",
+                str(SHARED_DATA / "bsd68"),
+                "--limit",
+                "40",
+                "--context",
+                "none",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "from 40 images" in capsys.readouterr().out
     assert codec.EntropyModel.from_json(out.read_text()).levels == [5, 5, 5]
-    assert main(["fit-prior", "--model", str(tmp_path / "global.keras"), "--data", str(SHARED_DATA / "bsd68"),
-                 "--limit", "40", "--out", str(out)]) == 2  # exists: --overwrite to replace it
+    assert (
+        main(
+            [
+                "fit-prior",
+                "--model",
+                str(tmp_path / "global.keras"),
+                "--data",
+                str(SHARED_DATA / "bsd68"),
+                "--limit",
+                "40",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )  # exists: --overwrite to replace it

@@ -113,7 +113,9 @@ def test_temperature_changes_the_bound():
     np.testing.assert_allclose(cold, reference_bound(z, [8], 0.25), atol=1e-5)
     assert np.abs(cold - warm).max() > 0.5
     # a colder temperature saturates sooner: more inputs land on the extreme levels
-    assert np.sum(np.abs(ops.convert_to_numpy(layer(z))) >= 0.75) > np.sum(np.abs(ops.convert_to_numpy(FSQ([8])(z))) >= 0.75)
+    assert np.sum(np.abs(ops.convert_to_numpy(layer(z))) >= 0.75) > np.sum(
+        np.abs(ops.convert_to_numpy(FSQ([8])(z))) >= 0.75
+    )
 
 
 def reference_bound(z, levels, temperature):

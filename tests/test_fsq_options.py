@@ -1,4 +1,7 @@
-"""FSQ's options beyond the paper's quantizer: projections, codebooks, layouts, symmetric grid, noise dropout, symbols."""
+"""FSQ's options beyond the paper's quantizer.
+
+Projections, codebooks, layouts, symmetric grid, noise dropout, symbols.
+"""
 
 import math
 
@@ -24,7 +27,10 @@ def test_defaults_are_the_papers_quantizer_and_nothing_else():
     assert [v.name for v in layer.variables] == ["temperature"]
 
 
-@pytest.mark.parametrize("bits, levels", [(8, [8, 6, 5]), (10, [8, 5, 5, 5]), (12, [7, 5, 5, 5, 5]), (14, [8, 8, 8, 6, 5]), (16, [8, 8, 8, 5, 5, 5])])
+@pytest.mark.parametrize(
+    "bits, levels",
+    [(8, [8, 6, 5]), (10, [8, 5, 5, 5]), (12, [7, 5, 5, 5, 5]), (14, [8, 8, 8, 6, 5]), (16, [8, 8, 8, 5, 5, 5])],
+)
 def test_recommended_level_sets(bits, levels):
     assert levels_for_codebook_size(bits) == levels
     assert abs(math.log2(math.prod(levels)) - bits) < 0.25
@@ -144,7 +150,12 @@ def test_options_under_mixed_precision_quantize_in_float32():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"dim": 0}, "dim"), ({"num_codebooks": 0}, "num_codebooks"), ({"noise_dropout": 1.5}, "noise_dropout"), ({"data_format": "NCHW"}, "data_format")],
+    [
+        ({"dim": 0}, "dim"),
+        ({"num_codebooks": 0}, "num_codebooks"),
+        ({"noise_dropout": 1.5}, "noise_dropout"),
+        ({"data_format": "NCHW"}, "data_format"),
+    ],
 )
 def test_bad_option_values(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -185,8 +196,12 @@ def test_soft_codes_tend_to_rounding_and_noise_to_none_as_the_temperature_falls(
     z = np.random.default_rng(4).normal(size=(2000, 4)).astype("float32")
     hard = numpy(FSQ([8, 5, 5, 5])(z))
     for mode in ("soft", "noise"):
-        gaps = [np.abs(numpy(FSQ([8, 5, 5, 5], temperature=t, temperature_mode=mode, seed=0)(z, training=True)) - hard).mean()
-                for t in (1.0, 0.1, 0.001)]
+        gaps = [
+            np.abs(
+                numpy(FSQ([8, 5, 5, 5], temperature=t, temperature_mode=mode, seed=0)(z, training=True)) - hard
+            ).mean()
+            for t in (1.0, 0.1, 0.001)
+        ]
         assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-3, (mode, gaps)
 
 
@@ -199,8 +214,9 @@ def test_noise_temperature_mode_adds_in_bin_noise_to_a_fraction_t_of_latents():
     noisy = numpy(layer(z, training=True))
     moved = ~np.isclose(noisy, codes, atol=1e-6)
     assert 0.2 < moved.mean() < 0.3  # about T of them
-    bounded = (np.tanh(z + np.arctanh(np.array([0.5, 0.0]) / ((np.array(levels) - 1) * 0.999 / 2)))
-               * (np.array(levels) - 1) * 0.999 / 2 - np.array([0.5, 0.0]))
+    bounded = np.tanh(z + np.arctanh(np.array([0.5, 0.0]) / ((np.array(levels) - 1) * 0.999 / 2))) * (
+        np.array(levels) - 1
+    ) * 0.999 / 2 - np.array([0.5, 0.0])
     assert np.all(np.abs(noisy * scale - bounded)[moved] <= 0.5 + 1e-5)
     np.testing.assert_allclose(numpy(layer(z, training=False)), codes, atol=1e-6)
 

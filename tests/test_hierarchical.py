@@ -33,7 +33,9 @@ def test_indices_of_any_prefix_decode_to_the_same_codes():
     assert indices.shape == (5, 4, 4, 3)
     sizes = [200, 125, 36]
     for k in range(3):
-        assert 0 <= ops.convert_to_numpy(indices)[..., k].min() and ops.convert_to_numpy(indices)[..., k].max() < sizes[k]
+        assert (
+            0 <= ops.convert_to_numpy(indices)[..., k].min() and ops.convert_to_numpy(indices)[..., k].max() < sizes[k]
+        )
     for k in (1, 2, 3):
         prefix_codes = ops.convert_to_numpy(layer(z, num_stages=k))
         decoded = ops.convert_to_numpy(layer.indices_to_codes(ops.convert_to_numpy(indices)[..., :k]))
@@ -70,9 +72,12 @@ def test_importance_weights_are_learnable():
     _, indices = layer(z, return_indices=True)
     expected = ops.convert_to_numpy(HierarchicalFSQ(STAGES[:2])(z))  # unit weights, two stages
     first = ops.convert_to_numpy(HierarchicalFSQ(STAGES[:1])(z))
-    np.testing.assert_allclose(ops.convert_to_numpy(layer.indices_to_codes(indices)), first + 2 * (expected - first), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer.indices_to_codes(indices)), first + 2 * (expected - first), atol=1e-6
+    )
 
 
+@pytest.mark.slow
 def test_more_stages_decode_better_and_the_first_is_recognisable(cifar_images):
     images = cifar_images.astype("float32") / 255
     train, held_out = images[:512], images[4000:4256]
@@ -103,7 +108,9 @@ def test_plugs_into_fsqvae_with_annealing_and_saves(tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     np.testing.assert_array_equal(restored.encode(images), model.encode(images))
-    np.testing.assert_allclose(restored.reconstruct(images, num_stages=1), model.reconstruct(images, num_stages=1), atol=1e-6)
+    np.testing.assert_allclose(
+        restored.reconstruct(images, num_stages=1), model.reconstruct(images, num_stages=1), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,9 @@ def numpy_index(positive):
 @pytest.mark.parametrize("bits", [1, 3, 6])
 def test_lfq_matches_numpy(bits):
     z = np.random.default_rng(bits).normal(size=(40, bits)).astype("float32")
-    layer = LFQ(bits, codebook_scale=0.5, inv_temperature=3.0, entropy_weight=0.2, diversity_gamma=0.7, commitment_weight=0.1)
+    layer = LFQ(
+        bits, codebook_scale=0.5, inv_temperature=3.0, entropy_weight=0.2, diversity_gamma=0.7, commitment_weight=0.1
+    )
     codes, indices = layer(z, return_indices=True)
     expected_codes = np.where(z > 0, 0.5, -0.5)
     np.testing.assert_array_equal(ops.convert_to_numpy(codes), expected_codes)
@@ -92,7 +94,15 @@ def test_binary_quantizers_serialize_and_train(layer, tmp_path):
     np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)), atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs", [{"codebook_bits": 0}, {"codebook_bits": 31}, {"codebook_bits": 4, "inv_temperature": 0.0}, {"codebook_bits": 4, "entropy_weight": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"codebook_bits": 0},
+        {"codebook_bits": 31},
+        {"codebook_bits": 4, "inv_temperature": 0.0},
+        {"codebook_bits": 4, "entropy_weight": -1.0},
+    ],
+)
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match=next(iter(k for k in kwargs if k != "codebook_bits"), "codebook_bits")):
         LFQ(**kwargs)

@@ -134,7 +134,9 @@ def test_fid_and_kid_from_sampled_features():
 def test_fid_with_a_user_supplied_feature_extractor(cifar_images):
     from keras_fsq.metrics import fid, kid
 
-    network = keras.Sequential([keras.layers.Conv2D(8, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()])
+    network = keras.Sequential(
+        [keras.layers.Conv2D(8, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()]
+    )
 
     def extract(images):
         return keras.ops.convert_to_numpy(network(np.asarray(images, "float32")))
@@ -142,7 +144,10 @@ def test_fid_with_a_user_supplied_feature_extractor(cifar_images):
     images = cifar_images[:400].astype("float32") / 255
     noisy = np.clip(images + np.random.default_rng(0).normal(0, 0.2, images.shape), 0, 1)
     assert fid(images[:200], images[200:], extract) < fid(images[:200], noisy[200:], extract)
-    assert kid(images[:200], images[200:], extract, subset_size=100)[0] < kid(images[:200], noisy[200:], extract, subset_size=100)[0]
+    assert (
+        kid(images[:200], images[200:], extract, subset_size=100)[0]
+        < kid(images[:200], noisy[200:], extract, subset_size=100)[0]
+    )
 
 
 def test_bd_rate_of_a_codec_needing_four_fifths_of_the_bits_is_minus_20_percent():

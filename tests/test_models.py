@@ -19,7 +19,15 @@ def test_fit_lowers_the_loss_on_real_images(real_images):
     history = model.fit(real_images, batch_size=32, epochs=4, verbose=0).history
     assert history["loss"][-1] < history["loss"][0] - 0.01
     assert history["psnr"][-1] > history["psnr"][0]
-    for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "codebook_usage", "perplexity", "bits_per_pixel"):
+    for name in (
+        "reconstruction_loss",
+        "quantization_loss",
+        "psnr",
+        "ssim",
+        "codebook_usage",
+        "perplexity",
+        "bits_per_pixel",
+    ):
         assert np.isfinite(history[name]).all(), name
     assert 0 < history["codebook_usage"][-1] <= 1
     assert history["bits_per_pixel"][-1] == pytest.approx(8 * np.log2(1000) / 1024, rel=1e-5)

@@ -27,7 +27,10 @@ def module_level_imports(path):
 
 def import_graph():
     modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
-    return {name: sorted(m for m in module_level_imports(path) if m in modules and m != name) for name, path in modules.items()}
+    return {
+        name: sorted(m for m in module_level_imports(path) if m in modules and m != name)
+        for name, path in modules.items()
+    }
 
 
 def find_cycle(graph):
@@ -39,7 +42,7 @@ def find_cycle(graph):
         stack.append(node)
         for successor in graph[node]:
             if state.get(successor) == "open":
-                return stack[stack.index(successor):] + [successor]
+                return stack[stack.index(successor) :] + [successor]
             if successor not in state:
                 cycle = visit(successor)
                 if cycle:

@@ -77,6 +77,7 @@ def test_block_average_codes_block_means_at_bin_centres():
     assert psnr >= 10 * np.log10(1 / ((images - block_average(images, 2, 2)[0]) ** 2).mean()) - 1e-4
 
 
+@pytest.mark.slow
 def test_a_few_epochs_of_the_default_recipe_beat_block_averaging_on_held_out_images(cifar_images, held_out):
     keras.utils.set_random_seed(0)
     model = build_fsqvae(norm_momentum=0.9)  # BatchNorm statistics that settle within 150 steps

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_fsq import FSQ, CategoricalPrior, ConvDecoder, ConvEncoder, FSQVAE, codec, load_model
+from keras_fsq import FSQ, FSQVAE, CategoricalPrior, ConvDecoder, ConvEncoder, codec, load_model
 from keras_fsq.priors import anchor_mask, checkerboard_contexts
 from tests.conftest import BACKEND, REPO_ROOT
 
@@ -24,10 +24,15 @@ def reference_contexts(symbols, levels, buckets):
         if (y + x) % 2 == 0:
             continue
         neighbours = [(y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)]
-        values = np.array([[symbols[b, j, i, c] if 0 <= j < h and 0 <= i < w else (levels[c] - 1) // 2
-                            for c in range(d)] for j, i in neighbours])
-        activity = sum(abs(2 * (v - (levels[c] - 1) // 2) - (levels[c] - 1) % 2)
-                       for row in values for c, v in enumerate(row))
+        values = np.array(
+            [
+                [symbols[b, j, i, c] if 0 <= j < h and 0 <= i < w else (levels[c] - 1) // 2 for c in range(d)]
+                for j, i in neighbours
+            ]
+        )
+        activity = sum(
+            abs(2 * (v - (levels[c] - 1) // 2) - (levels[c] - 1) % 2) for row in values for c, v in enumerate(row)
+        )
         bucket = min(buckets - 1, int(math.floor(math.log2(1 + activity))))
         for c in range(d):
             out[b, y, x, c] = 1 + ((values[:, c].sum() + 2) // 4) * buckets + bucket
@@ -68,21 +73,33 @@ def test_bits_are_the_negative_log2_probabilities_of_the_symbols():
     factorized = CategoricalPrior([4], context="none")
     factorized.build()
     factorized.scaled_logits.assign(np.log(np.array([[[0.1, 0.2, 0.3, 0.4]]], "float32")) / 10)
-    half = keras.ops.convert_to_numpy(factorized(np.zeros((1, 1, 1, 1), "int32"), np.full((1, 1, 1, 1), 1.5, "float32")))
+    half = keras.ops.convert_to_numpy(
+        factorized(np.zeros((1, 1, 1, 1), "int32"), np.full((1, 1, 1, 1), 1.5, "float32"))
+    )
     np.testing.assert_allclose(half, [-np.log2(0.25)], rtol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"context": "left"}, "context"), ({"relaxation": "soft"}, "relaxation"), ({"activity_buckets": 0}, "activity_buckets"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"context": "left"}, "context"),
+        ({"relaxation": "soft"}, "relaxation"),
+        ({"activity_buckets": 0}, "activity_buckets"),
+    ],
+)
 def test_bad_prior_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CategoricalPrior(LEVELS, **kwargs)
 
 
 def rd_model(rate_weight, prior="checkerboard"):
-    return FSQVAE(ConvEncoder(6, [16, 32], 0.9), FSQ([5, 5, 5], num_codebooks=2, track_usage=True), ConvDecoder(3, [32, 16], 0.9),
-                  prior=CategoricalPrior([5, 5, 5] * 2, context=prior), rate_weight=rate_weight)
+    return FSQVAE(
+        ConvEncoder(6, [16, 32], 0.9),
+        FSQ([5, 5, 5], num_codebooks=2, track_usage=True),
+        ConvDecoder(3, [32, 16], 0.9),
+        prior=CategoricalPrior([5, 5, 5] * 2, context=prior),
+        rate_weight=rate_weight,
+    )
 
 
 def test_a_model_needs_a_matching_prior_for_a_rate_weight():
@@ -144,7 +161,9 @@ def test_the_checkerboard_context_codes_smaller_than_the_factorized_prior(rd_pai
     factorized.prior.trainable = True
     for layer in (factorized.encoder, factorized.quantizer, factorized.decoder):
         layer.trainable = False
-    factorized.fit(cifar_images[:1024].astype("float32") / 255, epochs=2, batch_size=64, verbose=0)  # fits the prior only
+    factorized.fit(
+        cifar_images[:1024].astype("float32") / 255, epochs=2, batch_size=64, verbose=0
+    )  # fits the prior only
     assert len(codec.compress(checkerboard, held_out)) < len(codec.compress(factorized, held_out))
 
 
@@ -164,8 +183,19 @@ def test_learned_prior_files_decode_bit_exactly_on_another_backend(rd_pair, tmp_
     (tmp_path / "x.fsq").write_bytes(codec.compress(model, held_out[:16]))
     env = {**os.environ, "KERAS_BACKEND": other_backend, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run(
-        [sys.executable, "-m", "tests.cross_backend_codec", str(tmp_path / "m.keras"), "-", str(tmp_path / "x.fsq"),
-         str(tmp_path / "i.npy")], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.cross_backend_codec",
+            str(tmp_path / "m.keras"),
+            "-",
+            str(tmp_path / "x.fsq"),
+            str(tmp_path / "i.npy"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), model.encode(held_out[:16]))
 

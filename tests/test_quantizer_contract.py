@@ -11,8 +11,16 @@ from tests.conftest import gradient
 
 QUANTIZERS = {
     "fsq": lambda: FSQ([8, 5, 5, 5]),
-    "fsq_options": lambda: FSQ([5, 4], dim=4, num_codebooks=2, preserve_symmetry=True, noise_dropout=0.2,
-                               loss_weight=1.0, track_usage=True, seed=1),
+    "fsq_options": lambda: FSQ(
+        [5, 4],
+        dim=4,
+        num_codebooks=2,
+        preserve_symmetry=True,
+        noise_dropout=0.2,
+        loss_weight=1.0,
+        track_usage=True,
+        seed=1,
+    ),
     "fsq_channels_first": lambda: FSQ([8, 5, 5, 5], data_format="channels_first"),
     "fsq_soft": lambda: FSQ([8, 5, 5, 5], temperature=0.5, temperature_mode="soft"),
     "fsq_noise": lambda: FSQ([8, 5, 5, 5], temperature=0.5, temperature_mode="noise", seed=3),
@@ -50,7 +58,9 @@ def test_eager_and_symbolic_calls_agree_and_indices_invert(make):
     assert keras.backend.standardize_dtype(indices.dtype) == "int32"
     channels_last = quantizer.channels_last_shape(z.shape)
     assert tuple(indices.shape) == quantizer.indices_shape(channels_last)
-    spec_codes, spec_indices = quantizer.compute_output_spec(keras.KerasTensor((None,) + z.shape[1:]), return_indices=True)
+    spec_codes, spec_indices = quantizer.compute_output_spec(
+        keras.KerasTensor((None,) + z.shape[1:]), return_indices=True
+    )
     assert spec_codes.shape[1:] == codes.shape[1:] and spec_indices.shape[1:] == indices.shape[1:]
     codes_back = ops.convert_to_numpy(quantizer.indices_to_codes(indices))
     if quantizer.data_format == "channels_first":

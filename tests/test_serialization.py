@@ -15,14 +15,27 @@ from tests.conftest import BACKEND, REPO_ROOT
 def fsq_model(levels=(8, 5, 5, 5)):
     inputs = keras.Input((6, len(levels)))
     hidden = keras.layers.Dense(len(levels))(inputs)
-    codes, indices = FSQ(list(levels), temperature=0.7, entropy_weight=0.2, track_usage=True, name="fsq")(hidden, return_indices=True)
+    codes, indices = FSQ(list(levels), temperature=0.7, entropy_weight=0.2, track_usage=True, name="fsq")(
+        hidden, return_indices=True
+    )
     return keras.Model(inputs, [codes, indices])
 
 
 def test_config_round_trip_keeps_every_argument():
     layer = FSQ(
-        [8, 6, 5], dim=5, num_codebooks=2, use_projection_bias=False, preserve_symmetry=True, noise_dropout=0.3,
-        temperature=0.5, eps=2e-3, entropy_weight=0.3, loss_weight=0.5, track_usage=True, usage_decay=0.9, seed=4,
+        [8, 6, 5],
+        dim=5,
+        num_codebooks=2,
+        use_projection_bias=False,
+        preserve_symmetry=True,
+        noise_dropout=0.3,
+        temperature=0.5,
+        eps=2e-3,
+        entropy_weight=0.3,
+        loss_weight=0.5,
+        track_usage=True,
+        usage_decay=0.9,
+        seed=4,
         data_format="channels_first",
     )
     clone = FSQ.from_config(layer.get_config())
@@ -66,8 +79,18 @@ def test_saved_on_this_backend_loads_on_another(tmp_path, other):
     np.save(tmp_path / "x.npy", x)
     env = {**os.environ, "KERAS_BACKEND": other}
     subprocess.run(
-        [sys.executable, "-m", "tests.cross_backend_predict", str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(tmp_path / "y.npz")],
-        cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.cross_backend_predict",
+            str(tmp_path / "m.keras"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npz"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     with np.load(tmp_path / "y.npz") as other_outputs:
         codes, indices = (ops.convert_to_numpy(o) for o in model(x))

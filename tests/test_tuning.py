@@ -28,12 +28,15 @@ def split_images(cifar_images):
 
 def search(split_images, directory, max_trials, objective="loss", tuner="random", epochs=1, **space):
     train, held_out = split_images
-    hypermodel = tuning.FSQVAEHyperModel(tuning.SearchSpace(**{**TINY_SPACE, **space}), objective=objective, **TINY_MODEL)
+    hypermodel = tuning.FSQVAEHyperModel(
+        tuning.SearchSpace(**{**TINY_SPACE, **space}), objective=objective, **TINY_MODEL
+    )
     tuner = tuning.make_tuner(hypermodel, tuner, max_trials=max_trials, max_epochs=2, directory=directory)
     tuner.search(train, validation_data=(held_out,), epochs=epochs, batch_size=32, verbose=0)
     return tuner
 
 
+@pytest.mark.slow
 def test_search_reports_the_best_trials_levels_and_resumes(split_images, tmp_path, capsys):
     tuner = search(split_images, tmp_path, max_trials=2)
     rows = tuning.results_table(tuner)
@@ -58,9 +61,16 @@ def test_search_reports_the_best_trials_levels_and_resumes(split_images, tmp_pat
     assert {row["trial"]: row["score"] for row in rows if row["trial"] in first_run} == first_run
 
 
+@pytest.mark.slow
 def test_budget_search_with_rate_distortion_objective(split_images, tmp_path):
     tuner = search(
-        split_images, tmp_path, max_trials=2, objective="rate_distortion", tuner="bayesian", epochs=3, codebook_bits=(8,)
+        split_images,
+        tmp_path,
+        max_trials=2,
+        objective="rate_distortion",
+        tuner="bayesian",
+        epochs=3,
+        codebook_bits=(8,),
     )
     rows = tuning.results_table(tuner)
     assert len(rows) == 2
@@ -70,6 +80,7 @@ def test_budget_search_with_rate_distortion_objective(split_images, tmp_path):
         assert row["score"] == pytest.approx(row["reconstruction_loss"] + 0.01 * row["bits_per_pixel"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_hyperband_runs_with_the_psnr_objective(split_images, tmp_path):
     tuner = search(split_images, tmp_path, max_trials=1, objective="psnr", tuner="hyperband")
     rows = tuning.results_table(tuner)
@@ -123,6 +134,7 @@ def test_pareto_front_keeps_only_undominated_trials(tmp_path):
     assert (tmp_path / "front.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_tune_command_writes_results_and_plot(tmp_path, capsys):
     out = tmp_path / "tune"
     assert main(["tune", *TINY_CLI, "--max-trials", "2", "--out", str(out)]) == 0
@@ -161,6 +173,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_distributed_search_chief_and_two_workers(tmp_path):
     """KerasTuner's chief/worker mode on 127.0.0.1: both workers' trials reach the chief's one table."""
     port = str(free_port())
@@ -168,8 +181,13 @@ def test_distributed_search_chief_and_two_workers(tmp_path):
     processes = {}
     try:
         for tuner_id in ("chief", "tuner0", "tuner1"):
-            env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
-                   "KERASTUNER_ORACLE_PORT": port, "PYTHONPATH": str(REPO_ROOT)}
+            env = {
+                **os.environ,
+                "KERASTUNER_TUNER_ID": tuner_id,
+                "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                "KERASTUNER_ORACLE_PORT": port,
+                "PYTHONPATH": str(REPO_ROOT),
+            }
             processes[tuner_id] = subprocess.Popen(
                 command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
@@ -181,7 +199,11 @@ def test_distributed_search_chief_and_two_workers(tmp_path):
         assert process.returncode == 0, f"{tuner_id}:\n{outputs[tuner_id][-3000:]}"
     rows = json.loads((tmp_path / "results.json").read_text())
     ran = {
-        worker: {line.split()[2] for line in outputs[worker].splitlines() if line.startswith(f"[{worker}] trial") and "completed" in line}
+        worker: {
+            line.split()[2]
+            for line in outputs[worker].splitlines()
+            if line.startswith(f"[{worker}] trial") and "completed" in line
+        }
         for worker in ("tuner0", "tuner1")
     }
     assert ran["tuner0"] and ran["tuner1"], outputs

@@ -36,7 +36,11 @@ def test_ema_update_moves_codes_to_the_mean_of_their_latents():
         if (indices == code).any():
             np.testing.assert_allclose(after[code], z[indices == code].mean(0), atol=1e-5)
         else:
-            assert not np.isfinite(after[code]).all() or np.allclose(after[code], 0) or np.allclose(after[code], before[code])
+            assert (
+                not np.isfinite(after[code]).all()
+                or np.allclose(after[code], 0)
+                or np.allclose(after[code], before[code])
+            )
 
 
 def test_commitment_loss_value():
@@ -60,9 +64,12 @@ def test_dead_codes_restart_on_batch_latents():
     assert near_batch.sum() > 16  # most codes were restarted on the batch's latents
 
 
+@pytest.mark.slow
 def test_vq_baseline_trains_in_fsqvae(cifar_images):
     images = cifar_images[:256].astype("float32") / 255
-    model = build_fsqvae(quantizer="vq", architecture="global", levels=[8, 5, 5, 5], widths=(8, 16, 16, 16), latent_dim=32, seed=0)
+    model = build_fsqvae(
+        quantizer="vq", architecture="global", levels=[8, 5, 5, 5], widths=(8, 16, 16, 16), latent_dim=32, seed=0
+    )
     assert model.quantizer.codebook_size == 1000
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     history = model.fit(images, batch_size=32, epochs=4, verbose=0).history

@@ -11,10 +11,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_fsq.levels import MAX_INDEX
 from keras_fsq.quantizers.base import Quantizer
 from keras_fsq.quantizers.fsq import FSQ, validate_ladder
-from keras_fsq.levels import MAX_INDEX
-
 
 GATE_TRAINING = ("rate_distortion", "straight_through")
 
@@ -34,7 +33,9 @@ class LogitGate(keras.layers.Layer):
         kwargs["dtype"] = "float32"  # it steers quantization, which computes in float32 (also under mixed precision)
         super().__init__(**kwargs)
         self.num_rungs = int(num_rungs)
-        self.norm = keras.layers.BatchNormalization(momentum=0.9, center=False, scale=False, dtype="float32", name="norm")
+        self.norm = keras.layers.BatchNormalization(
+            momentum=0.9, center=False, scale=False, dtype="float32", name="norm"
+        )
         self.dense = keras.layers.Dense(self.num_rungs, dtype="float32", name="dense")
 
     def build(self, feature_shape):
@@ -158,7 +159,10 @@ class AdaptiveFSQ(Quantizer):
         if gate_training not in GATE_TRAINING:
             raise ValueError(f"`gate_training` must be one of {GATE_TRAINING}; received {gate_training!r}.")
         if gate_training == "rate_distortion" and per_position:
-            raise ValueError("`gate_training='rate_distortion'` needs a per-image gate; use 'straight_through' with `per_position=True`.")
+            raise ValueError(
+                "`gate_training='rate_distortion'` needs a per-image gate; use 'straight_through' with "
+                "`per_position=True`."
+            )
         self.gate_training = gate_training
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -195,7 +199,9 @@ class AdaptiveFSQ(Quantizer):
         return self.gate_training == "rate_distortion"
 
     def schedule_variables(self):
-        return {f"rung_{r}/{name}": v for r, rung in enumerate(self.rungs) for name, v in rung.schedule_variables().items()}
+        return {
+            f"rung_{r}/{name}": v for r, rung in enumerate(self.rungs) for name, v in rung.schedule_variables().items()
+        }
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
 from keras_fsq.levels import validate_levels
+from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
 from keras_fsq.validation import positive_int
 
 TEMPERATURE_MODES = ("bound", "soft", "noise")
@@ -148,7 +148,9 @@ class FSQ(Quantizer):
         if temperature_mode not in TEMPERATURE_MODES:
             raise ValueError(f"`temperature_mode` must be one of {TEMPERATURE_MODES}; received {temperature_mode!r}.")
         if temperature_mode == "noise" and noise_dropout:
-            raise ValueError("`noise_dropout` must be 0 with temperature_mode='noise' (the temperature sets the noise rate).")
+            raise ValueError(
+                "`noise_dropout` must be 0 with temperature_mode='noise' (the temperature sets the noise rate)."
+            )
         if not 0 <= usage_decay < 1:
             raise ValueError(f"`usage_decay` must be in [0, 1); received {usage_decay}.")
         self.num_codebooks = int(num_codebooks)
@@ -163,14 +165,21 @@ class FSQ(Quantizer):
         self.track_usage = bool(track_usage)
         self.usage_decay = float(usage_decay)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed) if self.noise_dropout or temperature_mode == "noise" else None
+        self.seed_generator = (
+            keras.random.SeedGenerator(seed) if self.noise_dropout or temperature_mode == "noise" else None
+        )
 
         levels_np = np.asarray(self.levels, dtype="float32")
         # Rounding happens on v = tanh(z / T + shift) * half_l + round_offset; then
         # codes = round(v) * scale + code_shift and symbols = round(v) + symbol_shift.
         if self.preserve_symmetry:
             half_l, offset, shift = (levels_np - 1) / 2, np.zeros_like(levels_np), np.zeros_like(levels_np)
-            round_offset, scale, code_shift, symbol_shift = (levels_np - 1) / 2, 2 / (levels_np - 1), -1.0, 0 * levels_np
+            round_offset, scale, code_shift, symbol_shift = (
+                (levels_np - 1) / 2,
+                2 / (levels_np - 1),
+                -1.0,
+                0 * levels_np,
+            )
         else:
             half_l = (levels_np - 1) * (1 - self.eps) / 2
             offset = np.where(levels_np % 2 == 0, 0.5, 0.0).astype("float32")
@@ -211,9 +220,14 @@ class FSQ(Quantizer):
         self.project_in = self.project_out = None
         if self.dim != self.num_codebooks * len(self.levels):
             self.project_in = keras.layers.Dense(
-                self.num_codebooks * len(self.levels), use_bias=self.use_projection_bias, dtype=self.dtype_policy, name="project_in"
+                self.num_codebooks * len(self.levels),
+                use_bias=self.use_projection_bias,
+                dtype=self.dtype_policy,
+                name="project_in",
             )
-            self.project_out = keras.layers.Dense(self.dim, use_bias=self.use_projection_bias, dtype=self.dtype_policy, name="project_out")
+            self.project_out = keras.layers.Dense(
+                self.dim, use_bias=self.use_projection_bias, dtype=self.dtype_policy, name="project_out"
+            )
 
     @property
     def code_dim(self):
@@ -265,7 +279,10 @@ class FSQ(Quantizer):
         return ops.subtract(ops.multiply(ops.tanh(self._pre_activation(z)), self._half_l), self._offset)
 
     def _value(self, z):
-        """Grid values ``v`` of latents ``z`` (after any projection): ``round(v)`` is the level, ``v + symbol_shift`` the symbol position."""
+        """Grid values ``v`` of latents ``z`` (after any projection).
+
+        ``round(v)`` is the level, ``v + symbol_shift`` the symbol position.
+        """
         if self.project_in is not None:
             z = ops.cast(self.project_in(z), "float32")
         if self.num_codebooks > 1:
@@ -318,13 +335,17 @@ class FSQ(Quantizer):
         return ops.where(chosen, noisy, rounded)
 
     def _soft_round(self, value):
-        """``sum_k softmax_k(-(p - g_k)^2 / T) g_k`` over the grid ``g`` of each dimension (``p``: ``value`` in symbol units).
+        """``sum_k softmax_k(-(p - g_k)^2 / T) g_k`` over the grid ``g`` of each dimension.
+
+        ``p``: ``value`` in symbol units.
 
         Differentiable; tends to ``round(value)`` as ``T -> 0``. Padding points of
         shorter dimensions lie far off the grid: their weight is exactly 0.
         """
         position = ops.add(value, self._symbol_shift)[..., None]
-        weights = ops.softmax(ops.divide(ops.negative(ops.square(ops.subtract(position, self._grid))), self.temperature), axis=-1)
+        weights = ops.softmax(
+            ops.divide(ops.negative(ops.square(ops.subtract(position, self._grid))), self.temperature), axis=-1
+        )
         soft = ops.sum(ops.multiply(weights, self._grid), axis=-1)
         return ops.subtract(soft, self._symbol_shift)
 
@@ -389,7 +410,10 @@ class FSQ(Quantizer):
         return self._rounded_to_codes(ops.subtract(ops.cast(symbols, "float32"), self._symbol_shift))
 
     def indices_to_codes(self, indices):
-        """Exact inverse of the quantizer's indices: the layer's output for them, shape ``indices_shape`` + ``(dim,)``."""
+        """Exact inverse of the quantizer's indices: the layer's output for them.
+
+        Shape ``indices_shape`` + ``(dim,)``.
+        """
         return self._codes_out(self._symbols_to_codes(self.indices_to_symbols(indices)))
 
     def implicit_codebook(self):

@@ -52,7 +52,9 @@ class HierarchicalFSQ(Quantizer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Stage 1 keeps the seed's quantization loss and level usage (FSQ's own defaults have neither).
-        self.first_stage = FSQ(self.stages[0], temperature=temperature, eps=eps, loss_weight=1.0, track_usage=True, name="stage_1")
+        self.first_stage = FSQ(
+            self.stages[0], temperature=temperature, eps=eps, loss_weight=1.0, track_usage=True, name="stage_1"
+        )
         levels = np.asarray(self.stages, dtype="float32")  # (K, d)
         self._levels = levels
         self._first_half_width = np.floor(levels[0] / 2)
