@@ -22,7 +22,12 @@ rate-distortion cost ``MSE + rate_weight * bpp`` that training minimises.
 
 Candidates:
 
-* ``fsq_photo``: the shipped codecs' design (``build_fsqvae(preset="fsq_photo_base")``).
+* ``fsq_photo``: the first shipped codecs' design (``build_fsqvae(preset="fsq_photo_base")``:
+  stride-16 conv transforms, 24 FSQ codebooks of [15, 15, 15, 15], checkerboard prior).
+* ``block_dct``: ``build_fsqvae(preset="fsq_dct_base")``: YCbCr 4:2:0 and an 8x8 DCT
+  (a stride-8 convolution) initialised as JPEG's transform at quality 30, learned
+  residual refinements, gains and deblocking filter, factorized prior
+  (``keras_fsq.block_transform``).
 * ``bmshj2018_factorized``: CompressAI's ``bmshj2018_factorized(quality=3)``
   (N=128, M=192; GDN transforms, factorized entropy bottleneck), trained from
   scratch; its entropy bottleneck's auxiliary loss with a second Adam at 1e-3,
@@ -43,7 +48,8 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "learning_curves"
-CANDIDATES = ("fsq_photo", "bmshj2018_factorized")
+KERAS_CANDIDATES = {"fsq_photo": "fsq_photo_base", "block_dct": "fsq_dct_base"}  # candidate: its preset
+CANDIDATES = (*KERAS_CANDIDATES, "bmshj2018_factorized")
 CROP, BATCH = 128, 8
 
 
@@ -79,16 +85,16 @@ def evaluation_photos(folder):
     return photos
 
 
-class FSQPhoto:
-    """The shipped codecs' design, a Keras model on the torch backend."""
+class KerasCandidate:
+    """A keras_fsq codec preset's model, on the torch backend."""
 
-    def __init__(self, rate_weight, learning_rate):
+    def __init__(self, preset, rate_weight, learning_rate):
         import keras
 
         from keras_fsq import build_fsqvae
 
         self.keras = keras
-        self.model = build_fsqvae(preset="fsq_photo_base", rate_weight=rate_weight)
+        self.model = build_fsqvae(preset=preset, rate_weight=rate_weight)
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate))
 
     def train_step(self, batch):
@@ -177,11 +183,11 @@ def train(args):
     data_dir = pathlib.Path(args.data_dir)
     photos = [read_rgb(path) for path in photo_paths(data_dir / "photos")]
     bsd68 = evaluation_photos(data_dir / "bsd68")
-    if args.candidate == "fsq_photo":
+    if args.candidate in KERAS_CANDIDATES:
         import keras
 
         keras.utils.set_random_seed(args.seed)
-        candidate = FSQPhoto(args.rate_weight, args.learning_rate)
+        candidate = KerasCandidate(KERAS_CANDIDATES[args.candidate], args.rate_weight, args.learning_rate)
     else:
         candidate = Bmshj2018Factorized(args.rate_weight, args.learning_rate)
     marks = sorted(float(m) for m in args.evals.split(",") if float(m) <= args.minutes)

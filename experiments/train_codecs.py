@@ -20,7 +20,7 @@ import pathlib
 import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("--preset", required=True, help="fsq_photo_base or fsq_photo_q<Q>")
+parser.add_argument("--preset", required=True, help="a codec preset: fsq_photo_base, fsq_photo_q<Q>, fsq_dct_base, ...")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
 args = parser.parse_args()
@@ -29,6 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_fsq import build_fsqvae, data, preset_weights, presets, training  # noqa: E402
+from keras_fsq.block_transform import rescale_quality  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "codecs"
@@ -43,6 +44,9 @@ keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 if recipe["init"]:
     preset_weights.read_weights(model, RESULTS / f"{recipe['init']}.weights.npz")
+    start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
+    if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
+        rescale_quality(model, start_quality, preset["model"]["dct_quality"])  # block-DCT: its steps to this quality
 started = time.perf_counter()
 history = training.fit_with_recipe(model, recipe, photos, seed=args.seed, verbose=2).history
 seconds = time.perf_counter() - started

@@ -364,10 +364,11 @@ def load_model(path):
 
 
 QUANTIZERS = ("fsq", "vq")
-ARCHITECTURES = ("global", "conv", "residual", "gdn")
+ARCHITECTURES = ("global", "conv", "residual", "gdn", "block_dct")
 # What an argument means when neither it nor the preset sets it.
 _FALLBACKS = {
     "quantizer": "fsq",
+    "dct_quality": 50,
     "codebook_size": None,
     "latent_dim": 64,
     "depth": 1,
@@ -400,6 +401,7 @@ def build_fsqvae(
     norm_momentum=None,
     prior=None,
     rate_weight=None,
+    dct_quality=None,
     seed=None,
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
@@ -419,8 +421,10 @@ def build_fsqvae(
         image_shape: ``(H, W, C)`` of the images.
         architecture: ``"global"`` (the paper's ``Encoder``/``Decoder``), ``"conv"``
             (``ConvEncoder``/``ConvDecoder``), ``"residual"`` (``ResidualEncoder``/``ResidualDecoder``)
-            or ``"gdn"`` (``GDNEncoder``/``GDNDecoder``, the codec's transforms for photos);
-            the spatial ones code one vector per ``2^len(widths)`` pixels square.
+            ``"gdn"`` (``GDNEncoder``/``GDNDecoder``, the first photo codecs' transforms) or
+            ``"block_dct"`` (``keras_fsq.block_transform``: YCbCr 4:2:0 and an 8x8 DCT with
+            learned residuals, one vector per 8x8 pixels); the conv ones code one vector
+            per ``2^len(widths)`` pixels square.
         widths: encoder widths (the decoder mirrors them).
         depth, attention, normalization: of the residual blocks.
         reconstruction_loss: ``"mse"``, ``"binary_crossentropy"`` or ``"mse_ms_ssim"``.
@@ -430,6 +434,9 @@ def build_fsqvae(
         prior: ``None``, or the context of a learned ``CategoricalPrior`` over the FSQ
             symbols (``"none"`` factorized, ``"checkerboard"``): the codec's entropy model.
         rate_weight: lambda of rate-distortion training (needs a prior).
+        dct_quality: of ``architecture="block_dct"`` (``BlockDCTEncoder``/``BlockDCTDecoder``,
+            ``widths`` = [residual width, pixel filter width]): the JPEG quality whose
+            tables initialise its quantisation gains.
         seed: the VQ codebook's initialisation seed.
     """
     from keras_fsq import presets
@@ -464,6 +471,7 @@ def build_fsqvae(
         num_codebooks=num_codebooks,
         prior=prior,
         rate_weight=rate_weight,
+        dct_quality=dct_quality,
     )
     config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
     config.update({key: value for key, value in given.items() if value is not None})
@@ -498,6 +506,12 @@ def build_fsqvae(
     elif config["architecture"] == "gdn":
         encoder = GDNEncoder(code_dim, widths, name="encoder")
         decoder = GDNDecoder(image_shape[-1], widths[::-1], name="decoder")
+    elif config["architecture"] == "block_dct":
+        from keras_fsq.block_transform import BlockDCTDecoder, BlockDCTEncoder
+
+        quality = config["dct_quality"]
+        encoder = BlockDCTEncoder(levels, quality, width=widths[0], name="encoder")
+        decoder = BlockDCTDecoder(levels, quality, width=widths[0], filter_width=widths[-1], name="decoder")
     else:
         raise ValueError(f"Unknown `architecture` {config['architecture']!r}; choose one of {ARCHITECTURES}.")
     prior_layer = None

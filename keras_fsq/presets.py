@@ -135,6 +135,28 @@ for _quality, _rate_weight in CODEC_RATE_WEIGHTS.items():
     }
 
 
+# Block-transform codecs: YCbCr 4:2:0 and an 8x8 DCT as a stride-8 convolution, refined by
+# learned residuals (keras_fsq.block_transform); 24 FSQ codebooks of [255, 31, 15, 7] carry
+# the 96 coefficients of each 8x8 block under a factorized learned prior. Untrained they
+# are a JPEG-like coder at quality ``dct_quality``; rate-distortion training improves on it.
+_DCT_MODEL = {
+    "architecture": "block_dct",
+    "levels": [255, 31, 15, 7],
+    "num_codebooks": 24,
+    "widths": [128, 16],
+    "image_shape": [128, 128, 3],
+    "reconstruction_loss": "mse",
+    "prior": "none",
+    "dct_quality": 30,
+}
+PRESETS["fsq_dct_base"] = {
+    "description": "Block-DCT photo codec (YCbCr 4:2:0, 8x8 DCT, learned residuals and gains), rate weight 0.004.",
+    "model": {**_DCT_MODEL, "rate_weight": 0.004},
+    "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 3e-4, "warmup_fraction": 0.02, "init": None},
+    "weights": None,
+}
+
+
 def codec_preset(quality):
     """The preset name of codec quality ``quality`` (1: smallest files ... 6: best quality)."""
     if isinstance(quality, bool) or quality not in CODEC_RATE_WEIGHTS:

@@ -107,7 +107,6 @@ class CategoricalPrior(keras.layers.Layer):
         self.num_contexts = 1 if context == "none" else 1 + self.max_level * activity_buckets
         valid = np.arange(self.max_level)[None, :] < np.asarray(self.levels)[:, None]
         self._invalid = np.where(valid, 0.0, -1e9).astype("float32")[:, None, :]  # (d, 1, max L)
-        self._grid = np.arange(self.max_level, dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed) if relaxation == "noise" else None
 
     def build(self, input_shape=None):
@@ -135,26 +134,29 @@ class CategoricalPrior(keras.layers.Layer):
 
     def call(self, symbols, positions=None, training=None):
         symbols = ops.cast(symbols, "int32")
-        table = self.log2_probabilities()  # (d, K, L)
-        dims = ops.convert_to_tensor(np.arange(len(self.levels), dtype="int32"))
-        rows = ops.take(
-            ops.reshape(table, (-1, self.max_level)),
-            ops.add(ops.multiply(dims, self.num_contexts), self.contexts(symbols)),
-            axis=0,
-        )
+        # log2 P_c(s | k) sits at ((c K + k) max L + s) of the flat table: one gather per symbol.
+        table = ops.reshape(self.log2_probabilities(), (-1,))
+        dims = ops.convert_to_tensor(np.arange(len(self.levels), dtype="int32") * self.num_contexts)
+        rows = ops.multiply(ops.add(dims, self.contexts(symbols)), self.max_level)
         if positions is None:
-            log2_p = ops.sum(ops.multiply(rows, ops.one_hot(symbols, self.max_level, dtype="float32")), axis=-1)
+            log2_p = ops.take(table, ops.add(rows, symbols))
         else:
-            rows = ops.stop_gradient(rows)
+            table = ops.stop_gradient(table)
             positions = ops.cast(positions, "float32")
+            top = ops.convert_to_tensor(np.asarray(self.levels, dtype="float32") - 1)
             if training and self.relaxation == "noise":
                 noise = keras.random.uniform(ops.shape(positions), -0.5, 0.5, seed=self.seed_generator)
-                top = ops.convert_to_tensor(np.asarray(self.levels, dtype="float32") - 1)
-                positions = ops.clip(ops.add(positions, noise), 0.0, top)
-            tent = ops.relu(ops.subtract(1.0, ops.abs(ops.subtract(positions[..., None], self._grid))))
-            log2_p = ops.divide(
-                ops.log(ops.maximum(ops.sum(ops.multiply(tent, ops.power(2.0, rows)), axis=-1), 1e-12)), LOG2
-            )
+                positions = ops.add(positions, noise)
+            positions = ops.clip(positions, 0.0, top)
+            # The tent sum_k max(0, 1 - |p - k|) P_k is the linear interpolation between floor(p) and the next level.
+            low = ops.floor(positions)
+            fraction = ops.subtract(positions, low)
+            low = ops.cast(low, "int32")
+            high = ops.minimum(ops.add(low, 1), ops.cast(top, "int32"))
+            p_low = ops.power(2.0, ops.take(table, ops.add(rows, low)))
+            p_high = ops.power(2.0, ops.take(table, ops.add(rows, high)))
+            mixed = ops.add(ops.multiply(ops.subtract(1.0, fraction), p_low), ops.multiply(fraction, p_high))
+            log2_p = ops.divide(ops.log(ops.maximum(mixed, 1e-12)), LOG2)
         return ops.negative(ops.sum(ops.reshape(log2_p, (ops.shape(log2_p)[0], -1)), axis=-1))
 
     def compute_output_shape(self, input_shape):
