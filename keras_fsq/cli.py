@@ -408,12 +408,21 @@ def load_training_images(args):
 
 
 def run_train(args):
-    from keras_fsq import files, presets, training
+    from keras_fsq import files, presets
 
     if args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for training.")
     presets.get_preset(args.preset)  # an unknown name fails before anything is written
-    out = files.prepare_output_folder(args.out, TRAIN_OUTPUTS, args.overwrite)
+    with files.run_folder(args.out, TRAIN_OUTPUTS, args.overwrite) as staging:
+        metrics = train_into(args, staging)
+    print(f"wrote {args.out}/: {', '.join(TRAIN_OUTPUTS)}")
+    return metrics
+
+
+def train_into(args, out):
+    """Train as ``args`` say and write the run's files into ``out``; the held-out metrics."""
+    from keras_fsq import files, training
+
     train_images, held_out = split(load_training_images(args), args.train_size)
 
     import keras
@@ -439,11 +448,7 @@ def run_train(args):
         backend=keras.backend.backend(),
         preset=args.preset,
     )
-    metrics = write_report(model, held_out, out, run_name, history, extra)
-    print(
-        f"wrote {out}/: model.keras, metrics.json, metrics.md, reconstructions.png, training_curves.png, history.json"
-    )
-    return metrics
+    return write_report(model, held_out, out, run_name, history, extra)
 
 
 def run_evaluate(args):
@@ -454,16 +459,16 @@ def run_evaluate(args):
     if not model_path.is_file():
         raise FileNotFoundError(f"--model {model_path} does not exist.")
     out = pathlib.Path(args.out) if args.out else model_path.parent / "evaluation"
-    out = files.prepare_output_folder(out, EVALUATE_OUTPUTS, args.overwrite)
-    extract = None
-    if args.fid:  # fails here, before any work, when the Inception weights are missing
-        from keras_fsq.metrics import inception_features
+    with files.run_folder(out, EVALUATE_OUTPUTS, args.overwrite) as staging:
+        extract = None
+        if args.fid:  # fails here, before any work, when the Inception weights are missing
+            from keras_fsq.metrics import inception_features
 
-        extract = inception_features(progress=True)
-    model = load_model(args.model)
-    _, held_out = split(load_images(args), args.train_size)
-    extra = reconstruction_fid(model, held_out, extract) if extract else None
-    metrics = write_report(model, held_out, out, model_path.stem, extra=extra)
+            extract = inception_features(progress=True)
+        model = load_model(args.model)
+        _, held_out = split(load_images(args), args.train_size)
+        extra = reconstruction_fid(model, held_out, extract) if extract else None
+        metrics = write_report(model, held_out, staging, model_path.stem, extra=extra)
     print(f"wrote {out}/: metrics.json, metrics.md, reconstructions.png")
     return metrics
 
@@ -473,8 +478,6 @@ def run_tune(args):
 
     if args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for tuning.")
-    import keras
-
     from keras_fsq import tuning
 
     space = tuning.SearchSpace(
@@ -486,6 +489,18 @@ def run_tune(args):
         schedules=tuple(args.schedules),
     )
     out = files.prepare_output_folder(args.out)
+    # A distributed search's chief and workers share --out by design (KerasTuner coordinates them).
+    distributed = "KERASTUNER_ORACLE_IP" in os.environ
+    with contextlib.nullcontext() if distributed else files.folder_lock(out):
+        return tune_into(args, space, out)
+
+
+def tune_into(args, space, out):
+    """Run the search ``args`` describe with its project in ``out``; the results table's rows."""
+    import keras
+
+    from keras_fsq import files, tuning
+
     train_images, held_out = split(load_images(args), args.train_size)
     keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(
@@ -579,14 +594,23 @@ def run_fit_prior(args):
 
 def codec_pairs(source, target, compressing):
     """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
-    from keras_fsq.data import image_paths
+    from keras_fsq.data import IMAGE_SUFFIXES, image_paths
+    from keras_fsq.files import same_file
 
+    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
     source, target = pathlib.Path(source), pathlib.Path(target)
     suffix = ".fsq" if compressing else ".png"
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist.")
     if source.is_file():
-        return [(source, target / (source.stem + suffix) if target.is_dir() else target)]
+        if names_folder:
+            return [(source, target / (source.stem + suffix))]
+        allowed = {".fsq"} if compressing else IMAGE_SUFFIXES
+        if target.suffix.lower() not in allowed and not same_file(source, target):  # that is refused as an input
+            wanted = "a .fsq file" if compressing else f"an image file ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            raise ValueError(f"{target}: the output of {'compress' if compressing else 'decompress'} is {wanted}, "
+                             "or a folder (end it with /).")
+        return [(source, target)]
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} is a file; the output of a folder must be a folder.")
     paths = image_paths(source) if compressing else sorted(p for p in source.glob("*.fsq") if p.is_file())
@@ -603,7 +627,7 @@ def decompressed_names(target, count):
 
 
 def run_codec(args):
-    from keras_fsq import codec, data, files
+    from keras_fsq import codec, files
 
     compressing = args.command == "compress"
     if compressing and args.model and args.quality:
@@ -623,7 +647,17 @@ def run_codec(args):
     for targets in outputs.values():
         for target in targets:
             files.check_target(target, args.overwrite, inputs)
-    pathlib.Path(pairs[0][1]).parent.mkdir(parents=True, exist_ok=True)
+    output_folder = pathlib.Path(pairs[0][1]).parent
+    output_folder.mkdir(parents=True, exist_ok=True)
+    # Folder to folder, the output folder is this run's (single files are put in place without clobbering).
+    with files.folder_lock(output_folder) if pathlib.Path(args.input).is_dir() else contextlib.nullcontext():
+        code_files(args, compressing, outputs, headers, contents)
+
+
+def code_files(args, compressing, outputs, headers, contents):
+    """Compress or decompress every ``outputs`` entry (input path -> output paths)."""
+    from keras_fsq import codec, data, files
+
     models = {}  # decompressing without --model: each file's shipped codec, loaded once
     progress = keras_progress_bar(len(outputs)) if len(outputs) > 1 else None
     totals = [0, 0]  # bytes written, pixels compressed
@@ -678,15 +712,54 @@ COMMANDS = {
 }
 
 
+def import_tensorflow_quietly():
+    """Import TensorFlow (if installed) and let it look for devices with file descriptor 2 closed off.
+
+    Its C++ start-up lines ("Could not find cuda drivers", "failed call to cuInit", "oneDNN custom
+    operations are on", ...) are written there before any logging setting applies, and a terminal
+    should show only what the command says.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # looks for CUDA devices now, while quiet
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def terminate(signum, frame):
+    """SIGTERM ends a command as Ctrl-C does: temporary files removed, nothing half-written."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+    import signal
+    import threading
+
+    from keras_fsq.data import DatasetUnavailableError
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # tensorflow-datasets' notes are not the command's words
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
+        import_tensorflow_quietly()
         require_backend()
         COMMANDS[args.command](args)
-    except (ValueError, OSError, ImportError) as error:  # CodecError is a ValueError; FileNotFoundError an OSError
+    except (ValueError, OSError, ImportError, DatasetUnavailableError) as error:  # CodecError is a ValueError
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"keras-fsq {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -696,6 +769,9 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -1,16 +1,26 @@
-"""Writing files without losing any: atomic replacement and no-clobber checks.
+"""Writing files without losing any: atomic replacement, no-clobber checks, run folders owned by one run.
 
 Every file keras_fsq writes goes to a temporary file beside its target and is
 renamed over it only once complete (``os.replace`` is atomic on POSIX and
 Windows), so an interrupt leaves the old file or the new one, never half of
 one. An existing file is replaced only when the caller says ``overwrite``, and
-never when it is one of the command's inputs.
+never when it is one of the command's inputs; without ``overwrite`` the file
+is put in place by a hard link, which fails if another writer got there first.
+New files get the mode the umask gives; a replaced file keeps its mode.
+
+A command that writes several files into a folder holds the folder's lock
+(``folder_lock``) for the whole run, and ``run_folder`` stages its files and
+moves them in only when all are written, so a folder holds one run's files or
+the previous run's, never a mixture.
 """
 
 import contextlib
 import os
 import pathlib
+import shutil
 import tempfile
+
+LOCK_NAME = ".keras-fsq.lock"
 
 
 def same_file(a, b):
@@ -62,14 +72,32 @@ def replacing(path, overwrite=True):
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
     os.close(handle)
     try:
+        os.chmod(temporary, _mode_for(path))
         yield pathlib.Path(temporary)
-        if not overwrite:
+        os.chmod(temporary, _mode_for(path))  # the writer may have replaced the temporary file
+        if overwrite:
+            os.replace(temporary, path)
+        else:
             check_target(path)
-        os.replace(temporary, path)
+            try:
+                os.link(temporary, path)  # fails if the name exists: no check-then-write race
+            except FileExistsError:
+                raise ValueError(f"{path} exists; pass --overwrite to replace it.") from None
+            os.unlink(temporary)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _mode_for(path):
+    """The mode ``path`` has if it exists, else what the umask gives a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes(path, data, overwrite=True):
@@ -106,3 +134,73 @@ def prepare_output_folder(folder, outputs=(), overwrite=False):
     except OSError as error:
         raise ValueError(f"--out {folder} cannot be written to: {error.strerror or error}.") from None
     return folder
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold ``folder``'s lock for the block: ``ValueError`` at once if another live run holds it.
+
+    The lock is a file created atomically (``O_EXCL``) holding the owner's pid;
+    one whose process has ended (a killed run) is taken over.
+    """
+    folder = pathlib.Path(folder)
+    lock = folder / LOCK_NAME
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _process_alive(owner):
+                raise ValueError(
+                    f"{folder} is in use by another keras-fsq run (pid {owner}); wait for it or use another folder."
+                )
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+    else:
+        raise ValueError(f"{folder} is in use by another keras-fsq run; wait for it or use another folder.")
+    try:
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+        yield folder
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
+@contextlib.contextmanager
+def run_folder(folder, outputs, overwrite=False):
+    """Own ``folder`` for one run: yield a staging folder inside it for the run's ``outputs``.
+
+    Checks like ``prepare_output_folder`` and holds ``folder_lock`` throughout.
+    When the block succeeds every staged output is moved into ``folder``
+    (replacing the previous run's, whose other outputs are removed); on any exception the staging folder is
+    removed and ``folder`` keeps the previous run's files untouched.
+    """
+    folder = prepare_output_folder(folder, outputs, overwrite)
+    with folder_lock(folder):
+        prepare_output_folder(folder, outputs, overwrite)  # again, now that no other run can write
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        try:
+            yield staging
+            for name in outputs:
+                if (staging / name).exists():
+                    os.replace(staging / name, folder / name)
+                elif (folder / name).exists():  # the previous run's, which this run did not write
+                    os.unlink(folder / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+

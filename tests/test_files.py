@@ -210,7 +210,7 @@ def test_a_crafted_header_is_refused_by_decompress(codec_model, tmp_path, capsys
             codec.VERSION,
             codec.model_fingerprint(model),
             prior.fingerprint,
-            65535,
+            30000,  # 30,000 images of 32x32: under the file's pixel limit, so the payload bound decides
             32,
             32,
             3,
@@ -319,3 +319,107 @@ def test_fit_prior_tiles_default_to_what_the_model_encodes(tmp_path, capsys):
         )
         == 2
     )  # exists: --overwrite to replace it
+
+
+def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        files.write_text(tmp_path / "new.txt", "x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+        (tmp_path / "private.txt").write_text("old")
+        os.chmod(tmp_path / "private.txt", 0o600)
+        files.write_text(tmp_path / "private.txt", "new")
+        assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)
+
+
+def test_no_clobber_holds_even_when_another_writer_gets_there_first(tmp_path):
+    path = tmp_path / "out.fsq"
+    with pytest.raises(ValueError, match="exists; pass --overwrite"):
+        with files.replacing(path, overwrite=False) as temporary:
+            temporary.write_bytes(b"ours")
+            path.write_bytes(b"theirs")  # another run finished first
+    assert path.read_bytes() == b"theirs"
+    assert os.listdir(tmp_path) == ["out.fsq"]
+
+
+def test_a_run_folder_is_owned_by_one_live_run(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder = tmp_path / "run"
+        folder.mkdir()
+        (folder / files.LOCK_NAME).write_text(str(sleeper.pid))
+        with pytest.raises(ValueError, match=f"in use by another keras-fsq run \\(pid {sleeper.pid}\\)"):
+            with files.run_folder(folder, ["a.txt"]):
+                pytest.fail("a second run got the folder")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with files.run_folder(folder, ["a.txt"]) as staging:  # the lock of a run that ended is taken over
+        (staging / "a.txt").write_text("run 1")
+    assert (folder / "a.txt").read_text() == "run 1" and sorted(os.listdir(folder)) == ["a.txt"]
+
+
+def test_an_interrupted_overwrite_leaves_the_previous_run_whole(tmp_path):
+    folder = tmp_path / "run"
+    with files.run_folder(folder, ["model.keras", "metrics.json"]) as staging:
+        (staging / "model.keras").write_text("old model")
+        (staging / "metrics.json").write_text("old metrics")
+    with pytest.raises(KeyboardInterrupt):
+        with files.run_folder(folder, ["model.keras", "metrics.json"], overwrite=True) as staging:
+            (staging / "model.keras").write_text("new model")
+            raise KeyboardInterrupt  # before the metrics were written
+    assert (folder / "model.keras").read_text() == "old model" and (
+        folder / "metrics.json"
+    ).read_text() == "old metrics"
+    assert sorted(os.listdir(folder)) == ["metrics.json", "model.keras"]
+    with files.run_folder(folder, ["model.keras", "metrics.json"], overwrite=True) as staging:
+        (staging / "model.keras").write_text("new model")
+    assert sorted(os.listdir(folder)) == ["model.keras"]  # the old run's metrics do not sit beside the new model
+
+
+def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
+    code = (
+        "import os, signal, pathlib\n"
+        "from keras_fsq import cli, files\n"
+        "signal.signal(signal.SIGTERM, cli.terminate)\n"
+        f"target = pathlib.Path(r'{tmp_path}') / 'model.keras'\n"
+        "try:\n"
+        "    with files.replacing(target) as temporary:\n"
+        "        temporary.write_bytes(b'part of a model')\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    result = run_python(code)
+    assert result.stdout.strip() == "interrupted", result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_codec_outputs_a_trailing_slash_means_a_folder_and_suffixes_must_fit(codec_model, photos, tmp_path, capsys):
+    photo = sorted(photos.iterdir())[0]
+    model = ["--model", str(codec_model)]
+    assert main(["compress", str(photo), str(tmp_path / "new") + "/", *model]) == 0
+    assert (tmp_path / "new" / (photo.stem + ".fsq")).is_file()
+    capsys.readouterr()
+    assert main(["compress", str(photo), str(tmp_path / "y.png"), *model]) == 2
+    assert "the output of compress is a .fsq file, or a folder" in capsys.readouterr().err
+    fsq = tmp_path / "new" / (photo.stem + ".fsq")
+    assert main(["decompress", str(fsq), str(tmp_path / "back.fsq"), *model]) == 2
+    assert "the output of decompress is an image file" in capsys.readouterr().err
+    assert not (tmp_path / "y.png").exists() and not (tmp_path / "back.fsq").exists()
+
+
+def test_commands_print_no_tensorflow_start_up_lines(tmp_path):
+    photo = SHARED_DATA / "bsd68" / "101085.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_fsq.cli", "--backend", BACKEND, "compress", str(photo), str(tmp_path) + "/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    assert "101085.png ->" in result.stdout
