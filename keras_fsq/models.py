@@ -19,11 +19,15 @@ from keras_fsq.validation import validate_images
 MAX_HISTOGRAM_CODES = 2**20
 
 
+def valid_pixels(images):
+    """Boolean mask of the values of ``images`` in [0, 1] (False for NaN)."""
+    images = ops.cast(images, "float32")
+    return ops.logical_and(ops.greater_equal(images, 0.0), ops.less_equal(images, 1.0))
+
+
 def invalid_pixel_count(images):
     """How many values of ``images`` are NaN or outside [0, 1] (float32 scalar; cheap inside a step)."""
-    images = ops.cast(images, "float32")
-    valid = ops.logical_and(ops.greater_equal(images, 0.0), ops.less_equal(images, 1.0))  # False for NaN
-    return ops.sum(ops.cast(ops.logical_not(valid), "float32"))
+    return ops.sum(ops.cast(ops.logical_not(valid_pixels(images)), "float32"))
 
 
 class InputGuard(keras.callbacks.Callback):
@@ -125,6 +129,8 @@ class FSQVAE(keras.Model):
         return self.encoder.downsampling_factor if isinstance(self.encoder, ImageEncoder) else None
 
     def call(self, inputs, training=None):
+        if training:  # a batch with invalid pixels trains on nothing (see compute_loss): keep its step finite
+            inputs = ops.where(valid_pixels(inputs), inputs, 0.0)
         latents = self.encoder(inputs, training=training)
         codes, indices = self.quantizer(latents, training=training, return_indices=True)
         reconstruction = self.decoder(codes, training=training)
@@ -154,7 +160,13 @@ class FSQVAE(keras.Model):
         return outputs
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss of the batch; 0 (no gradient, no weight update) when any pixel of ``x`` is NaN or outside [0, 1].
+
+        ``call`` zeroes such pixels in training, so the step stays finite; ``InputGuard``
+        then stops ``fit`` with a ``ValueError`` after that batch, the weights untouched.
+        """
         target = x if y is None else y
+        target = ops.where(valid_pixels(target), target, 0.0)
         reconstruction = y_pred["reconstruction"]
         reconstruction_loss = ops.mean(self._reconstruction_fn(target, reconstruction))
         quantization_loss = ops.sum(ops.stack(self.losses)) if self.losses else ops.zeros(())
@@ -181,6 +193,7 @@ class FSQVAE(keras.Model):
                 loss = loss + self.rate_weight * ops.divide(ops.mean(y_pred["relaxed_rate_bits"]), pixels)
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
+        loss = ops.multiply(loss, ops.cast(ops.equal(values["invalid_pixels"], 0.0), loss.dtype))
         # Under tf.distribute, replicas' gradients are summed: each replica's mean
         # loss is divided by the replica count, as Keras' own losses do (a no-op elsewhere).
         return scale_loss_for_distribution(loss)

@@ -136,8 +136,12 @@ def test_tf_data_and_generators_with_bad_pixels_stop_fit_at_the_first_batch(real
     model = build_fsqvae(**SMALL)
     model.compile(optimizer="adam")
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(32)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     with pytest.raises(ValueError, match=r"training batch 0: \d+ input values are NaN or outside \[0, 1\]"):
         model.fit(dataset, epochs=3, verbose=0)
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    for old, new in zip(before, after):  # the bad batch trained nothing
+        np.testing.assert_array_equal(old, new)
 
     def batches():
         yield (real_images[:32],)  # a good batch first: the bad one is caught when it comes

@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_fsq.levels import MAX_INDEX
-from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.quantizers.base import Quantizer, checked_indices
 from keras_fsq.quantizers.fsq import FSQ, validate_ladder
 
 GATE_TRAINING = ("rate_distortion", "straight_through")
@@ -301,7 +301,7 @@ class AdaptiveFSQ(Quantizer):
         return ops.sum(ops.cast(ops.greater_equal(ops.expand_dims(indices, -1), self._offsets[1:]), "int32"), axis=-1)
 
     def indices_to_codes(self, indices):
-        indices = ops.cast(indices, "int32")
+        indices = checked_indices(indices, self.codebook_size)
         rung = self.rung_of(indices)
         codes = 0.0
         for r, fsq in enumerate(self.rungs):

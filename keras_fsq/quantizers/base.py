@@ -83,21 +83,36 @@ def _torch_compiling():
     return torch.compiler.is_compiling()
 
 
-def raise_if_nan(x, name="inputs"):
-    """Raise a ``ValueError`` if a concrete tensor holds NaN.
+def concrete(flag):
+    """A scalar boolean tensor as a Python bool when it has a value (eager), else ``None`` (traced).
 
-    Inside a traced graph (``tf.function``, ``jax.jit``) the tensor has no
-    value yet and no Python error can be raised, so the check is skipped.
+    Inside a traced graph (``tf.function``, ``jax.jit``, ``torch.compile``) the
+    tensor has no value yet and no Python error can be raised there.
     """
     if _torch_compiling():
-        return
-    has_nan = ops.any(ops.isnan(x))
+        return None
     try:
-        found = bool(has_nan)
+        return bool(flag)
     except TypeError:  # a tracer or graph tensor: nothing to check yet
-        return
-    if found:
+        return None
+
+
+def raise_if_nan(x, name="inputs"):
+    """Raise a ``ValueError`` if a concrete tensor holds NaN (skipped while traced)."""
+    if concrete(ops.any(ops.isnan(x))):
         raise ValueError(f"`{name}` contains NaN; quantizers need finite values.")
+
+
+def checked_indices(indices, size, name="indices"):
+    """``indices`` as int32 in ``[0, size)``: out-of-range values are a ``ValueError`` where they are
+    visible (eager) and clipped to the range inside a compiled function, where nothing can be raised."""
+    indices = ops.cast(indices, "int32")
+    if 0 in tuple(indices.shape):
+        return indices
+    low, high = ops.min(indices), ops.max(indices)
+    if concrete(ops.logical_or(ops.less(low, 0), ops.greater_equal(high, size))):
+        raise ValueError(f"`{name}` must lie in [0, {size}); received values in [{int(low)}, {int(high)}].")
+    return ops.clip(indices, 0, size - 1)
 
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -177,6 +192,8 @@ class Quantizer(keras.layers.Layer):
     def call(self, inputs, training=None, return_indices=False, **kwargs):
         """``kwargs`` (e.g. HierarchicalFSQ's ``num_stages``) go to ``quantize_latents``."""
         self._check_channels(inputs.shape)
+        if inputs.shape[0] == 0:
+            raise ValueError(f"`inputs` is an empty batch (shape {tuple(inputs.shape)}); quantizers need at least one.")
         if not training:
             raise_if_nan(inputs)
         # Quantization arithmetic runs in float32 even under mixed precision:

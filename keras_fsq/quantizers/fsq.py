@@ -7,7 +7,15 @@ import numpy as np
 from keras import ops
 
 from keras_fsq.levels import validate_levels
-from keras_fsq.quantizers.base import Quantizer, backend_constant, finite_rows, histogram, straight_through_round
+from keras_fsq.quantizers.base import (
+    Quantizer,
+    backend_constant,
+    checked_indices,
+    concrete,
+    finite_rows,
+    histogram,
+    straight_through_round,
+)
 from keras_fsq.validation import positive_int
 
 TEMPERATURE_MODES = ("bound", "soft", "noise")
@@ -44,6 +52,12 @@ class FSQ(Quantizer):
         codes  = z_hat / (L // 2)                # in [-1, 1]
         symbol = z_hat + L // 2                  # the level index, in [0, L)
         index  = sum_i symbol_i * basis_i,  basis = cumprod([1, L_1..L_{d-1}])
+
+    A latent vector holding NaN gets index -1 (its codes are NaN): outside
+    training and eager, ``call`` raises a ``ValueError`` instead.
+    ``indices_to_codes`` refuses indices outside ``[0, codebook_size)``
+    (``ValueError``, eager) or clips them (compiled); ``codes_to_indices``
+    likewise for codes off the grid.
 
     With ``preserve_symmetry=True`` the grid is symmetric about 0 for every L
     (levels 2 give {-1, 1}): ``bound(z) = tanh(z / T) (L - 1) / 2``,
@@ -297,6 +311,8 @@ class FSQ(Quantizer):
         value = self._value(z)
         rounded = straight_through_round(value)
         indices = self._flat_index(ops.stop_gradient(rounded))
+        # A latent vector holding NaN has no level: index -1 (never a valid one), its codes NaN.
+        indices = ops.where(ops.any(ops.isnan(value), axis=-1), -1, indices)
         if training and self.track_usage:
             self._update_level_usage(ops.cast(ops.add(rounded, self._symbol_shift), "int32"), value)
         if training and self.temperature_mode == "soft":
@@ -402,9 +418,22 @@ class FSQ(Quantizer):
         return ops.sum(ops.multiply(ops.cast(symbols, "int32"), self._basis), axis=-1)
 
     def codes_to_indices(self, codes):
-        """Map grid codes (as ``quantize_latents`` makes them, before any projection) to int32 indices."""
-        rounded = ops.round(ops.divide(ops.subtract(ops.cast(codes, "float32"), self._code_shift), self._scale))
-        return self.symbols_to_indices(ops.add(rounded, self._symbol_shift))
+        """Map grid codes (as ``quantize_latents`` makes them, before any projection) to int32 indices.
+
+        Codes off the grid (more than 1e-3 of a step from a grid point, or past the
+        outer levels) are a ``ValueError`` where their values are visible (eager);
+        inside a compiled function they go to the nearest grid point.
+        """
+        value = ops.divide(ops.subtract(ops.cast(codes, "float32"), self._code_shift), self._scale)
+        symbols = ops.add(ops.round(value), self._symbol_shift)
+        off_grid = ops.logical_or(
+            ops.greater(ops.max(ops.abs(ops.subtract(value, ops.round(value)))), 1e-3),
+            ops.logical_or(ops.less(ops.min(symbols), 0), ops.any(ops.greater_equal(symbols, self._levels))),
+        )
+        if 0 not in tuple(value.shape) and concrete(off_grid):
+            raise ValueError(f"`codes` must lie on the grid of levels {self.levels}; some do not.")
+        top = ops.cast(ops.subtract(self._levels, 1), "float32")
+        return self.symbols_to_indices(ops.minimum(ops.maximum(symbols, 0.0), top))
 
     def _symbols_to_codes(self, symbols):
         return self._rounded_to_codes(ops.subtract(ops.cast(symbols, "float32"), self._symbol_shift))
@@ -414,6 +443,7 @@ class FSQ(Quantizer):
 
         Shape ``indices_shape`` + ``(dim,)``.
         """
+        indices = checked_indices(indices, self.codebook_size)
         return self._codes_out(self._symbols_to_codes(self.indices_to_symbols(indices)))
 
     def implicit_codebook(self):

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, backend_constant
+from keras_fsq.quantizers.base import Quantizer, backend_constant, checked_indices
 from keras_fsq.validation import positive_int
 
 # Up to this many bits the codebook entropy is computed over all 2^d codes; above, per bit.
@@ -91,6 +91,7 @@ class _BinaryQuantizer(Quantizer):
 
     def indices_to_signs(self, indices):
         """Indices -> their bits as signs in {-1, 1}, shape ``indices.shape + (d,)``."""
+        indices = checked_indices(indices, self.codebook_size)
         return ops.subtract(ops.multiply(ops.cast(self.indices_to_symbols(indices), "float32"), 2.0), 1.0)
 
     def get_config(self):
@@ -176,7 +177,8 @@ class BSQ(_BinaryQuantizer):
 
     For latents ``z`` of ``d = codebook_bits`` dimensions::
 
-        u     = z / ||z||                          (||z|| floored at 1e-12)
+        u     = z / ||z||                          (||z|| floored at 1e-12; infinite
+                                                    components alone set the direction)
         codes = u + sg(sign(u) / sqrt(d) - u)      # on the sphere as well
         index = sum_i [u_i > 0] 2^i
 
@@ -196,8 +198,13 @@ class BSQ(_BinaryQuantizer):
         super().__init__(codebook_bits, entropy_weight, diversity_gamma, inv_temperature, **kwargs)
 
     def quantize_latents(self, z, training=False):
-        norm = ops.sqrt(ops.maximum(ops.sum(ops.square(z), axis=-1, keepdims=True), 1e-24))
-        unit = ops.divide(z, norm)
+        # Infinite components set the direction alone: u = sign(z) over them, normalised.
+        infinite = ops.isinf(z)
+        count = ops.sum(ops.cast(infinite, "float32"), axis=-1, keepdims=True)
+        finite_z = ops.where(infinite, 0.0, z)
+        norm = ops.sqrt(ops.maximum(ops.sum(ops.square(finite_z), axis=-1, keepdims=True), 1e-24))
+        towards_infinity = ops.divide(ops.where(infinite, ops.sign(z), 0.0), ops.sqrt(ops.maximum(count, 1.0)))
+        unit = ops.where(ops.greater(count, 0.0), towards_infinity, ops.divide(finite_z, norm))
         positive = ops.greater(unit, 0.0)
         quantized = ops.where(positive, 1.0, -1.0) / math.sqrt(self.codebook_bits)
         codes = ops.add(unit, ops.stop_gradient(ops.subtract(quantized, unit)))

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_fsq.quantizers.base import Quantizer, finite_rows, histogram
+from keras_fsq.quantizers.base import Quantizer, checked_indices, finite_rows, histogram
 from keras_fsq.validation import positive_int
 
 
@@ -136,7 +136,7 @@ class VectorQuantizer(Quantizer):
         return ops.reshape(self.nearest_indices(flat), ops.shape(codes)[:-1])
 
     def indices_to_codes(self, indices):
-        return ops.take(ops.cast(self.codebook, "float32"), ops.cast(indices, "int32"), axis=0)
+        return ops.take(ops.cast(self.codebook, "float32"), checked_indices(indices, self.codebook_size), axis=0)
 
     def get_config(self):
         config = super().get_config()
