@@ -2,16 +2,20 @@
 
     KERAS_BACKEND=tensorflow python benchmarks/rate_distortion.py --data-dir ../shared/data --out runs/rd
     KERAS_BACKEND=tensorflow python benchmarks/rate_distortion.py --data-dir ../shared/data --quick   # 4 photos
+    ... --families fsq_dct,fsq_photo    # the block-DCT codecs (shipped) and the first, conv ones
 
-Codes each of the 68 BSD68 photos (481x321 or 321x481) with every shipped
-quality (``FSQVAE.from_preset("fsq_photo_q<Q>")``, its learned checkerboard
-prior), with Pillow's JPEG (4:2:0) and WebP over quality sweeps. Bits per pixel
-come from the actual file sizes (headers and checksums included); PSNR (dB,
-averaged over photos) and MS-SSIM from the decoded 8-bit RGB images. Prints
-and writes (``rd.md``, ``rd.json``, ``rd.png``) the table, the BD-rate of our
-codec against JPEG and WebP (``keras_fsq.metrics.bd_rate``, over the PSNR range
-both cover), PSNR at equal bits per pixel against each, and encode/decode
-seconds per photo, and the decode time of a 768x512 photo, on this machine.
+Codes each of the 68 BSD68 photos (481x321 or 321x481) with every quality of
+each family (``FSQVAE.from_preset("<family>_q<Q>")``, its learned prior), with
+Pillow's JPEG (4:2:0) and WebP over quality sweeps. Bits per pixel come from
+the actual file sizes (headers and checksums included); PSNR (dB, averaged
+over photos) and MS-SSIM from the decoded 8-bit RGB images. Prints and writes
+(``rd.md``, ``rd.json``, ``rd.png``) the table; per family the BD-rate
+(``keras_fsq.metrics.bd_rate``) against JPEG over JPEG's range up to 1 bit per
+pixel and against WebP over the range both cover; PSNR at equal bits per pixel
+against each; the worst photo against JPEG (each photo's PSNR minus JPEG's on
+that photo at the same file size, interpolated in JPEG's sweep of that photo);
+encode/decode seconds per photo and the decode time of a 768x512 photo, on
+this machine.
 """
 
 import argparse
@@ -44,7 +48,8 @@ def quality(original_8bit, decoded_8bit):
 
 
 def average_point(photos, code):
-    """Mean bits/pixel, PSNR, MS-SSIM and seconds over ``photos``; ``code(photo) -> (bytes, decoded uint8, s)``."""
+    """Mean bits/pixel, PSNR, MS-SSIM and seconds over ``photos`` and each photo's (bits/pixel, PSNR);
+    ``code(photo) -> (bytes, decoded uint8, seconds)``."""
     rows = []
     for photo in photos:
         file_bytes, decoded, seconds = code(photo)
@@ -56,7 +61,22 @@ def average_point(photos, code):
         "ms_ssim": float(msssim),
         "encode_seconds": float(encode_s),
         "decode_seconds": float(decode_s),
+        "per_photo": [(float(row[0]), float(row[1])) for row in rows],
     }
+
+
+def worst_photo_against(reference, ours):
+    """Smallest ``PSNR_ours - PSNR_reference`` over photos and our points, the reference interpolated in
+    log rate on each photo's own sweep at our file size of that photo (points outside its sweep skipped)."""
+    worst = None
+    for point in ours:
+        for photo, (bits, psnr_db) in enumerate(point["per_photo"]):
+            sweep = sorted(r["per_photo"][photo] for r in reference)
+            rates = np.log([b for b, _ in sweep])
+            if rates[0] <= np.log(bits) <= rates[-1]:
+                gap = psnr_db - float(np.interp(np.log(bits), rates, [q for _, q in sweep]))
+                worst = gap if worst is None else min(worst, gap)
+    return worst
 
 
 def pillow_code(image_format, setting):
@@ -128,36 +148,41 @@ def decode_seconds_768x512(model, photos):
     return min(times)
 
 
+def family_rows(family, photos):
+    """Every quality of ``family`` (presets ``<family>_q<Q>``) coded over ``photos``; its model of the best quality."""
+    qualities = sorted(int(name.rsplit("_q", 1)[1]) for name in presets.PRESETS if name.startswith(f"{family}_q"))
+    rows = []
+    for q in qualities:
+        model = FSQVAE.from_preset(f"{family}_q{q}")
+        point = average_point(photos, fsq_code(model))
+        rows.append({**point, "setting": f"{family} --quality {q}"})
+        print(f"{family} quality {q}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB", flush=True)
+    return rows, model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder holding bsd68/ (default: $KERAS_FSQ_DATA)")
     parser.add_argument("--out", default="runs/rd")
     parser.add_argument("--quick", action="store_true", help="4 photos (a smoke run)")
+    parser.add_argument("--families", default="fsq_dct", help="comma-separated codec families (preset prefixes)")
     args = parser.parse_args()
 
     paths = data.image_paths(data.resolve_data_dir(args.data_dir) / "bsd68")
-    photos = [to_8bit(data.read_image(p)) for p in paths]
-    photos = photos[:4] if args.quick else photos
+    all_photos = [to_8bit(data.read_image(p)) for p in paths]
+    photos = all_photos[:4] if args.quick else all_photos
     print(f"{len(photos)} BSD68 photos; {keras.backend.backend()} backend")
 
-    families = {"keras_fsq": [], "JPEG": [], "WebP": []}
-    for q in sorted(presets.CODEC_RATE_WEIGHTS):
-        model = FSQVAE.from_preset(presets.codec_preset(q))
-        point = average_point(photos, fsq_code(model))
-        families["keras_fsq"].append({**point, "setting": f"--quality {q}"})
-        print(
-            f"keras_fsq quality {q}: {point['bits_per_pixel']:.3f} bpp, {point['psnr']:.2f} dB, MS-SSIM "
-            f"{point['ms_ssim']:.4f}",
-            flush=True,
-        )
-    decode_768 = decode_seconds_768x512(model, [to_8bit(data.read_image(p)) for p in paths])
+    families, decode_768 = {}, {}
+    for family in args.families.split(","):
+        families[family], best = family_rows(family, photos)
+        decode_768[family] = decode_seconds_768x512(best, all_photos)
     for name, image_format, settings in (("JPEG", "JPEG", JPEG_QUALITIES), ("WebP", "WEBP", WEBP_QUALITIES)):
-        for setting in settings:
-            families[name].append(
-                {**average_point(photos, pillow_code(image_format, setting)), "setting": f"quality {setting}"}
-            )
-
-    ours = families["keras_fsq"]
+        families[name] = [
+            {**average_point(photos, pillow_code(image_format, setting)), "setting": f"quality {setting}"}
+            for setting in settings
+        ]
+    jpeg_to_1bpp = [r for r in families["JPEG"] if r["bits_per_pixel"] <= 1.0]
     summary = {"photos": len(photos), "backend": keras.backend.backend(), "decode_seconds_768x512": decode_768}
     lines = [
         "| codec | setting | bits / pixel | PSNR (dB) | MS-SSIM | encode s | decode s |",
@@ -169,34 +194,40 @@ def main():
                 f"| {name} | {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} "
                 f"| {r['encode_seconds']:.3f} | {r['decode_seconds']:.3f} |"
             )
-    lines += [
-        "",
-        "| keras_fsq | bits / pixel | PSNR (dB) | JPEG at those bits | WebP at those bits |",
-        "|---|---|---|---|---|",
-    ]
-    for r in ours:
-        at = {name: psnr_at(families[name], r["bits_per_pixel"]) for name in ("JPEG", "WebP")}
-        cells = [
-            f"{at[n]:.2f} ({r['psnr'] - at[n]:+.2f})" if at[n] is not None else "outside its sweep"
-            for n in ("JPEG", "WebP")
+    for family in args.families.split(","):
+        ours = families[family]
+        lines += [
+            "",
+            f"| {family} | bits / pixel | PSNR (dB) | JPEG at those bits | WebP at those bits |",
+            "|---|---|---|---|---|",
         ]
-        lines.append(f"| {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {cells[0]} | {cells[1]} |")
-    lines.append("")
-    for name in ("JPEG", "WebP"):
-        try:
-            summary[f"bd_rate_vs_{name.lower()}"] = bd_rate(
-                [r["bits_per_pixel"] for r in families[name]],
-                [r["psnr"] for r in families[name]],
-                [r["bits_per_pixel"] for r in ours],
-                [r["psnr"] for r in ours],
-            )
-            lines.append(f"BD-rate against {name} (PSNR): {summary[f'bd_rate_vs_{name.lower()}']:+.1f}%")
-        except ValueError as error:
-            lines.append(f"BD-rate against {name}: not defined ({error})")
-    lines.append(
-        f"Decoding a 768x512 photo (quality {max(presets.CODEC_RATE_WEIGHTS)}): {decode_768:.2f} s "
-        f"({keras.backend.backend()} backend)"
-    )
+        for r in ours:
+            at = {name: psnr_at(families[name], r["bits_per_pixel"]) for name in ("JPEG", "WebP")}
+            cells = [
+                f"{at[n]:.2f} ({r['psnr'] - at[n]:+.2f})" if at[n] is not None else "outside its sweep"
+                for n in ("JPEG", "WebP")
+            ]
+            lines.append(f"| {r['setting']} | {r['bits_per_pixel']:.3f} | {r['psnr']:.2f} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+        for name, reference in (("JPEG up to 1 bpp", jpeg_to_1bpp), ("WebP", families["WebP"])):
+            key = f"{family}_bd_rate_vs_{name.split()[0].lower()}"
+            try:
+                summary[key] = bd_rate(
+                    [r["bits_per_pixel"] for r in reference],
+                    [r["psnr"] for r in reference],
+                    [r["bits_per_pixel"] for r in ours],
+                    [r["psnr"] for r in ours],
+                )
+                lines.append(f"{family}: BD-rate against {name} (PSNR): {summary[key]:+.1f}%")
+            except ValueError as error:
+                lines.append(f"{family}: BD-rate against {name}: not defined ({error})")
+        worst = worst_photo_against(families["JPEG"], ours)
+        summary[f"{family}_worst_photo_vs_jpeg_db"] = worst
+        lines.append(f"{family}: worst photo against JPEG at equal file size: {worst:+.2f} dB")
+        lines.append(
+            f"{family}: decoding a 768x512 photo (best quality): {decode_768[family]:.2f} s "
+            f"({keras.backend.backend()} backend)"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     out = pathlib.Path(args.out)

@@ -155,6 +155,17 @@ PRESETS["fsq_dct_base"] = {
     "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 3e-4, "warmup_fraction": 0.02, "init": None},
     "weights": None,
 }
+# Each quality starts from fsq_dct_base with its steps moved to JPEG quality ``dct_quality``'s
+# tables (``block_transform.rescale_quality``) and is fine-tuned at its rate weight.
+DCT_QUALITIES = {1: (8, 0.012), 2: (15, 0.006), 3: (25, 0.0028), 4: (40, 0.0016), 5: (55, 0.001), 6: (75, 0.0005)}
+for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
+    PRESETS[f"fsq_dct_q{_quality}"] = {
+        "description": f"Image codec for photos, quality {_quality} of {len(DCT_QUALITIES)}: block DCT (YCbCr 4:2:0) "
+        f"with learned residuals, 24 x FSQ [255,31,15,7], factorized prior, rate weight {_rate_weight}.",
+        "model": {**_DCT_MODEL, "dct_quality": _dct_quality, "rate_weight": _rate_weight},
+        "recipe": {**_CODEC_RECIPE, "epochs": 3, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_dct_base"},
+        "weights": f"fsq_dct_q{_quality}.npz",
+    }
 
 
 def codec_preset(quality):
