@@ -78,9 +78,13 @@ class FSQVAE(keras.Model):
             term). ``rate_bits_per_pixel`` reports ``R / (H W)``.
         rate_weight: lambda of rate-distortion training (0: the prior only
             learns the symbols' statistics).
+        preset: the name of the shipped preset whose weights the model holds
+            (``from_preset`` sets it; ``fit`` clears it).
     """
 
-    def __init__(self, encoder, quantizer, decoder, reconstruction_loss="mse", prior=None, rate_weight=0.0, **kwargs):
+    def __init__(
+        self, encoder, quantizer, decoder, reconstruction_loss="mse", prior=None, rate_weight=0.0, preset=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
             raise ValueError(f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}.")
@@ -92,7 +96,9 @@ class FSQVAE(keras.Model):
             raise ValueError("`rate_weight` > 0 needs a `prior` (the rate is measured under it).")
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
         self.prior, self.rate_weight = prior, float(rate_weight)
-        self.preset = None  # the preset's name when built by from_preset (the codec records it in files)
+        # The shipped preset whose weights this model holds (the codec records it in files); saved with
+        # the model, and forgotten when the model trains further (its weights are then its own).
+        self.preset = preset
         self.reconstruction_loss = reconstruction_loss
         self._reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
@@ -216,6 +222,7 @@ class FSQVAE(keras.Model):
             validate_images(validation[0], "validation_data")
         elif isinstance(validation, np.ndarray):
             validate_images(validation, "validation_data")
+        self.preset = None  # trained further: no longer the shipped weights
         return super().fit(x, y, **self._guarded(kwargs))
 
     def evaluate(self, x=None, y=None, **kwargs):
@@ -310,6 +317,7 @@ class FSQVAE(keras.Model):
                 "reconstruction_loss": self.reconstruction_loss,
                 "prior": keras.saving.serialize_keras_object(self.prior) if self.prior is not None else None,
                 "rate_weight": self.rate_weight,
+                "preset": self.preset,
             }
         )
         return config

@@ -431,3 +431,16 @@ def test_compress_by_quality_and_decompress_without_a_model(bsd_photo, tmp_path,
     with pytest.raises(SystemExit) as exit_:
         main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "x.fsq"), "--quality", "9"])
     assert exit_.value.code == 2 and "--quality" in capsys.readouterr().err
+
+
+def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(bsd_photo, tmp_path):
+    from keras_fsq import FSQVAE
+
+    model = FSQVAE.from_preset("fsq_photo_q1")
+    model.save(tmp_path / "q1.keras")
+    restored = keras.saving.load_model(tmp_path / "q1.keras")
+    assert restored.preset == "fsq_photo_q1"
+    assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == "fsq_photo_q1"
+    restored.fit(bsd_photo[None, :64, :64], epochs=1, verbose=0)
+    assert restored.preset is None
+    assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == ""
