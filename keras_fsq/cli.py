@@ -355,6 +355,8 @@ def write_report(model, held_out, out, run_name, history=None, extra=None):
 
 def reconstruction_fid(model, images, extract):
     """``{"rfid", "rkid"}``: FID and KID of ``images`` against ``model``'s reconstructions of them."""
+    if len(images) < 2:
+        raise ValueError(f"--fid needs at least 2 held-out images; there are {len(images)} (lower --train-size).")
     from keras_fsq.metrics import fid_from_features, kid_from_features
 
     real, rebuilt = extract(images), extract(model.reconstruct(images))
@@ -432,6 +434,10 @@ def train_into(args, out):
     keras.utils.set_random_seed(args.seed)
     recipe = train_recipe(args)
     model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
+    if recipe.get("init"):  # a fine-tuning recipe starts from the weights it names
+        from keras_fsq import preset_weights
+
+        preset_weights.load_preset_weights(model, recipe["init"])
     started = time.perf_counter()
     history = training.fit_with_recipe(
         model, recipe, train_images, held_out, seed=args.seed, verbose=1 if sys.stdout.isatty() else 2
@@ -566,7 +572,10 @@ def load_codec_model(args, model_name=None):
     prior_path = pathlib.Path(args.prior)
     if not prior_path.is_file():
         raise FileNotFoundError(f"--prior {prior_path} does not exist.")
-    return model, codec.EntropyModel.from_json(prior_path.read_text())
+    try:
+        return model, codec.EntropyModel.from_json(prior_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"--prior {prior_path} is not a prior written by keras-fsq fit-prior ({error}).") from None
 
 
 def default_tile(model):
@@ -742,6 +751,9 @@ def terminate(signum, frame):
 
 
 def main(argv=None):
+    for stream in (sys.stdout, sys.stderr):  # a file name the terminal cannot encode is escaped, not fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend

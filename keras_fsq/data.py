@@ -349,7 +349,7 @@ def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
     for name, value in (("size", size), ("batch_size", batch_size), ("steps", steps)):
         positive_int(value, name)
     small = [image.shape[:2] for image in images if min(image.shape[:2]) < size]
-    if not images or small:
+    if len(images) == 0 or small:
         raise ValueError(
             f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}."
         )

@@ -69,7 +69,9 @@ def replacing(path, overwrite=True):
     path = pathlib.Path(path)
     if not overwrite:
         check_target(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    # The stem is shortened so that the temporary name stays within the 255 bytes of a file name.
+    stem = path.stem.encode()[:120].decode(errors="ignore")
+    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{path.suffix[:16]}", dir=path.parent)
     os.close(handle)
     try:
         os.chmod(temporary, _mode_for(path))

@@ -423,3 +423,20 @@ def test_commands_print_no_tensorflow_start_up_lines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert "101085.png ->" in result.stdout
+
+
+def test_long_names_bad_priors_and_unencodable_output_are_handled(codec_model, photos, tmp_path, capsys):
+    photo = sorted(photos.iterdir())[0]
+    model = ["--model", str(codec_model)]
+    long_name = tmp_path / ("x" * 240 + ".fsq")
+    assert main(["compress", str(photo), str(long_name), *model]) == 0
+    assert long_name.is_file()
+    capsys.readouterr()
+    assert main(["compress", str(photo), str(tmp_path / "p.fsq"), *model, "--prior", str(photo)]) == 2
+    assert "is not a prior written by keras-fsq fit-prior" in capsys.readouterr().err
+    target = tmp_path / "caf\u00e9.fsq"
+    arguments = ["compress", str(photo), str(target), "--model", str(codec_model)]
+    code = f"import sys\nfrom keras_fsq.cli import main\nsys.exit(main({arguments!r}))\n"
+    result = run_python(code, PYTHONIOENCODING="ascii")
+    assert result.returncode == 0, result.stderr
+    assert "caf\\xe9.fsq" in result.stdout
