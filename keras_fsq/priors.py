@@ -41,6 +41,7 @@ CONTEXTS = ("none", "checkerboard")
 RELAXATIONS = ("interpolate", "noise")
 LOG2 = float(np.log(2.0))
 LOGIT_SCALE = 10.0
+MAX_TABLE_ENTRIES = 2**24  # 64 MiB of float32 logits
 
 
 def anchor_mask(height, width):
@@ -105,6 +106,12 @@ class CategoricalPrior(keras.layers.Layer):
         self.context, self.activity_buckets, self.relaxation, self.seed = context, activity_buckets, relaxation, seed
         self.max_level = max(self.levels)
         self.num_contexts = 1 if context == "none" else 1 + self.max_level * activity_buckets
+        entries = len(self.levels) * self.num_contexts * self.max_level
+        if entries > MAX_TABLE_ENTRIES:  # checked before any weight exists: a crafted config cannot allocate it
+            raise ValueError(
+                f"`levels` ({len(self.levels)} symbols of up to {self.max_level} levels) with context {context!r} "
+                f"need a table of {entries} entries; at most {MAX_TABLE_ENTRIES}."
+            )
         valid = np.arange(self.max_level)[None, :] < np.asarray(self.levels)[:, None]
         self._invalid = np.where(valid, 0.0, -1e9).astype("float32")[:, None, :]  # (d, 1, max L)
         self.seed_generator = keras.random.SeedGenerator(seed) if relaxation == "noise" else None

@@ -214,3 +214,9 @@ def test_a_garbled_payload_behind_a_valid_checksum_is_a_codec_error(rd_pair):
         body[position] ^= 0x5A
         with pytest.raises(codec.CodecError):
             codec.decompress(model, bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
+
+
+def test_a_prior_table_too_large_is_refused_before_any_weight_exists():
+    with pytest.raises(ValueError, match=r"need a table of \d+ entries; at most 16777216"):
+        CategoricalPrior([255] * 4000, context="checkerboard")
+    assert CategoricalPrior([255, 31, 15, 7] * 24, context="none").num_contexts == 1
