@@ -501,6 +501,54 @@ def run_tune(args):
         return tune_into(args, space, out)
 
 
+def search_description(args, train_images, held_out):
+    """What makes two searches the same one: their data (a digest of the pixels), budget and space."""
+    import hashlib
+
+    keys = (
+        "tuner",
+        "objective",
+        "epochs",
+        "batch_size",
+        "max_trials",
+        "seed",
+        "rate_weight",
+        "architecture",
+        "widths",
+        "code_dims",
+        "level_range",
+        "codebook_bits",
+        "latent_dims",
+        "schedules",
+    )
+    description = {key: getattr(args, key, None) for key in keys}
+    digest = hashlib.sha256()
+    for images in (train_images, held_out):
+        digest.update(str(images.shape).encode())
+        digest.update(images.tobytes())
+    return json.loads(json.dumps({**description, "data_sha256": digest.hexdigest()}, default=list))
+
+
+def check_same_search(path, description, overwrite):
+    """A search resumes only itself: ``ValueError`` if ``path`` describes another one (unless ``overwrite``)."""
+    from keras_fsq import files
+
+    if path.exists() and not overwrite:
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, ValueError):
+            earlier = None
+        if earlier != description:
+            changed = sorted(
+                k for k in description if not isinstance(earlier, dict) or earlier.get(k) != description[k]
+            )
+            raise ValueError(
+                f"--out {path.parent} holds another search (different {', '.join(changed) or 'description'}); "
+                "pass --overwrite to start afresh, or another --out."
+            )
+    files.write_text(path, json.dumps(description, indent=1) + "\n")
+
+
 def tune_into(args, space, out):
     """Run the search ``args`` describe with its project in ``out``; the results table's rows."""
     import keras
@@ -508,6 +556,7 @@ def tune_into(args, space, out):
     from keras_fsq import files, tuning
 
     train_images, held_out = split(load_images(args), args.train_size)
+    check_same_search(out / "search.json", search_description(args, train_images, held_out), args.overwrite)
     keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(
         space,
@@ -617,8 +666,10 @@ def codec_pairs(source, target, compressing):
         allowed = {".fsq"} if compressing else IMAGE_SUFFIXES
         if target.suffix.lower() not in allowed and not same_file(source, target):  # that is refused as an input
             wanted = "a .fsq file" if compressing else f"an image file ({', '.join(sorted(IMAGE_SUFFIXES))})"
-            raise ValueError(f"{target}: the output of {'compress' if compressing else 'decompress'} is {wanted}, "
-                             "or a folder (end it with /).")
+            raise ValueError(
+                f"{target}: the output of {'compress' if compressing else 'decompress'} is {wanted}, "
+                "or a folder (end it with /)."
+            )
         return [(source, target)]
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} is a file; the output of a folder must be a folder.")

@@ -143,6 +143,21 @@ def test_tune_command_writes_results_and_plot(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"best levels: {rows[0]['levels']}" in printed
     assert "| trial | levels |" in (out / "results.md").read_text()
+    assert main(["tune", *TINY_CLI, "--max-trials", "2", "--out", str(out), "--train-size", "48"]) == 2
+    assert "holds another search (different data_sha256)" in capsys.readouterr().err
+
+
+def test_a_search_resumes_only_itself(tmp_path):
+    from keras_fsq.cli import check_same_search
+
+    path = tmp_path / "search.json"
+    first = {"epochs": 2, "data_sha256": "a"}
+    check_same_search(path, first, overwrite=False)
+    check_same_search(path, first, overwrite=False)  # the same search: resumed
+    with pytest.raises(ValueError, match=r"holds another search \(different data_sha256, epochs\)"):
+        check_same_search(path, {"epochs": 3, "data_sha256": "b"}, overwrite=False)
+    check_same_search(path, {"epochs": 3, "data_sha256": "b"}, overwrite=True)
+    assert json.loads(path.read_text())["epochs"] == 3
 
 
 def test_tune_command_rejects_a_bad_space(tmp_path, capsys):
