@@ -13,6 +13,8 @@ import sys
 __version__ = "0.3.0"
 
 _PUBLIC = {
+    "BlockDCTDecoder": "keras_fsq.block_transform",
+    "BlockDCTEncoder": "keras_fsq.block_transform",
     "ConvDecoder": "keras_fsq.blocks",
     "ConvEncoder": "keras_fsq.blocks",
     "Decoder": "keras_fsq.blocks",
