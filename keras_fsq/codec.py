@@ -80,24 +80,19 @@ class CodecError(ValueError):
     """A file that is not a valid keras_fsq file for this model and prior."""
 
 
-def fsq_layer(model):
-    """The model's FSQ quantizer, or a ValueError naming what it has instead."""
-    from keras_fsq.quantizers import FSQ
-
-    if type(model.quantizer) is not FSQ:
+def coded_quantizer(model):
+    """The model's quantizer when its indices split into symbols (the quantizer contract's
+    ``alphabet_sizes``: FSQ, LFQ, BSQ), or a ValueError naming what it has instead."""
+    if model.quantizer.alphabet_sizes is None:
         raise ValueError(
-            f"The codec needs a model with an FSQ quantizer; this one has {type(model.quantizer).__name__}."
-        )
-    if model.quantizer.project_in is not None:
-        raise ValueError(
-            "The codec codes the FSQ symbols themselves; this FSQ projects its input (dim != codebooks x levels)."
+            f"The codec codes symbols (a quantizer's `alphabet_sizes`); {type(model.quantizer).__name__} has none."
         )
     return model.quantizer
 
 
 def symbol_levels(model):
-    """The alphabet size of each symbol of a latent vector: the FSQ levels, once per codebook."""
-    return fsq_layer(model).symbol_levels
+    """The alphabet size of each symbol of one latent position (``Quantizer.position_alphabet``)."""
+    return coded_quantizer(model).position_alphabet
 
 
 def model_fingerprint(model):
@@ -118,19 +113,14 @@ def symbol_grid(model, indices):
     """``model.encode`` indices -> symbols ``(N, h, w, D)`` uint8 (a global latent is one row)."""
     from keras_fsq.models import symbol_grid as grid_of
 
-    symbols = fsq_layer(model).indices_to_symbols(keras.ops.convert_to_tensor(indices, dtype="int32"))
+    symbols = coded_quantizer(model).indices_to_symbols(keras.ops.convert_to_tensor(indices, dtype="int32"))
     return keras.ops.convert_to_numpy(grid_of(symbols, _spatial_rank(model))).astype("uint8")
 
 
 def indices_of(model, grid, index_shape):
     """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
-    quantizer = fsq_layer(model)
-    spatial = tuple(index_shape[1 : 1 + _spatial_rank(model)])
-    symbols = np.asarray(grid, dtype="int32").reshape(
-        (len(grid), *spatial, quantizer.num_codebooks, len(quantizer.levels))
-    )
-    if quantizer.num_codebooks == 1:
-        symbols = symbols[..., 0, :]
+    quantizer = coded_quantizer(model)
+    symbols = np.asarray(grid, dtype="int32").reshape((len(grid), *index_shape[1:], len(quantizer.alphabet_sizes)))
     return keras.ops.convert_to_numpy(quantizer.symbols_to_indices(symbols)).astype("int32")
 
 
@@ -168,8 +158,14 @@ class EntropyModel:
 
     @classmethod
     def for_model(cls, model):
-        """The prior a model codes with by default: its learned ``prior`` if it has one, else its level usage."""
-        return cls.from_prior(model) if model.prior is not None else cls.from_level_usage(model)
+        """The prior a model codes with by default: its learned ``prior`` if it has one, else its FSQ's
+        level usage; a quantizer that keeps none (LFQ, BSQ) codes under a uniform prior (fit one for less)."""
+        if model.prior is not None:
+            return cls.from_prior(model)
+        if hasattr(model.quantizer, "track_usage"):
+            return cls.from_level_usage(model)
+        levels = symbol_levels(model)
+        return cls(levels, np.zeros((len(levels), 1, max(levels)), "int64"))
 
     @classmethod
     def from_prior(cls, model):
@@ -188,8 +184,8 @@ class EntropyModel:
     @classmethod
     def from_level_usage(cls, model, total=2**16):
         """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
-        quantizer = fsq_layer(model)
-        if not quantizer.track_usage:
+        quantizer = coded_quantizer(model)
+        if not getattr(quantizer, "track_usage", False):
             raise ValueError(
                 "The model's FSQ keeps no level usage (track_usage=False): pass a prior from EntropyModel.fit "
                 "(keras-fsq fit-prior)."
@@ -345,7 +341,7 @@ def padded_size(model, height, width):
 def _index_shape(model, count, height, width, channels):
     padded = padded_size(model, height, width)
     latent_shape = model.encoder.compute_output_shape((count, *padded, channels))
-    return tuple(fsq_layer(model).indices_shape(latent_shape))
+    return tuple(coded_quantizer(model).indices_shape(latent_shape))
 
 
 def compress(model, images, prior=None, model_name=None):

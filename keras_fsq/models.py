@@ -351,9 +351,9 @@ def _check_prior(prior, quantizer):
         raise ValueError(f"`prior` must be a keras_fsq.priors.CategoricalPrior; received {type(prior).__name__}.")
     if type(quantizer) is not FSQ or quantizer.project_in is not None:
         raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
-    if prior.levels != quantizer.symbol_levels:
+    if prior.levels != quantizer.position_alphabet:
         raise ValueError(
-            f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.symbol_levels}."
+            f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.position_alphabet}."
         )
 
 

@@ -444,3 +444,50 @@ def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(
     restored.fit(bsd_photo[None, :64, :64], epochs=1, verbose=0)
     assert restored.preset is None
     assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == ""
+
+
+def contract_models():
+    """Small untrained models of each quantizer the codec codes through the quantizer contract."""
+    from keras_fsq import BSQ, FSQVAE, LFQ, ConvDecoder, ConvEncoder, build_fsqvae
+
+    return {
+        "lfq": FSQVAE(ConvEncoder(6, [8, 8]), LFQ(6), ConvDecoder(3, [8, 8])),
+        "bsq": FSQVAE(ConvEncoder(5, [8, 8]), BSQ(5), ConvDecoder(3, [8, 8])),
+        "fsq_projected": FSQVAE(
+            ConvEncoder(8, [8, 8]), FSQ([5, 4], dim=8, num_codebooks=2, track_usage=True), ConvDecoder(3, [8, 8])
+        ),
+        "block_dct": build_fsqvae(preset="fsq_dct_base"),
+    }
+
+
+@pytest.mark.parametrize("name", ["lfq", "bsq", "fsq_projected", "block_dct"])
+def test_every_quantizer_with_symbols_compresses_bit_exactly_across_backends(name, cifar_images, tmp_path):
+    model = contract_models()[name]
+    images = cifar_images[:3].astype("float32") / 255
+    model.build((None, 32, 32, 3))
+    file_bytes = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.read_indices(model, file_bytes)[0], model.encode(images))
+    np.testing.assert_allclose(codec.decompress(model, file_bytes), model.reconstruct(images), atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "x.fsq").write_bytes(file_bytes)
+    # The next backend in the cycle tensorflow -> jax -> torch -> tensorflow reads the file: over the
+    # three runs of the suite every backend writes for one other and reads from one other.
+    backends = ["tensorflow", "jax", "torch"]
+    other = backends[(backends.index(BACKEND) + 1) % 3]
+    env = {**os.environ, "KERAS_BACKEND": other, "PYTHONPATH": str(REPO_ROOT)}
+    arguments = [str(tmp_path / "m.keras"), "-", str(tmp_path / "x.fsq"), str(tmp_path / "other.npy")]
+    subprocess.run(
+        [sys.executable, "-m", "tests.cross_backend_codec", *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "other.npy"), model.encode(images))
+
+
+def test_a_quantizer_without_symbols_is_named():
+    model = small_conv_fsqvae(VectorQuantizer(16, 3, seed=0))
+    model.build((None, 32, 32, 3))
+    with pytest.raises(ValueError, match="The codec codes symbols .*VectorQuantizer has none"):
+        codec.compress(model, np.zeros((1, 32, 32, 3), "float32"))

@@ -132,7 +132,10 @@ class Quantizer(keras.layers.Layer):
       for usage histograms.
     - ``alphabet_sizes``: for quantizers whose indices split into per-dimension
       symbols an entropy coder can code, the number of values of each symbol
-      (``indices_to_symbols`` gives them); ``None`` otherwise.
+      (``indices_to_symbols`` gives them, ``symbols_to_indices`` inverts it); ``None``
+      otherwise. ``indices_per_position``: how many indices one latent position has
+      (FSQ's codebooks), so ``position_alphabet`` lists the alphabet of every symbol
+      of a position: what the codec codes.
     - ``schedule_variables()``: ``{name: keras.Variable}`` that a schedule (a
       callback) may assign during training, e.g. ``{"temperature": T}``.
     - ``num_stages``: ``None``, or the number of stages when a prefix of them
@@ -225,8 +228,16 @@ class Quantizer(keras.layers.Layer):
         return config
 
     alphabet_sizes = None
+    indices_per_position = 1
     num_stages = None
     learns_from_distortion = False
+
+    @property
+    def position_alphabet(self):
+        """The alphabet size of every symbol of one latent position (``alphabet_sizes`` per index), or ``None``."""
+        if self.alphabet_sizes is None:
+            return None
+        return list(self.alphabet_sizes) * self.indices_per_position
 
     def schedule_variables(self):
         """``{name: keras.Variable}`` a schedule may assign (none by default)."""

@@ -252,9 +252,9 @@ class FSQ(Quantizer):
         return math.prod(self.levels)
 
     @property
-    def symbol_levels(self):
-        """The alphabet size of each symbol of a latent vector, codebook after codebook: ``levels * num_codebooks``."""
-        return list(self.levels) * self.num_codebooks
+    def indices_per_position(self):
+        """One index per codebook."""
+        return self.num_codebooks
 
     @property
     def alphabet_sizes(self):

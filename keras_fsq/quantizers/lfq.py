@@ -84,6 +84,10 @@ class _BinaryQuantizer(Quantizer):
         """Indices -> their bits in {0, 1}, shape ``indices.shape + (d,)``."""
         return ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), 2)
 
+    def symbols_to_indices(self, symbols):
+        """Inverse of ``indices_to_symbols``: ``sum_i bit_i 2^i``."""
+        return ops.sum(ops.multiply(ops.cast(symbols, "int32"), self._basis), axis=-1)
+
     def entropy_loss(self, z):
         """``H_per_sample - diversity_gamma * H_codebook`` of ``z`` (see ``binary_entropy_terms``)."""
         per_sample, codebook_entropy = binary_entropy_terms(z, self.inv_temperature, self._codebook)
