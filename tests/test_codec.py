@@ -113,7 +113,7 @@ def test_foreign_files_other_models_and_other_priors_are_rejected(trained, tmp_p
 def test_bad_arguments_raise_value_errors(trained, cifar_images):
     model, prior, held_out = trained
     vq = small_conv_fsqvae(VectorQuantizer(16, 3))
-    with pytest.raises(ValueError, match="FSQ quantizer"):
+    with pytest.raises(ValueError, match="VectorQuantizer has none"):
         codec.compress(vq, held_out[:1])
     with pytest.raises(ValueError, match="up to 255 levels"):
         codec.compress(small_conv_fsqvae(FSQ([300, 3, 3])), held_out[:1])
