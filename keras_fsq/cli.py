@@ -155,7 +155,7 @@ def build_parser():
     )
     train.add_argument(
         "--prior",
-        choices=["none", "checkerboard"],
+        choices=["none", "checkerboard", "activity"],
         help="the learned prior's context (default with --rate-weight: checkerboard)",
     )
     train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")

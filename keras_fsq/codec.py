@@ -54,6 +54,7 @@ import constriction
 import keras
 import numpy as np
 
+from keras_fsq import priors
 from keras_fsq.validation import validate_images
 
 MAGIC = b"KFSQ"
@@ -63,7 +64,7 @@ _LENGTH = struct.Struct("<I")
 MAX_SIDE = 16384
 MAX_PIXELS = 2**25  # per file, as keras_fsq.data.MAX_IMAGE_PIXELS per image
 MAX_SYMBOLS = 2**26  # per file: the decoded symbols are held (one byte each) and checked before any image
-CONTEXTS = ("none", "left", "checkerboard")
+CONTEXTS = ("none", "left", *priors.TWO_PASS)  # a learned prior's contexts (keras_fsq.priors), and "left"
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
 MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 2, p = 1 - floor / 2
@@ -129,18 +130,21 @@ class EntropyModel:
 
     ``context="none"``: one context. ``"left"``: context ``c < max L`` is the
     left neighbour's level and ``c = max L`` means "first column".
-    ``"checkerboard"``: the contexts of ``keras_fsq.priors.checkerboard_contexts``
-    with ``activity_buckets`` buckets (``1 + max L * activity_buckets`` contexts).
+    ``"checkerboard"``, ``"activity"``: a learned prior's contexts
+    (``keras_fsq.priors.contexts_of``) with ``activity_buckets`` buckets.
     """
 
     def __init__(self, levels, counts, context="none", activity_buckets=None):
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
-        if (context == "checkerboard") != (activity_buckets is not None):
-            raise ValueError("`activity_buckets` is given exactly when `context` is 'checkerboard'.")
+        if (context in priors.TWO_PASS) != (activity_buckets is not None):
+            raise ValueError(f"`activity_buckets` is given exactly when `context` is one of {priors.TWO_PASS}.")
         self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
         max_level = max(self.levels)
-        contexts = {"none": 1, "left": max_level + 1}.get(context) or 1 + max_level * (activity_buckets or 0)
+        if context == "left":
+            contexts = max_level + 1
+        else:
+            contexts = priors.context_count(context, max_level, activity_buckets or 0)
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
             raise ValueError(
@@ -178,7 +182,7 @@ class EntropyModel:
         logits = np.where(valid, logits - np.where(valid, logits, -np.inf).max(axis=-1, keepdims=True), -np.inf)
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
         counts = np.floor(probabilities * PRIOR_TOTAL).astype("int64")
-        buckets = prior.activity_buckets if prior.context == "checkerboard" else None
+        buckets = prior.activity_buckets if prior.context in priors.TWO_PASS else None
         return cls(prior.levels, counts, prior.context, buckets)
 
     @classmethod
@@ -230,10 +234,8 @@ class EntropyModel:
             contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
             contexts[:, columns == 0] = max(self.levels)
             return contexts
-        if self.context == "checkerboard":
-            from keras_fsq.priors import checkerboard_contexts
-
-            contexts = checkerboard_contexts(grid, self.levels, self.activity_buckets)
+        if self.context in priors.TWO_PASS:
+            contexts = priors.contexts_of(grid, self.levels, self.context, self.activity_buckets)
             return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
         return np.zeros((len(grid), int(mask.sum()), grid.shape[3]), dtype="int64")
 
@@ -241,10 +243,8 @@ class EntropyModel:
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
         if self.context == "left":
             return [np.arange(columns)[None, :].repeat(rows, 0) == x for x in range(columns)]
-        if self.context == "checkerboard":
-            from keras_fsq.priors import anchor_mask
-
-            anchors = anchor_mask(rows, columns)
+        if self.context in priors.TWO_PASS:
+            anchors = priors.anchor_mask(rows, columns)
             return [anchors, ~anchors] if (~anchors).any() else [anchors]
         return [np.ones((rows, columns), dtype=bool)]
 

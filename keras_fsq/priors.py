@@ -17,6 +17,12 @@ Contexts (``context``):
   dimensions of |2 s - (L - 1)|`` (how far from the centre the neighbourhood is:
   the local scale a hyperprior would send). Contexts are integer functions of
   already-decoded symbols, so coder and decoder compute them identically.
+* ``"activity"``: the same two passes, non-anchors under ``1 + b`` (the activity
+  bucket alone): ``1 + K`` contexts whatever the levels, for alphabets too large
+  for ``max L`` mean-level contexts (the block-DCT codecs' 255 levels).
+
+The contexts are defined here once (``context_count``, ``contexts_of``,
+``TWO_PASS``); the codec's counted priors read them from here.
 
 The table is stored as ``logits / LOGIT_SCALE``: Adam moves every variable by
 about its learning rate per step, and a table of log-probabilities needs
@@ -37,7 +43,8 @@ from keras import ops
 from keras_fsq.levels import validate_levels
 from keras_fsq.validation import positive_int
 
-CONTEXTS = ("none", "checkerboard")
+CONTEXTS = ("none", "checkerboard", "activity")
+TWO_PASS = ("checkerboard", "activity")  # anchors first, then the rest given them
 RELAXATIONS = ("interpolate", "noise")
 LOG2 = float(np.log(2.0))
 LOGIT_SCALE = 10.0
@@ -49,8 +56,22 @@ def anchor_mask(height, width):
     return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
 
 
-def checkerboard_contexts(symbols, levels, activity_buckets):
+def context_count(context, max_level, activity_buckets):
+    """How many contexts a learned ``context`` has: its prior's table holds one row per context."""
+    return {"none": 1, "checkerboard": 1 + max_level * activity_buckets, "activity": 1 + activity_buckets}[context]
+
+
+def contexts_of(symbols, levels, context, activity_buckets):
+    """Context index of every symbol of ``symbols`` ``(N, h, w, d)`` under a learned ``context`` (int32)."""
+    if context == "none":
+        return ops.zeros(ops.shape(symbols), dtype="int32")
+    return checkerboard_contexts(symbols, levels, activity_buckets, mean_level=context == "checkerboard")
+
+
+def checkerboard_contexts(symbols, levels, activity_buckets, mean_level=True):
     """Context index of every position of ``symbols`` ``(N, h, w, d)`` (int32), same shape; 0 at anchors.
+
+    ``1 + m K + b`` (see the module doc), or ``1 + b`` without ``mean_level``.
 
     Reads only anchors' symbols, so a decoder holding the anchors computes the
     same contexts. Integer arithmetic in ``keras.ops``: identical on every backend.
@@ -66,12 +87,15 @@ def checkerboard_contexts(symbols, levels, activity_buckets):
     padded = ops.pad(relative, ((0, 0), (1, 1), (1, 1), (0, 0)))
     neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
     level_sum = ops.add(ops.sum(ops.stack(neighbours), axis=0), 4 * centre)
-    mean_level = ops.floor_divide(ops.add(level_sum, 2), 4)
+    mean_level_of_neighbours = ops.floor_divide(ops.add(level_sum, 2), 4)
     odd = ops.convert_to_tensor((levels - 1) % 2, dtype="int32")  # |2 s - (L - 1)| = |2 (s - centre) - odd|
     magnitude = [ops.abs(ops.subtract(ops.multiply(n, 2), odd)) for n in neighbours]
     activity = ops.sum(ops.sum(ops.stack(magnitude), axis=0), axis=-1, keepdims=True)
     bucket = sum(ops.cast(ops.greater_equal(activity, 2**k - 1), "int32") for k in range(1, activity_buckets))
-    contexts = ops.add(ops.add(ops.multiply(mean_level, activity_buckets), bucket), 1)
+    if mean_level:
+        contexts = ops.add(ops.add(ops.multiply(mean_level_of_neighbours, activity_buckets), bucket), 1)
+    else:
+        contexts = ops.add(ops.multiply(bucket, ops.ones_like(symbols)), 1)
     return ops.where(anchors, 0, contexts)
 
 
@@ -87,7 +111,7 @@ class CategoricalPrior(keras.layers.Layer):
 
     Args:
         levels: the FSQ levels.
-        context: ``"none"`` (factorized) or ``"checkerboard"`` (see the module doc).
+        context: ``"none"`` (factorized), ``"checkerboard"`` or ``"activity"`` (see the module doc).
         activity_buckets: ``K``, the activity buckets of the checkerboard context.
         relaxation: ``"interpolate"`` or ``"noise"`` (see the module doc).
         seed: of the noise.
@@ -105,7 +129,7 @@ class CategoricalPrior(keras.layers.Layer):
         activity_buckets = positive_int(activity_buckets, "activity_buckets")
         self.context, self.activity_buckets, self.relaxation, self.seed = context, activity_buckets, relaxation, seed
         self.max_level = max(self.levels)
-        self.num_contexts = 1 if context == "none" else 1 + self.max_level * activity_buckets
+        self.num_contexts = context_count(context, self.max_level, activity_buckets)
         entries = len(self.levels) * self.num_contexts * self.max_level
         if entries > MAX_TABLE_ENTRIES:  # checked before any weight exists: a crafted config cannot allocate it
             raise ValueError(
@@ -135,9 +159,7 @@ class CategoricalPrior(keras.layers.Layer):
 
     def contexts(self, symbols):
         """Context index per position and dimension of ``symbols`` ``(N, h, w, d)``."""
-        if self.context == "none":
-            return ops.zeros(ops.shape(symbols), dtype="int32")
-        return checkerboard_contexts(symbols, self.levels, self.activity_buckets)
+        return contexts_of(symbols, self.levels, self.context, self.activity_buckets)
 
     def call(self, symbols, positions=None, training=None):
         symbols = ops.cast(symbols, "int32")

@@ -253,19 +253,22 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
 
 
 def random_prior(levels, context, rng):
+    from keras_fsq import priors
+
     max_level = max(levels)
-    contexts = 1 if context == "none" else max_level + 1
+    buckets = 3 if context in priors.TWO_PASS else None
+    contexts = max_level + 1 if context == "left" else priors.context_count(context, max_level, buckets or 0)
     counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (
         rng.uniform(size=(len(levels), contexts, max_level)) < 0.7
     )
-    return codec.EntropyModel(levels, counts, context)
+    return codec.EntropyModel(levels, counts, context, buckets)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     levels=st.lists(st.integers(2, 255), min_size=1, max_size=5),
     shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 6)),
-    context=st.sampled_from(["none", "left"]),
+    context=st.sampled_from(["none", "left", "checkerboard", "activity"]),
     step=st.integers(1, 5),
     seed=st.integers(0, 2**32 - 1),
 )

@@ -220,3 +220,17 @@ def test_a_prior_table_too_large_is_refused_before_any_weight_exists():
     with pytest.raises(ValueError, match=r"need a table of \d+ entries; at most 16777216"):
         CategoricalPrior([255] * 4000, context="checkerboard")
     assert CategoricalPrior([255, 31, 15, 7] * 24, context="none").num_contexts == 1
+
+
+def test_the_activity_context_is_the_checkerboards_bucket_alone():
+    from keras_fsq import priors
+
+    symbols = np.random.default_rng(0).integers(0, 5, size=(2, 6, 7, 3)).astype("int32")
+    full = keras.ops.convert_to_numpy(priors.contexts_of(symbols, [5, 5, 5], "checkerboard", 4))
+    activity = keras.ops.convert_to_numpy(priors.contexts_of(symbols, [5, 5, 5], "activity", 4))
+    anchors = priors.anchor_mask(6, 7)
+    assert (activity[:, anchors] == 0).all() and (full[:, anchors] == 0).all()
+    np.testing.assert_array_equal(activity[:, ~anchors], (full[:, ~anchors] - 1) % 4 + 1)
+    assert activity.max() <= 4
+    prior = CategoricalPrior([255, 31, 15, 7] * 24, context="activity", activity_buckets=12)
+    assert prior.num_contexts == 13
