@@ -18,9 +18,9 @@ shared = data.resolve_data_dir(args.data_dir)
 photo = data.read_image(data.image_paths(shared / "bsd68")[-1])  # 481x321 (or 321x481): any size is padded and cropped
 out = pathlib.Path(tempfile.mkdtemp())
 
-# 1. A shipped codec (quality 1 = smallest files ... 4 = best), with its learned prior: no training.
+# 1. A shipped codec (quality 1 = smallest files ... 6 = best), with its learned prior: no training.
 model = FSQVAE.from_preset(presets.codec_preset(3))
-file_bytes = codec.compress(model, photo)  # the file records "fsq_photo_q3" and the weights' fingerprint
+file_bytes = codec.compress(model, photo)  # the file records "fsq_dct_q3" and the weights' fingerprint
 (restored,) = codec.decompress(model, file_bytes)
 print(
     f"shipped quality 3: {len(file_bytes)} bytes = {8 * len(file_bytes) / (photo.shape[0] * photo.shape[1]):.3f} "

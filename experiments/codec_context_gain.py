@@ -32,7 +32,7 @@ lines = [
     "|---|---|---|---|---|",
 ]
 for quality in sorted(presets.CODEC_RATE_WEIGHTS):
-    model = FSQVAE.from_preset(presets.codec_preset(quality))
+    model = FSQVAE.from_preset(presets.codec_preset(quality, family="fsq_photo"))
     priors = [
         None,
         codec.EntropyModel.fit(model, crops, context="none"),

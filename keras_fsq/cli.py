@@ -40,8 +40,8 @@ TRAIN_OUTPUTS = (
 )
 EVALUATE_OUTPUTS = ("reconstructions.png", "metrics.json", "metrics.md")
 SHARED_CIFAR10_NAMES = ("shared-cifar10",)
-QUALITIES = (1, 2, 3, 4, 5, 6)  # keras_fsq.presets.CODEC_RATE_WEIGHTS (not imported here: --help imports no Keras)
-DEFAULT_QUALITY = 4
+QUALITIES = (1, 2, 3, 4, 5, 6)  # keras_fsq.presets.DCT_QUALITIES, kept equal by a test
+DEFAULT_QUALITY = 3
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -182,11 +182,18 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
     }
 
 
-def codec_preset(quality):
-    """The preset name of codec quality ``quality`` (1: smallest files ... 6: best quality)."""
-    if isinstance(quality, bool) or quality not in CODEC_RATE_WEIGHTS:
-        raise ValueError(f"`quality` must be one of {sorted(CODEC_RATE_WEIGHTS)}; received {quality!r}.")
-    return f"fsq_photo_q{quality}"
+def codec_preset(quality, family="fsq_dct"):
+    """The preset name of codec ``quality`` (1: smallest files ... 6: best quality) of a ``family``.
+
+    ``"fsq_dct"``: the block-DCT codecs that ``keras-fsq compress --quality`` uses;
+    ``"fsq_photo"``: the first, convolutional ones (still shipped: their files decode).
+    """
+    qualities = {"fsq_dct": DCT_QUALITIES, "fsq_photo": CODEC_RATE_WEIGHTS}
+    if family not in qualities:
+        raise ValueError(f"`family` must be one of {sorted(qualities)}; received {family!r}.")
+    if isinstance(quality, bool) or quality not in qualities[family]:
+        raise ValueError(f"`quality` must be one of {sorted(qualities[family])}; received {quality!r}.")
+    return f"{family}_q{quality}"
 
 
 def preset_names():

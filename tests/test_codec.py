@@ -410,7 +410,7 @@ def test_every_shipped_codec_loads_offline_and_round_trips_a_photo(bsd_photo):
 
     rates = []
     for quality in sorted(presets.CODEC_RATE_WEIGHTS):
-        model = FSQVAE.from_preset(presets.codec_preset(quality))
+        model = FSQVAE.from_preset(presets.codec_preset(quality, family="fsq_photo"))
         data = codec.compress(model, bsd_photo)
         assert codec.read_header(data).model_name == f"fsq_photo_q{quality}"
         restored = codec.decompress(model, data)[0]
@@ -422,6 +422,24 @@ def test_every_shipped_codec_loads_offline_and_round_trips_a_photo(bsd_photo):
     assert bits[0] < bits[-1], rates  # quality 1 writes smaller files than the best quality
 
 
+def test_every_block_dct_quality_ships_and_beats_the_one_below(bsd_photo):
+    """The codecs --quality picks: each loads offline, names itself in its files, and a higher
+    quality spends more bits for a higher PSNR on a real photo."""
+    from keras_fsq import FSQVAE, presets
+    from keras_fsq.cli import QUALITIES
+
+    assert QUALITIES == tuple(sorted(presets.DCT_QUALITIES))
+    points = []
+    for quality in QUALITIES:
+        model = FSQVAE.from_preset(presets.codec_preset(quality))
+        data = codec.compress(model, bsd_photo)
+        assert codec.read_header(data).model_name == f"fsq_dct_q{quality}"
+        restored = codec.decompress(model, data)[0]
+        points.append((8 * len(data) / (100 * 150), 10 * np.log10(1 / np.mean((restored - bsd_photo) ** 2))))
+    for (bits, psnr), (next_bits, next_psnr) in zip(points, points[1:]):
+        assert next_bits > bits and next_psnr > psnr, points
+
+
 def test_compress_by_quality_and_decompress_without_a_model(bsd_photo, tmp_path, capsys):
     from keras_fsq.data import read_image, write_image
 
@@ -429,7 +447,7 @@ def test_compress_by_quality_and_decompress_without_a_model(bsd_photo, tmp_path,
     assert main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "photo.fsq"), "--quality", "1"]) == 0
     assert main(["decompress", str(tmp_path / "photo.fsq"), str(tmp_path / "back.png")]) == 0
     assert read_image(tmp_path / "back.png").shape == bsd_photo.shape
-    assert codec.read_header((tmp_path / "photo.fsq").read_bytes()).model_name == "fsq_photo_q1"
+    assert codec.read_header((tmp_path / "photo.fsq").read_bytes()).model_name == "fsq_dct_q1"
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "x.fsq"), "--quality", "9"])

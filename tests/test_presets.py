@@ -88,3 +88,15 @@ def test_a_few_epochs_of_the_default_recipe_beat_block_averaging_on_held_out_ima
     psnr = float(model.evaluate(held_out, verbose=0, return_dict=True)["psnr"])
     baseline_psnr, baseline_bits, _, _ = best_block_average(held_out, 638)
     assert baseline_bits <= 638 and psnr > baseline_psnr, (psnr, baseline_psnr)
+
+
+@pytest.mark.slow
+def test_every_preset_that_names_weights_ships_them_and_they_fit_its_model():
+    import importlib.resources
+
+    shipped = importlib.resources.files("keras_fsq") / "weights"
+    for name in presets.preset_names():
+        weights = presets.get_preset(name)["weights"]
+        if weights:
+            assert (shipped / weights).is_file(), name
+            assert FSQVAE.from_preset(name).preset == name
