@@ -10,7 +10,7 @@ imported, that happens at once.
 import importlib
 import sys
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _PUBLIC = {
     "BlockDCTDecoder": "keras_fsq.block_transform",

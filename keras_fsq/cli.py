@@ -605,7 +605,9 @@ def load_codec_model(args, model_name=None):
     from keras_fsq import codec, presets
     from keras_fsq.models import FSQVAE, load_model
 
-    if args.model:
+    if args.model and pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
+        model = FSQVAE.from_preset(args.model)
+    elif args.model:
         model = load_model(args.model)
     elif model_name is not None:
         if model_name not in presets.PRESETS:

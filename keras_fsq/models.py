@@ -291,21 +291,32 @@ class FSQVAE(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True):
-        """The model of ``keras_fsq.presets.PRESETS[preset]``, with its shipped trained weights, compiled.
+        """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline) or a
+        folder written by ``save_to_preset``. It only loads: compile it to train or evaluate.
 
         ``load_weights=False`` gives it untrained (every preset); ``True`` needs a
         preset that ships weights (``ValueError`` naming the way out otherwise).
-        Works offline: the weights are inside the package.
         """
-        from keras_fsq import preset_weights, presets
+        from keras_fsq import preset_weights
 
+        if not isinstance(load_weights, bool):
+            raise ValueError(f"`load_weights` must be True or False; received {load_weights!r}.")
+        if isinstance(preset, (str, pathlib.Path)) and pathlib.Path(preset).is_dir():
+            return preset_weights.load_preset_folder(preset, load_weights)
         model = build_fsqvae(preset=preset)
         model.preset = preset
         if load_weights:
             preset_weights.load_preset_weights(model, preset)
-        # Ready to evaluate or fine-tune: Adam at the recipe's peak learning rate (compile again to change it).
-        model.compile(optimizer=keras.optimizers.Adam(presets.get_preset(preset)["recipe"]["learning_rate"]))
         return model
+
+    def save_to_preset(self, folder):
+        """Save as a preset folder, keras-hub's layout: ``config.json``, ``model.weights.h5``, ``metadata.json``.
+
+        ``FSQVAE.from_preset(folder)`` loads it; an existing preset there is never written over.
+        """
+        from keras_fsq import preset_weights
+
+        preset_weights.save_preset_folder(self, folder)
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,10 @@
-"""The presets' weight files: ``.npz`` archives of float16 (or float32) arrays keyed by variable path."""
+"""The presets' weight files (``.npz`` archives of float16 or float32 arrays keyed by variable path),
+and preset folders a user saves and shares (keras-hub's layout)."""
 
 import importlib.resources
 import io
+import json
+import pathlib
 
 import numpy as np
 
@@ -69,3 +72,47 @@ def read_weights(model, file, skip=()):
                     f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}."
                 )
             variable.assign(value.astype(variable.dtype))
+
+
+PRESET_FILES = ("config.json", "model.weights.h5", "metadata.json")
+
+
+def save_preset_folder(model, folder):
+    """Write ``model`` as a preset folder (``PRESET_FILES``); ``ValueError`` if one is there already."""
+    import keras
+
+    from keras_fsq import __version__, files
+
+    existing = [name for name in PRESET_FILES if (pathlib.Path(folder) / name).exists()]
+    if existing:
+        raise ValueError(f"{folder} already holds a preset ({', '.join(existing)}); choose another folder.")
+    with files.run_folder(folder, PRESET_FILES) as staging:
+        config = keras.saving.serialize_keras_object(model)
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        model.save_weights(staging / "model.weights.h5")
+        metadata = {
+            "keras_fsq_version": __version__,
+            "keras_version": keras.__version__,
+            "parameter_count": model.count_params(),
+            "preset": model.preset,
+        }
+        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def load_preset_folder(folder, load_weights=True):
+    """The model saved in preset folder ``folder`` by ``save_preset_folder``."""
+    import keras
+
+    folder = pathlib.Path(folder)
+    missing = [name for name in PRESET_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(f"{folder} is not a keras_fsq preset folder: it lacks {', '.join(missing)}.")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        model = keras.saving.deserialize_keras_object(config)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"{folder}/config.json does not describe a keras_fsq model: {error}") from None
+    if load_weights:
+        model.load_weights(folder / "model.weights.h5")
+    return model
+

@@ -460,6 +460,7 @@ def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(
     model = FSQVAE.from_preset("fsq_photo_q1")
     model.save(tmp_path / "q1.keras")
     restored = keras.saving.load_model(tmp_path / "q1.keras")
+    restored.compile(optimizer="adam")
     assert restored.preset == "fsq_photo_q1"
     assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == "fsq_photo_q1"
     restored.fit(bsd_photo[None, :64, :64], epochs=1, verbose=0)

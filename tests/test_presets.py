@@ -100,3 +100,32 @@ def test_every_preset_that_names_weights_ships_them_and_they_fit_its_model():
         if weights:
             assert (shipped / weights).is_file(), name
             assert FSQVAE.from_preset(name).preset == name
+
+
+def test_a_users_model_saves_to_a_preset_folder_and_loads_back(tmp_path):
+    model = FSQVAE.from_preset(presets.DEFAULT_PRESET)
+    model.save_to_preset(tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+    loaded = FSQVAE.from_preset(tmp_path / "mine")
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.encode(images), model.encode(images))
+    assert loaded.preset == presets.DEFAULT_PRESET and not loaded.compiled  # from_preset only loads
+    with pytest.raises(ValueError, match="already holds a preset"):
+        model.save_to_preset(tmp_path / "mine")
+    with pytest.raises(ValueError, match="is not a keras_fsq preset folder: it lacks config.json"):
+        FSQVAE.from_preset(tmp_path)
+    with pytest.raises(ValueError, match="`load_weights` must be True or False"):
+        FSQVAE.from_preset(presets.DEFAULT_PRESET, load_weights="yes")
+
+
+def test_compress_takes_a_preset_folder(tmp_path):
+    from keras_fsq.cli import main
+    from tests.conftest import SHARED_DATA
+
+    FSQVAE.from_preset(presets.DEFAULT_PRESET).save_to_preset(tmp_path / "codec")
+    photo = SHARED_DATA / "bsd68" / "101085.png"
+    assert main(["compress", str(photo), str(tmp_path / "x.fsq"), "--model", str(tmp_path / "codec")]) == 0
+    assert (
+        main(["decompress", str(tmp_path / "x.fsq"), str(tmp_path / "x.png"), "--model", str(tmp_path / "codec")]) == 0
+    )
+    assert (tmp_path / "x.png").is_file()
