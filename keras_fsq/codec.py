@@ -54,7 +54,7 @@ import constriction
 import keras
 import numpy as np
 
-from keras_fsq import priors
+from keras_fsq import priors, tiling
 from keras_fsq.validation import validate_images
 
 MAGIC = b"KFSQ"
@@ -344,6 +344,14 @@ def _index_shape(model, count, height, width, channels):
     return tuple(coded_quantizer(model).indices_shape(latent_shape))
 
 
+def encode_images(model, images):
+    """``model.encode`` of padded ``images``; large ones (over ``tiling.TILE`` latents a side) tile by tile."""
+    factor = model.downsampling_factor
+    if factor and max(images.shape[1:3]) > tiling.TILE * factor:
+        return np.stack([tiling.encode_tiled(model, image) for image in images])
+    return model.encode(images)
+
+
 def compress(model, images, prior=None, model_name=None):
     """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
 
@@ -376,7 +384,7 @@ def compress(model, images, prior=None, model_name=None):
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
     padded_height, padded_width = padded_size(model, height, width)
     padded = np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
-    grid = symbol_grid(model, model.encode(padded))
+    grid = symbol_grid(model, encode_images(model, padded))
     if grid.size > MAX_SYMBOLS:
         raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")
     payload = encode_symbols(grid, prior, images_per_chunk(grid.shape[1:], height * width)).astype("<u4").tobytes()
@@ -498,10 +506,15 @@ def iter_decompress(model, data, prior=None):
     """The bytes of a file -> its images one at a time, float32 ``(H, W, C)`` in [0, 1].
 
     The symbols are decoded and checked before the first image; the decoder
-    network then runs one chunk of images at a time.
+    network then runs one chunk of images at a time, and a large image tile by
+    tile (``keras_fsq.tiling``).
     """
     for indices, header in iter_indices(model, data, prior):
-        yield from model.decode(indices)[:, : header.height, : header.width, :]
+        if model.downsampling_factor and max(indices.shape[1:3]) > tiling.TILE:  # large images: tile by tile
+            for one in indices:
+                yield tiling.decode_tiled(model, one)[: header.height, : header.width, :]
+        else:
+            yield from model.decode(indices)[:, : header.height, : header.width, :]
 
 
 def decompress(model, data, prior=None):
