@@ -46,6 +46,17 @@ def run(command, backend):
     return time.perf_counter() - started, max(peak, before) / 1024
 
 
+def measured(command, backend):
+    """``run`` in a fresh parent process, so that the children's peak is this command's alone."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        f"from benchmarks.codec_memory import run\nprint(*run({command!r}, {backend!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    seconds, mib = map(float, result.stdout.split())
+    return seconds, mib
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
@@ -58,25 +69,11 @@ def main():
     print("| backend | compress s | compress peak MiB | decompress s | decompress peak MiB | bits/pixel | PSNR (dB) |")
     print("|---|---|---|---|---|---|---|")
     for backend in args.backends.split(","):
-        # Each backend in a fresh parent, so RUSAGE_CHILDREN's maximum is this backend's alone.
-        code = (
-            "import sys; sys.path.insert(0, %r)\n"
-            "from benchmarks.codec_memory import run\n"
-            "c = run(['compress', %r, %r, '--quality', %r, '--overwrite'], %r)\n"
-            "d = run(['decompress', %r, %r, '--overwrite'], %r)\n"
-            "print(c[0], c[1], d[0], d[1])\n"
-        ) % (
-            str(ROOT),
-            str(work / "large.png"),
-            str(work / f"{backend}.fsq"),
-            args.quality,
-            backend,
-            str(work / f"{backend}.fsq"),
-            str(work / f"{backend}.png"),
-            backend,
+        fsq, png = str(work / f"{backend}.fsq"), str(work / f"{backend}.png")
+        compress_s, compress_mib = measured(
+            ["compress", str(work / "large.png"), fsq, "--quality", args.quality], backend
         )
-        measured = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-        compress_s, compress_mib, decompress_s, decompress_mib = map(float, measured.stdout.split())
+        decompress_s, decompress_mib = measured(["decompress", fsq, png], backend)
         decoded = np.asarray(Image.open(work / f"{backend}.png"), dtype="float64")
         psnr = 10 * np.log10(255.0**2 / np.mean((decoded - original) ** 2))
         bits = 8 * (work / f"{backend}.fsq").stat().st_size / (8192 * 4096)
