@@ -513,3 +513,14 @@ def test_a_quantizer_without_symbols_is_named():
     model.build((None, 32, 32, 3))
     with pytest.raises(ValueError, match="The codec codes symbols .*VectorQuantizer has none"):
         codec.compress(model, np.zeros((1, 32, 32, 3), "float32"))
+
+
+def test_a_header_whose_channel_count_disagrees_with_the_model_is_refused(trained):
+    model, prior, held_out = trained
+    data = bytearray(codec.compress(model, held_out[:1], prior))
+    channels_at = codec._FIXED.size - 2  # ... width u16 | channels u8 | dims u8
+    assert data[channels_at] == 3
+    data[channels_at] = 1
+    data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))
+    with pytest.raises(codec.CodecError, match="header says 1 channels; this model codes 3-channel images"):
+        codec.decompress(model, bytes(data), prior)
