@@ -477,7 +477,8 @@ def iter_indices(model, data, prior=None):
         raise CodecError("The file was written with a different prior (EntropyModel) than the one given.")
     if header.channels != model.image_shape[-1]:
         raise CodecError(
-            f"The file's header says {header.channels} channels; this model codes {model.image_shape[-1]}-channel images."
+            f"The file's header says {header.channels} channels; "
+            f"this model codes {model.image_shape[-1]}-channel images."
         )
     shape, index_shape = _symbol_shape(model, header)
     step = images_per_chunk(shape[1:], header.height * header.width)
