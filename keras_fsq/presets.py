@@ -155,29 +155,15 @@ PRESETS["fsq_dct_base"] = {
     "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 3e-4, "warmup_fraction": 0.02, "init": None},
     "weights": None,
 }
-# The shipped family codes under the "activity" context prior: its base starts from
-# fsq_dct_base's transforms (the factorized prior is not carried over) for 1,500 steps.
-PRESETS["fsq_dct_base_activity"] = {
-    "description": "fsq_dct_base's transforms under an activity-context prior, rate weight 0.004.",
-    "model": {**_DCT_MODEL, "prior": "activity", "rate_weight": 0.004},
-    "recipe": {**_CODEC_RECIPE, "epochs": 3, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_dct_base"},
-    "weights": None,
-}
-# Each quality starts from fsq_dct_base_activity with its steps moved to JPEG quality
-# ``dct_quality``'s tables (``block_transform.rescale_quality``), fine-tuned at its rate weight.
-DCT_QUALITIES = {1: (3, 0.03), 2: (8, 0.012), 3: (15, 0.006), 4: (25, 0.003), 5: (45, 0.0015), 6: (70, 0.0006)}
+# Each quality starts from fsq_dct_base with its steps moved to JPEG quality ``dct_quality``'s
+# tables (``block_transform.rescale_quality``) and is fine-tuned 1,500 steps at its rate weight.
+DCT_QUALITIES = {1: (8, 0.012), 2: (15, 0.006), 3: (25, 0.0028), 4: (40, 0.0016), 5: (55, 0.001), 6: (75, 0.0005)}
 for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
     PRESETS[f"fsq_dct_q{_quality}"] = {
         "description": f"Image codec for photos, quality {_quality} of {len(DCT_QUALITIES)}: block DCT (YCbCr 4:2:0) "
-        f"with learned residuals, 24 x FSQ [255,31,15,7], activity-context prior, rate weight {_rate_weight}.",
-        "model": {**_DCT_MODEL, "prior": "activity", "dct_quality": _dct_quality, "rate_weight": _rate_weight},
-        "recipe": {
-            **_CODEC_RECIPE,
-            "epochs": 3,
-            "learning_rate": 3e-4,
-            "warmup_fraction": 0.0,
-            "init": "fsq_dct_base_activity",
-        },
+        f"with learned residuals, 24 x FSQ [255,31,15,7], factorized prior, rate weight {_rate_weight}.",
+        "model": {**_DCT_MODEL, "dct_quality": _dct_quality, "rate_weight": _rate_weight},
+        "recipe": {**_CODEC_RECIPE, "epochs": 3, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_dct_base"},
         "weights": f"fsq_dct_q{_quality}.npz",
     }
 
