@@ -205,4 +205,3 @@ def run_folder(folder, outputs, overwrite=False):
                     os.unlink(folder / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-

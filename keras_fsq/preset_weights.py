@@ -115,4 +115,3 @@ def load_preset_folder(folder, load_weights=True):
     if load_weights:
         model.load_weights(folder / "model.weights.h5")
     return model
-
