@@ -383,7 +383,8 @@ def compress(model, images, prior=None, model_name=None):
     if prior.levels != levels:
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
     padded_height, padded_width = padded_size(model, height, width)
-    padded = np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
+    padding = ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0))
+    padded = np.pad(images, padding, mode="edge") if (padded_height, padded_width) != (height, width) else images
     grid = symbol_grid(model, encode_images(model, padded))
     if grid.size > MAX_SYMBOLS:
         raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")

@@ -125,7 +125,9 @@ def _unit_rgb(image):
                 + " (scale it first)"
             )
     else:
-        return np.asarray(image.convert("RGB"), dtype="float32") / 255.0
+        rgb = np.asarray(image.convert("RGB"), dtype="float32")
+        rgb /= 255.0  # in place: a 2^25-pixel photo is 384 MiB as float32, twice that with a temporary
+        return rgb
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
@@ -176,7 +178,9 @@ def save_image(image, path):
     """Float (H, W, C) in [0, 1] -> an image file (format from the suffix), rounded to 8 bits."""
     from PIL import Image
 
-    pixels = (np.clip(image, 0, 1) * 255).round().astype("uint8")
+    pixels = np.empty(image.shape, dtype="uint8")
+    for top in range(0, len(image), 256):  # in strips: no float temporaries the size of the image
+        pixels[top : top + 256] = (np.clip(image[top : top + 256], 0, 1) * 255).round()
     Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
 
 
