@@ -785,6 +785,8 @@ def import_tensorflow_quietly():
 
     if importlib.util.find_spec("tensorflow") is None or "tensorflow" in sys.modules:
         return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return  # JAX and PyTorch runs import TensorFlow only where they read CIFAR-10 through tfds
     sys.stderr.flush()
     saved = os.dup(2)
     try:
