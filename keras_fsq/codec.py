@@ -71,6 +71,7 @@ MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 
 SLACK_BITS = 64  # the range coder's final flush
 CHUNK_SYMBOLS = 2**20
 CHUNK_PIXELS = 2**22
+CODER_SLICE = 2**14  # symbols given to the range coder per call: their probability rows stay small
 
 Header = namedtuple(
     "Header", "model_fingerprint prior_fingerprint count height width channels levels model_name symbols_crc payload"
@@ -111,11 +112,20 @@ def _spatial_rank(model):
 
 
 def symbol_grid(model, indices):
-    """``model.encode`` indices -> symbols ``(N, h, w, D)`` uint8 (a global latent is one row)."""
+    """``model.encode`` indices -> symbols ``(N, h, w, D)`` uint8 (a global latent is one row).
+
+    A spatial grid is converted 64 rows at a time: the int32 symbols of a large
+    image would otherwise take four times the memory of the result.
+    """
     from keras_fsq.models import symbol_grid as grid_of
 
-    symbols = coded_quantizer(model).indices_to_symbols(keras.ops.convert_to_tensor(indices, dtype="int32"))
-    return keras.ops.convert_to_numpy(grid_of(symbols, _spatial_rank(model))).astype("uint8")
+    quantizer, rank = coded_quantizer(model), _spatial_rank(model)
+    strips = [indices] if rank == 1 else [indices[:, top : top + 64] for top in range(0, indices.shape[1], 64)]
+    grids = []
+    for strip in strips:
+        symbols = quantizer.indices_to_symbols(keras.ops.convert_to_tensor(strip, dtype="int32"))
+        grids.append(keras.ops.convert_to_numpy(grid_of(symbols, rank)).astype("uint8"))
+    return np.concatenate(grids, axis=1)
 
 
 def indices_of(model, grid, index_shape):
@@ -237,7 +247,7 @@ class EntropyModel:
         if self.context in priors.TWO_PASS:
             contexts = priors.contexts_of(grid, self.levels, self.context, self.activity_buckets)
             return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
-        return np.zeros((len(grid), int(mask.sum()), grid.shape[3]), dtype="int64")
+        return np.broadcast_to(np.zeros((), dtype="int64"), (len(grid), int(mask.sum()), grid.shape[3]))
 
     def passes(self, rows, columns):
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
@@ -279,9 +289,10 @@ def _encode_chunk(encoder, chunk, prior):
     for mask in prior.passes(*chunk.shape[1:3]):
         contexts = prior.contexts(chunk, mask)
         for i in range(chunk.shape[3]):
-            encoder.encode(
-                chunk[:, mask, i].ravel().astype("int32"), family, prior.probabilities(i, contexts[..., i].ravel())
-            )
+            symbols, pass_contexts = chunk[:, mask, i].ravel().astype("int32"), contexts[..., i].ravel()
+            for start in range(0, len(symbols), CODER_SLICE):  # a queue coder: the same stream as one call
+                end = start + CODER_SLICE
+                encoder.encode(symbols[start:end], family, prior.probabilities(i, pass_contexts[start:end]))
 
 
 def encode_symbols(grid, prior, step):
@@ -313,8 +324,14 @@ def decode_symbol_chunks(words, shape, prior, step):
         for mask in prior.passes(rows, columns):
             contexts = prior.contexts(chunk, mask)
             for i in range(dims):
+                pass_contexts = contexts[..., i].ravel()
                 try:
-                    symbols = decoder.decode(family, prior.probabilities(i, contexts[..., i].ravel()))
+                    symbols = np.concatenate(
+                        [
+                            decoder.decode(family, prior.probabilities(i, pass_contexts[start : start + CODER_SLICE]))
+                            for start in range(0, len(pass_contexts), CODER_SLICE)
+                        ]
+                    )
                 except AssertionError:  # constriction's word for a payload no coding could produce
                     raise CodecError("The payload is not the coding of the header's images (garbled).") from None
                 chunk[:, mask, i] = symbols.reshape(len(chunk), -1)
