@@ -131,8 +131,15 @@ def symbol_grid(model, indices):
 def indices_of(model, grid, index_shape):
     """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
     quantizer = coded_quantizer(model)
-    symbols = np.asarray(grid, dtype="int32").reshape((len(grid), *index_shape[1:], len(quantizer.alphabet_sizes)))
-    return keras.ops.convert_to_numpy(quantizer.symbols_to_indices(symbols)).astype("int32")
+    symbols = np.asarray(grid).reshape((len(grid), *index_shape[1:], len(quantizer.alphabet_sizes)))
+    strips = (
+        [symbols]
+        if _spatial_rank(model) == 1
+        else [symbols[:, top : top + 64] for top in range(0, symbols.shape[1], 64)]
+    )
+    return np.concatenate(
+        [keras.ops.convert_to_numpy(quantizer.symbols_to_indices(strip.astype("int32"))) for strip in strips], axis=1
+    ).astype("int32")
 
 
 class EntropyModel:

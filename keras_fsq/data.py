@@ -125,7 +125,7 @@ def _unit_rgb(image):
                 + " (scale it first)"
             )
     else:
-        rgb = np.asarray(image.convert("RGB"), dtype="float32")
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype="float32")
         rgb /= 255.0  # in place: a 2^25-pixel photo is 384 MiB as float32, twice that with a temporary
         return rgb
     return np.repeat(grey[..., None], 3, axis=-1)
@@ -165,7 +165,9 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
                 f"{path} holds {frames} frames (an animation or a multi-page file); save the frame to use as one image."
             )
         try:
-            upright = ImageOps.exif_transpose(image)  # loads the pixels
+            image.load()
+            # Only a photo stored turned is transposed (a copy); an upright one is used as it is.
+            upright = ImageOps.exif_transpose(image) if image.getexif().get(0x0112, 1) != 1 else image
         except Exception as error:
             raise ValueError(f"{path} is not a readable image: {error}") from None
         try:
