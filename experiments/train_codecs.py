@@ -5,10 +5,10 @@
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_q3 --seed 0 --data-dir ../shared/data
 
 Trains on random crops of the 229 photos in ``<data-dir>/photos`` (never on
-BSD68, the evaluation set). ``fsq_photo_base`` trains from scratch and writes
-``experiments/results/codecs/fsq_photo_base.weights.npz``; each quality starts
-from that file (train the base first) and writes the weights that ship inside
-the package, ``keras_fsq/weights/fsq_photo_q<Q>.npz``: float16 when that moves
+BSD68, the evaluation set). A base (``fsq_photo_base``, ``fsq_dct_base``) trains
+from its initialisation and writes ``keras_fsq/weights/<base>.npz``; each quality
+starts from its base's file (train the base first) and writes the weights that
+ship inside the package, ``keras_fsq/weights/<preset>.npz``: float16 when that moves
 the training-crop PSNR by under 0.01 dB and the rate by under 0.1% (float32
 otherwise). The training log goes to ``experiments/results/codecs/<preset>.json``.
 """

@@ -117,7 +117,7 @@ PRESETS["fsq_photo_base"] = {
     "weights).",
     "model": {**_CODEC_MODEL, "rate_weight": 0.006},
     "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 1e-3, "warmup_fraction": 0.02, "init": None},
-    "weights": None,
+    "weights": "fsq_photo_base.npz",
 }
 for _quality, _rate_weight in CODEC_RATE_WEIGHTS.items():
     PRESETS[f"fsq_photo_q{_quality}"] = {
@@ -153,7 +153,7 @@ PRESETS["fsq_dct_base"] = {
     "description": "Block-DCT photo codec (YCbCr 4:2:0, 8x8 DCT, learned residuals and gains), rate weight 0.004.",
     "model": {**_DCT_MODEL, "rate_weight": 0.004},
     "recipe": {**_CODEC_RECIPE, "epochs": 12, "learning_rate": 3e-4, "warmup_fraction": 0.02, "init": None},
-    "weights": None,
+    "weights": "fsq_dct_base.npz",
 }
 # Each quality starts from fsq_dct_base with its steps moved to JPEG quality ``dct_quality``'s
 # tables (``block_transform.rescale_quality``) and is fine-tuned 1,500 steps at its rate weight.
