@@ -774,7 +774,7 @@ COMMANDS = {
 }
 
 
-def import_tensorflow_quietly():
+def import_tensorflow_quietly(command):
     """Import TensorFlow (if installed) and let it look for devices with file descriptor 2 closed off.
 
     Its C++ start-up lines ("Could not find cuda drivers", "failed call to cuInit", "oneDNN custom
@@ -785,8 +785,8 @@ def import_tensorflow_quietly():
 
     if importlib.util.find_spec("tensorflow") is None or "tensorflow" in sys.modules:
         return
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return  # JAX and PyTorch runs import TensorFlow only where they read CIFAR-10 through tfds
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" and command in ("compress", "decompress"):
+        return  # the codec on JAX or PyTorch never needs TensorFlow (the other commands' tf.data pipelines do)
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -823,7 +823,7 @@ def main(argv=None):
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
-        import_tensorflow_quietly()
+        import_tensorflow_quietly(args.command)
         require_backend()
         COMMANDS[args.command](args)
     except (ValueError, OSError, ImportError, DatasetUnavailableError) as error:  # CodecError is a ValueError
