@@ -43,16 +43,8 @@ photos = [
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 if recipe["init"]:
-    start = presets.get_preset(recipe["init"])
-    init_file = (
-        ROOT / "keras_fsq" / "weights" / start["weights"]
-        if start["weights"]
-        else RESULTS / f"{recipe['init']}.weights.npz"
-    )
-    # A start with another prior context gives the transforms; the prior learns afresh.
-    same_prior = start["model"].get("prior") == preset["model"].get("prior")
-    preset_weights.read_weights(model, init_file, skip=() if same_prior else ("fsqvae/prior/",))
-    start_quality = start["model"].get("dct_quality")
+    preset_weights.load_preset_weights(model, recipe["init"])  # a base ships inside the package
+    start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
     if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
         rescale_quality(model, start_quality, preset["model"]["dct_quality"])  # block-DCT: its steps to this quality
 started = time.perf_counter()

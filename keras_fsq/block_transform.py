@@ -32,7 +32,7 @@ import numpy as np
 import scipy.fft
 from keras import ops
 
-from keras_fsq.blocks import ImageEncoder
+from keras_fsq.blocks import ImageEncoder, LayerStack
 from keras_fsq.levels import validate_levels
 
 BLOCK = 8
@@ -177,11 +177,7 @@ class BlockDCTEncoder(ImageEncoder):
         self._half = np.tile(np.asarray(half, dtype="float32"), COEFFICIENTS // len(self.levels))
 
     def build(self, input_shape):
-        self.analysis.build(input_shape)
-        shape = self.analysis.compute_output_shape(input_shape)
-        for layer in self.refine:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        super().build(input_shape)  # the stack: analysis, then the residual branch
         self.log_gain = self.add_weight(
             shape=(COEFFICIENTS,),
             initializer=keras.initializers.Constant(-np.log(jpeg_steps(self.quality))),
@@ -194,9 +190,6 @@ class BlockDCTEncoder(ImageEncoder):
         values = ops.take(ops.multiply(refined, ops.exp(self.log_gain)), self._order, axis=-1)
         return ops.arctanh(ops.clip(ops.divide(values, self._half), -0.9999, 0.9999))
 
-    def compute_output_shape(self, input_shape):
-        return self.analysis.compute_output_shape(input_shape)
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -208,7 +201,7 @@ class BlockDCTEncoder(ImageEncoder):
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
-class BlockDCTDecoder(keras.layers.Layer):
+class BlockDCTDecoder(LayerStack):
     """FSQ codes ``(H/8, W/8, 96)`` -> images ``(H, W, 3)`` in [0, 1] (see the module doc).
 
     Args:
@@ -236,21 +229,14 @@ class BlockDCTDecoder(keras.layers.Layer):
             keras.layers.Conv2D(self.filter_width, 3, padding="same", activation="gelu", name="post_mid"),
             keras.layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="post_out"),
         ]
+        self.stack = [*self.refine, self.synthesis, *self.post]
         order = coefficient_order(self.levels)
         self._unorder = np.argsort(order).astype("int32")
         half_levels = [level // 2 for level in self.levels]
         self._half_levels = np.tile(np.asarray(half_levels, dtype="float32"), COEFFICIENTS // len(self.levels))
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.refine:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.synthesis.build(shape)
-        shape = self.synthesis.compute_output_shape(shape)
-        for layer in self.post:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        super().build(input_shape)  # the stack: residual branch, synthesis, pixel filter
         self.log_step = self.add_weight(
             shape=(COEFFICIENTS,),
             initializer=keras.initializers.Constant(np.log(jpeg_steps(self.quality))),
@@ -264,9 +250,6 @@ class BlockDCTDecoder(keras.layers.Layer):
         image = self.synthesis(coefficients)
         filtered = ops.add(image, self.post[2](self.post[1](self.post[0](image))))
         return ops.clip(ops.cast(filtered, "float32"), 0.0, 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return self.synthesis.compute_output_shape(input_shape)
 
     def get_config(self):
         return {

@@ -46,26 +46,19 @@ def write_weights(model, file, dtype="float16"):
     file.write(buffer.getvalue())
 
 
-def read_weights(model, file, skip=()):
-    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path.
-
-    ``skip``: variable-path prefixes (e.g. ``("fsqvae/prior/",)``) left as they are,
-    for starting a model from another's weights where that part differs.
-    """
-
-    def kept(path):
-        return not path.startswith(tuple(skip))
+def read_weights(model, file):
+    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path."""
 
     with np.load(file) as stored:
-        stored_paths = {path for path in stored.files if kept(path)}
-        model_paths = {variable.path for variable in model.variables if kept(variable.path)}
+        stored_paths = set(stored.files)
+        model_paths = {variable.path for variable in model.variables}
         if stored_paths != model_paths:
             missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
             raise ValueError(
                 f"The weights do not match the model: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
                 f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
             )
-        for variable in (v for v in model.variables if kept(v.path)):
+        for variable in model.variables:
             value = stored[variable.path]
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(

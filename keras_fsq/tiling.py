@@ -49,8 +49,14 @@ def _reach(change, centre):
     return int(max(np.abs(rows - centre).max(), np.abs(columns - centre).max()))
 
 
-def _spans(cells, tile):
-    return [(start, min(start + tile, cells)) for start in range(0, cells, tile)]
+def _tiles(rows, columns, tile, halo):
+    """Each tile of a ``rows`` x ``columns`` latent grid: its interior ``(top, bottom, left, right)``
+    and the window around it, ``halo`` wider on each side within the grid, ``(y0, y1, x0, x1)``."""
+    for top in range(0, rows, tile):
+        for left in range(0, columns, tile):
+            bottom, right = min(top + tile, rows), min(left + tile, columns)
+            window = (max(top - halo, 0), min(bottom + halo, rows), max(left - halo, 0), min(right + halo, columns))
+            yield (top, bottom, left, right), window
 
 
 def encode_tiled(model, image, tile=TILE):
@@ -59,16 +65,12 @@ def encode_tiled(model, image, tile=TILE):
     rows, columns = image.shape[0] // factor, image.shape[1] // factor
     if rows <= tile and columns <= tile:
         return model.encode(image[None])[0]
-    halo = halos(model)[0]
     out = None
-    for top, bottom in _spans(rows, tile):
-        for left, right in _spans(columns, tile):
-            y0, x0 = max(top - halo, 0), max(left - halo, 0)
-            y1, x1 = min(bottom + halo, rows), min(right + halo, columns)
-            indices = model.encode(image[None, y0 * factor : y1 * factor, x0 * factor : x1 * factor])[0]
-            if out is None:
-                out = np.zeros((rows, columns, *indices.shape[2:]), dtype=indices.dtype)
-            out[top:bottom, left:right] = indices[top - y0 : bottom - y0, left - x0 : right - x0]
+    for (top, bottom, left, right), (y0, y1, x0, x1) in _tiles(rows, columns, tile, halos(model)[0]):
+        indices = model.encode(image[None, y0 * factor : y1 * factor, x0 * factor : x1 * factor])[0]
+        if out is None:
+            out = np.zeros((rows, columns, *indices.shape[2:]), dtype=indices.dtype)
+        out[top:bottom, left:right] = indices[top - y0 : bottom - y0, left - x0 : right - x0]
     return out
 
 
@@ -78,16 +80,12 @@ def decode_tiled(model, indices, tile=TILE):
     rows, columns = indices.shape[:2]
     if rows <= tile and columns <= tile:
         return model.decode(indices[None])[0]
-    halo = halos(model)[1]
     out = None
-    for top, bottom in _spans(rows, tile):
-        for left, right in _spans(columns, tile):
-            y0, x0 = max(top - halo, 0), max(left - halo, 0)
-            y1, x1 = min(bottom + halo, rows), min(right + halo, columns)
-            pixels = model.decode(indices[None, y0:y1, x0:x1])[0]
-            if out is None:
-                out = np.zeros((rows * factor, columns * factor, pixels.shape[-1]), dtype="float32")
-            out[top * factor : bottom * factor, left * factor : right * factor] = pixels[
-                (top - y0) * factor : (bottom - y0) * factor, (left - x0) * factor : (right - x0) * factor
-            ]
+    for (top, bottom, left, right), (y0, y1, x0, x1) in _tiles(rows, columns, tile, halos(model)[1]):
+        pixels = model.decode(indices[None, y0:y1, x0:x1])[0]
+        if out is None:
+            out = np.zeros((rows * factor, columns * factor, pixels.shape[-1]), dtype="float32")
+        out[top * factor : bottom * factor, left * factor : right * factor] = pixels[
+            (top - y0) * factor : (bottom - y0) * factor, (left - x0) * factor : (right - x0) * factor
+        ]
     return out
