@@ -3,6 +3,8 @@
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_base --seed 0 \
         --data-dir ../shared/data
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_q3 --seed 0 --data-dir ../shared/data
+    KERAS_BACKEND=torch python experiments/train_codecs.py --preset fsq_dct_q3 --resume --seed 1 \
+        --data-dir ../shared/data
 
 Trains on random crops of the 229 photos in ``<data-dir>/photos`` (never on
 BSD68, the evaluation set). A base (``fsq_photo_base``, ``fsq_dct_base``) trains
@@ -11,6 +13,12 @@ starts from its base's file (train the base first) and writes the weights that
 ship inside the package, ``keras_fsq/weights/<preset>.npz``: float16 when that moves
 the training-crop PSNR by under 0.01 dB and the rate by under 0.1% (float32
 otherwise). The training log goes to ``experiments/results/codecs/<preset>.json``.
+
+``--resume`` adds to a preset's shipped weights instead: it starts from them and
+trains the recipe's steps again at a tenth of its peak learning rate (cosine
+from there, no warmup), so training accumulates across runs. The log keeps
+every earlier run under ``runs`` and the total step count under ``total_steps``;
+use a new ``--seed`` per resumed run so it sees new crops.
 """
 
 import argparse
@@ -23,6 +31,7 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--preset", required=True, help="a codec preset: fsq_photo_base, fsq_photo_q<Q>, fsq_dct_base, ...")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--resume", action="store_true", help="continue from the preset's shipped weights")
 args = parser.parse_args()
 
 import keras  # noqa: E402
@@ -42,7 +51,12 @@ photos = [
 ]
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
-if recipe["init"]:
+log_path = RESULTS / f"{name}.json"
+earlier = json.loads(log_path.read_text()) if args.resume else None
+if args.resume:
+    preset_weights.load_preset_weights(model, name)
+    recipe = {**recipe, "learning_rate": recipe["learning_rate"] / 10, "warmup_fraction": 0.0, "init": name}
+elif recipe["init"]:
     preset_weights.load_preset_weights(model, recipe["init"])  # a base ships inside the package
     start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
     if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
@@ -87,9 +101,16 @@ result = {
     "training_crops_float16": rounded,
     "weights_bytes": weights.stat().st_size,
 }
-out = RESULTS / f"{name}.json"
-out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+steps = recipe["epochs"] * recipe["steps_per_epoch"]
+if earlier is None:
+    result.update(runs=[], total_steps=steps)
+else:
+    runs = earlier.pop("runs", [])
+    result.update(runs=[*runs, {k: v for k, v in earlier.items() if k != "total_steps"}])
+    earlier_steps = earlier["recipe"]["epochs"] * earlier["recipe"]["steps_per_epoch"]
+    result["total_steps"] = earlier.get("total_steps", earlier_steps) + steps
+log_path.parent.mkdir(parents=True, exist_ok=True)
+log_path.write_text(json.dumps(result, indent=1, default=float) + "\n")
 print(
     f"{name}: {seconds:.0f} s; training crops {full['psnr']:.2f} dB at {full['rate_bits_per_pixel']:.3f} bpp "
     f"(float16: {rounded['psnr']:.2f} dB, {rounded['rate_bits_per_pixel']:.3f} bpp); wrote {weights}"

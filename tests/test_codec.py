@@ -270,22 +270,58 @@ def random_prior(levels, context, rng):
     shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 6)),
     context=st.sampled_from(["none", "left", "checkerboard", "activity"]),
     step=st.integers(1, 5),
+    skew=st.sampled_from([1.0, 4.0, 0.25]),
+    adaptive=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
 @example(
-    levels=[128, 138, 6, 6, 6], shape=(1, 4, 3), context="none", step=1, seed=2188648
+    levels=[128, 138, 6, 6, 6], shape=(1, 4, 3), context="none", step=1, skew=1.0, adaptive=False, seed=2188648
 )  # constriction refused a cut payload
-def test_symbols_round_trip_for_any_levels_and_chunking(levels, shape, context, step, seed):
+def test_symbols_round_trip_for_any_levels_and_chunking(levels, shape, context, step, skew, adaptive, seed):
     rng = np.random.default_rng(seed)
     prior = random_prior(levels, context, rng)
-    grid = (rng.uniform(size=(*shape, len(levels))) * np.array(levels)).astype("uint8")
-    words = codec.encode_symbols(grid, prior, step)
-    decoded = np.concatenate(list(codec.decode_symbol_chunks(words, grid.shape, prior, step)))
+    # skew > 1 piles symbols on low levels, < 1 on high ones: images the adaptation picks powers for
+    grid = (rng.uniform(size=(*shape, len(levels))) ** skew * np.array(levels)).astype("uint8")
+    words = codec.encode_symbols(grid, prior, step, adaptive)
+    decoded = np.concatenate(list(codec.decode_symbol_chunks(words, grid.shape, prior, step, adaptive)))
     np.testing.assert_array_equal(decoded, grid)
     # The payload must be exactly the coding: one word more, or one fewer, is refused.
     for bad in (np.append(words, np.uint32(rng.integers(2**32))), words[:-1]):
         with pytest.raises(codec.CodecError):
-            list(codec.decode_symbol_chunks(bad, grid.shape, prior, step))
+            list(codec.decode_symbol_chunks(bad, grid.shape, prior, step, adaptive))
+
+
+def test_adaptation_costs_at_most_a_bit_per_image_and_shrinks_a_smooth_one():
+    rng = np.random.default_rng(0)
+    prior = random_prior([31, 15, 7], "none", rng)
+    typical = np.stack(
+        [
+            rng.choice(levels, size=(4, 24, 24), p=prior.probabilities(i, np.zeros(1, "int64"))[0])
+            for i, levels in enumerate([31, 15, 7])
+        ],
+        axis=-1,
+    ).astype("uint8")  # drawn from the prior: nothing to adapt to
+    plain, adapted = (32 * len(codec.encode_symbols(typical, prior, 4, adaptive)) for adaptive in (False, True))
+    assert adapted <= plain + 4 + 64, (adapted, plain)  # a flag per image, and the coder's flush
+    mode = np.stack([prior.probabilities(i, np.zeros(1, "int64"))[0].argmax() for i in range(3)])
+    smooth = np.broadcast_to(mode, typical.shape).copy()
+    smooth[:, ::7, ::5] = typical[:, ::7, ::5]  # mostly the most likely level: a smooth image
+    plain, adapted = (len(codec.encode_symbols(smooth, prior, 4, adaptive)) for adaptive in (False, True))
+    assert adapted < 0.6 * plain, (adapted, plain)  # measured 0.52
+
+
+def test_version_3_files_without_adaptation_still_decode(trained):
+    model, prior, held_out = trained
+    header = codec.read_header(codec.compress(model, held_out[:3], prior))
+    grid = np.concatenate(
+        list(codec.decode_symbol_chunks(np.frombuffer(header.payload, "<u4"), (3, 8, 8, len(LEVELS)), prior, 3))
+    )
+    payload = codec.encode_symbols(grid, prior, 3, adaptive=False).astype("<u4").tobytes()
+    body = crafted(model, prior, 3, payload, header.symbols_crc, version=3)[:-4]
+    assert codec.read_header(body + struct.pack("<I", zlib.crc32(body))).version == 3
+    np.testing.assert_array_equal(
+        codec.read_indices(model, body + struct.pack("<I", zlib.crc32(body)), prior)[0], model.encode(held_out[:3])
+    )
 
 
 def test_every_symbol_costs_at_least_the_floor():
@@ -305,12 +341,12 @@ def test_decoding_runs_in_bounded_chunks(trained, monkeypatch):
     np.testing.assert_array_equal(np.concatenate(chunks), model.encode(held_out[:7]))
 
 
-def crafted(model, prior, count, payload=b"", symbols_crc=0):
+def crafted(model, prior, count, payload=b"", symbols_crc=0, version=codec.VERSION):
     header = (
         struct.pack(
             "<4sB8s8sHHHBB",
             b"KFSQ",
-            codec.VERSION,
+            version,
             codec.model_fingerprint(model),
             prior.fingerprint,
             count,
