@@ -737,7 +737,9 @@ def code_files(args, compressing, outputs, headers, contents):
         else:
             with contextlib.ExitStack() as stack:  # every image of the file is written, or none
                 # The loop runs the generator to its end, where the codec checks the payload.
-                for number, image in enumerate(codec.iter_decompress(model, contents.pop(source), prior)):
+                for number, image in enumerate(
+                    codec.iter_decompress(model, contents.pop(source), prior, dtype="uint8")
+                ):
                     data.save_image(image, stack.enter_context(files.replacing(targets[number], args.overwrite)))
             detail = f"{len(targets)} image(s), {image.shape[1]}x{image.shape[0]}"
         if progress:

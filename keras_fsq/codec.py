@@ -65,6 +65,7 @@ import keras
 import numpy as np
 
 from keras_fsq import priors, tiling
+from keras_fsq.data import to_uint8
 from keras_fsq.validation import validate_images
 
 MAGIC = b"KFSQ"
@@ -323,10 +324,12 @@ class EntropyModel:
             contexts = self.contexts(chunk, mask)
             for i in range(dims):
                 used, inverse = np.unique(contexts[..., i], return_inverse=True)
-                tables = self.power_tables(i, used)  # (K, used, L)
-                rows = inverse.reshape(count, -1)
-                symbols = chunk[:, mask, i].astype("int64")
-                bits[:, i] -= np.log2(tables[:, rows, symbols]).sum(axis=-1).T
+                log_tables = np.log2(self.power_tables(i, used))  # (K, used, L)
+                # Each image's (context, level) counts: memory of the tables, not of the symbols.
+                pairs = inverse.reshape(count, -1) * log_tables.shape[2] + chunk[:, mask, i]
+                for n in range(count):
+                    counts = np.bincount(pairs[n], minlength=log_tables[0].size).reshape(log_tables.shape[1:])
+                    bits[n, i] -= (log_tables * counts).sum(axis=(1, 2))
         best = 1 + bits[..., 1:].argmin(axis=-1)
         adapted = np.take_along_axis(bits, best[..., None], -1)[..., 0].sum(-1) + dims * ADAPTIVE_CHOICE_BITS
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
@@ -634,19 +637,23 @@ def read_indices(model, data, prior=None):
     return np.concatenate([indices for indices, _ in chunks]), (header.height, header.width)
 
 
-def iter_decompress(model, data, prior=None):
-    """The bytes of a file -> its images one at a time, float32 ``(H, W, C)`` in [0, 1].
+def iter_decompress(model, data, prior=None, dtype="float32"):
+    """The bytes of a file -> its images one at a time, ``(H, W, C)``: float32 in [0, 1], or uint8
+    (``dtype="uint8"``, rounded tile by tile as ``keras_fsq.data.save_image`` rounds: a quarter of the memory).
 
     The symbols are decoded and checked before the first image; the decoder
     network then runs one chunk of images at a time, and a large image tile by
     tile (``keras_fsq.tiling``).
     """
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
     for indices, header in iter_indices(model, data, prior):
         if model.downsampling_factor and max(indices.shape[1:3]) > tiling.TILE:  # large images: tile by tile
             for one in indices:
-                yield tiling.decode_tiled(model, one)[: header.height, : header.width, :]
+                yield tiling.decode_tiled(model, one, dtype=dtype)[: header.height, : header.width, :]
         else:
-            yield from model.decode(indices)[:, : header.height, : header.width, :]
+            images = model.decode(indices)[:, : header.height, : header.width, :]
+            yield from (to_uint8(images) if dtype == "uint8" else images)
 
 
 def decompress(model, data, prior=None):

@@ -176,13 +176,24 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
             raise ValueError(f"{path}: {error}") from None
 
 
+def to_uint8(image):
+    """Float pixels in [0, 1] -> uint8 ``round(255 clip(x, 0, 1))``, in strips of 256 rows (no float
+    temporary the size of the image); uint8 pixels are returned as they are."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    pixels = np.empty(image.shape, dtype="uint8")
+    for top in range(0, len(image), 256):
+        pixels[top : top + 256] = (np.clip(image[top : top + 256], 0, 1) * 255).round()
+    return pixels
+
+
 def save_image(image, path):
-    """Float (H, W, C) in [0, 1] -> an image file (format from the suffix), rounded to 8 bits."""
+    """Float (H, W, C) in [0, 1] (rounded to 8 bits, ``to_uint8``) or uint8 -> an image file (format from the
+    suffix)."""
     from PIL import Image
 
-    pixels = np.empty(image.shape, dtype="uint8")
-    for top in range(0, len(image), 256):  # in strips: no float temporaries the size of the image
-        pixels[top : top + 256] = (np.clip(image[top : top + 256], 0, 1) * 255).round()
+    pixels = to_uint8(image)
     Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
 
 

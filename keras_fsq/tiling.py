@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from keras_fsq.data import to_uint8
+
 TILE = 32  # latents per side of a tile: 256 pixels at stride 8, 512 at stride 16
 PROBE = 9  # the probe's half-width in latents: receptive fields up to this are measured
 
@@ -74,18 +76,23 @@ def encode_tiled(model, image, tile=TILE):
     return out
 
 
-def decode_tiled(model, indices, tile=TILE):
-    """``model.decode`` of one image's indices ``(h, w, ...)``, tile by tile: float32 ``(h f, w f, C)``."""
+def decode_tiled(model, indices, tile=TILE, dtype="float32"):
+    """``model.decode`` of one image's indices ``(h, w, ...)``, tile by tile: ``(h f, w f, C)`` pixels,
+    float32 in [0, 1] or, with ``dtype="uint8"``, each tile rounded to 8 bits as it comes (``data.to_uint8``:
+    a quarter of the memory)."""
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
+    convert = to_uint8 if dtype == "uint8" else np.asarray
     factor = model.downsampling_factor
     rows, columns = indices.shape[:2]
     if rows <= tile and columns <= tile:
-        return model.decode(indices[None])[0]
+        return convert(model.decode(indices[None])[0])
     out = None
     for (top, bottom, left, right), (y0, y1, x0, x1) in _tiles(rows, columns, tile, halos(model)[1]):
         pixels = model.decode(indices[None, y0:y1, x0:x1])[0]
         if out is None:
-            out = np.zeros((rows * factor, columns * factor, pixels.shape[-1]), dtype="float32")
-        out[top * factor : bottom * factor, left * factor : right * factor] = pixels[
-            (top - y0) * factor : (bottom - y0) * factor, (left - x0) * factor : (right - x0) * factor
-        ]
+            out = np.zeros((rows * factor, columns * factor, pixels.shape[-1]), dtype=dtype)
+        out[top * factor : bottom * factor, left * factor : right * factor] = convert(
+            pixels[(top - y0) * factor : (bottom - y0) * factor, (left - x0) * factor : (right - x0) * factor]
+        )
     return out

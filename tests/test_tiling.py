@@ -44,3 +44,15 @@ def test_the_codec_tiles_large_images_and_files_do_not_change(photo, monkeypatch
     decoded = codec.decompress(model, untiled)[0]
     psnr = [10 * np.log10(1 / np.mean((image - photo) ** 2)) for image in (expected, decoded)]
     assert abs(psnr[0] - psnr[1]) < 0.05 and np.abs(decoded - expected).max() < 1e-4
+    # What `keras-fsq decompress` uses: 8-bit tiles, the float image rounded as save_image rounds it.
+    (eight_bit,) = list(codec.iter_decompress(model, untiled, dtype="uint8"))
+    assert eight_bit.dtype == np.uint8
+    assert np.abs(eight_bit.astype(int) - data.to_uint8(expected).astype(int)).max() <= 1  # float rounding at .5
+
+
+def test_decoding_to_8_bits_refuses_other_dtypes(photo):
+    model = build_fsqvae(preset="fsq_dct_base")
+    with pytest.raises(ValueError, match="dtype"):
+        tiling.decode_tiled(model, model.encode(photo[None, :64, :64])[0], dtype="float16")
+    with pytest.raises(ValueError, match="dtype"):
+        next(codec.iter_decompress(model, codec.compress(model, photo[:64, :64]), dtype="int8"))
