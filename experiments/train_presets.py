@@ -32,6 +32,8 @@ train, held_out = images[:4000], images[4000:]
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=args.preset)
 recipe = presets.get_preset(args.preset)["recipe"]
+if recipe.get("init"):  # a fine-tuning recipe starts from the shipped weights it names
+    preset_weights.load_preset_weights(model, recipe["init"])
 started = time.perf_counter()
 training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
 seconds = time.perf_counter() - started

@@ -39,6 +39,8 @@ _PUBLIC = {
     "LFQ": "keras_fsq.quantizers",
     "BSQ": "keras_fsq.quantizers",
     "levels_for_codebook_size": "keras_fsq.levels",
+    "MaskGIT": "keras_fsq.maskgit",
+    "PatchDiscriminator": "keras_fsq.adversarial",
     "Quantizer": "keras_fsq.quantizers",
     "VectorQuantizer": "keras_fsq.quantizers",
     "straight_through_round": "keras_fsq.quantizers",

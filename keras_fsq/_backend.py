@@ -80,3 +80,30 @@ def scale_loss_for_distribution(loss):
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss if replicas == 1 else keras.ops.multiply(loss, 1.0 / replicas)
+
+
+def value_and_gradient(fn, x):
+    """``(fn(x), d fn / d x)`` for a scalar ``fn``, inside a training step on any backend; ``fn(x)`` stays
+    differentiable for the step's own gradient (the gradient returned here is a value, not a loss term)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return value, tf.stop_gradient(tape.gradient(value, x))
+    if backend == "jax":
+        import jax
+
+        value, gradient = jax.value_and_grad(fn)(x)
+        return value, jax.lax.stop_gradient(gradient)
+    import torch
+
+    value = fn(x)
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return value, torch.zeros_like(x)
+    (gradient,) = torch.autograd.grad(value, x, retain_graph=True)
+    return value, gradient.detach()

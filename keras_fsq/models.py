@@ -13,7 +13,7 @@ from keras_fsq._backend import scale_loss_for_distribution
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.validation import validate_images
+from keras_fsq.validation import positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
@@ -80,10 +80,27 @@ class FSQVAE(keras.Model):
             learns the symbols' statistics).
         preset: the name of the shipped preset whose weights the model holds
             (``from_preset`` sets it; ``fit`` clears it).
+        discriminator: optional ``keras_fsq.adversarial.PatchDiscriminator``: the
+            loss then adds ``adversarial_weight * L_G + L_D`` (hinge; see
+            ``keras_fsq.adversarial``) once ``adversarial_start`` training steps
+            have run, and reports ``generator_loss`` and ``discriminator_loss``.
+        adversarial_weight: ``w`` of the generator's term.
+        adversarial_start: training steps before the adversarial terms switch on.
     """
 
     def __init__(
-        self, encoder, quantizer, decoder, reconstruction_loss="mse", prior=None, rate_weight=0.0, preset=None, **kwargs
+        self,
+        encoder,
+        quantizer,
+        decoder,
+        reconstruction_loss="mse",
+        prior=None,
+        rate_weight=0.0,
+        preset=None,
+        discriminator=None,
+        adversarial_weight=0.1,
+        adversarial_start=0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
@@ -94,8 +111,17 @@ class FSQVAE(keras.Model):
             _check_prior(prior, quantizer)
         elif rate_weight:
             raise ValueError("`rate_weight` > 0 needs a `prior` (the rate is measured under it).")
+        if (
+            isinstance(adversarial_weight, bool)
+            or not isinstance(adversarial_weight, (int, float))
+            or not (adversarial_weight >= 0)
+        ):
+            raise ValueError(f"`adversarial_weight` must be a number >= 0; received {adversarial_weight!r}.")
+        adversarial_start = positive_int(adversarial_start, "adversarial_start", minimum=0)
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
         self.prior, self.rate_weight = prior, float(rate_weight)
+        self.discriminator = discriminator
+        self.adversarial_weight, self.adversarial_start = float(adversarial_weight), adversarial_start
         # The shipped preset whose weights this model holds (the codec records it in files); saved with
         # the model, and forgotten when the model trains further (its weights are then its own).
         self.preset = preset
@@ -108,6 +134,9 @@ class FSQVAE(keras.Model):
         self.trackers["invalid_pixels"] = keras.metrics.Sum(name="invalid_pixels")
         if prior is not None:
             self.trackers["rate_bits_per_pixel"] = keras.metrics.Mean(name="rate_bits_per_pixel")
+        if discriminator is not None:
+            for name in ("generator_loss", "discriminator_loss", "adversarial_weight"):
+                self.trackers[name] = keras.metrics.Mean(name=name)
         for name in quantizer.statistic_names:
             self.trackers[name] = keras.metrics.Mean(name=name)
         if quantizer.codebook_size <= MAX_HISTOGRAM_CODES:
@@ -123,6 +152,14 @@ class FSQVAE(keras.Model):
                 layer.build(shape)
         if self.prior is not None and not self.prior.built:
             self.prior.build()
+        if self.discriminator is not None:
+            if not self.discriminator.built:
+                self.discriminator.build(input_shape)
+            # Training steps taken, for adversarial_start (the optimizer's own count is not state inside
+            # a compiled loss on every backend; a model variable is).
+            self.adversarial_steps = self.add_weight(
+                shape=(), initializer="zeros", dtype="float32", trainable=False, name="adversarial_steps"
+            )
 
     @property
     def downsampling_factor(self):
@@ -192,6 +229,8 @@ class FSQVAE(keras.Model):
         if "codebook_usage" in self.trackers:
             values["codebook_usage"] = values["perplexity"] = self.quantizer.flat_indices(indices)
         loss = reconstruction_loss + quantization_loss
+        if self.discriminator is not None:
+            loss = loss + self._adversarial_loss(target, reconstruction, values, training)
         if self.prior is not None:
             values["rate_bits_per_pixel"] = ops.divide(ops.mean(y_pred["rate_bits"]), pixels)
             loss = loss + values["rate_bits_per_pixel"]
@@ -203,6 +242,34 @@ class FSQVAE(keras.Model):
         # Under tf.distribute, replicas' gradients are summed: each replica's mean
         # loss is divided by the replica count, as Keras' own losses do (a no-op elsewhere).
         return scale_loss_for_distribution(loss)
+
+    @property
+    def adversarial_variables(self):
+        """The discriminator's variables and the step count of the adversarial loss (empty without one)."""
+        return [] if self.discriminator is None else [*self.discriminator.variables, self.adversarial_steps]
+
+    def _adversarial_loss(self, images, reconstruction, values, training):
+        """``w L_G + L_D`` (``keras_fsq.adversarial``), 0 before ``adversarial_start`` training steps."""
+        from keras_fsq._backend import value_and_gradient
+        from keras_fsq.adversarial import adaptive_weight, discriminator_loss, generator_loss
+
+        real = self.discriminator(images)
+        fake = self.discriminator(ops.stop_gradient(reconstruction))
+        values["discriminator_loss"] = discriminator_loss(real, fake)
+        if not training:
+            values["generator_loss"] = generator_loss(self.discriminator, reconstruction)
+            return ops.zeros(())
+        _, reconstruction_gradient = value_and_gradient(
+            lambda r: ops.mean(self._reconstruction_fn(images, r)), reconstruction
+        )
+        values["generator_loss"], generator_gradient = value_and_gradient(
+            lambda r: generator_loss(self.discriminator, r), reconstruction
+        )
+        weight = self.adversarial_weight * adaptive_weight(reconstruction_gradient, generator_gradient)
+        values["adversarial_weight"] = weight
+        self.adversarial_steps.assign_add(1.0)
+        switched_on = ops.cast(ops.greater(self.adversarial_steps, float(self.adversarial_start)), "float32")
+        return switched_on * (weight * values["generator_loss"] + values["discriminator_loss"])
 
     @staticmethod
     def _guarded(kwargs):
@@ -329,6 +396,11 @@ class FSQVAE(keras.Model):
                 "prior": keras.saving.serialize_keras_object(self.prior) if self.prior is not None else None,
                 "rate_weight": self.rate_weight,
                 "preset": self.preset,
+                "discriminator": (
+                    keras.saving.serialize_keras_object(self.discriminator) if self.discriminator is not None else None
+                ),
+                "adversarial_weight": self.adversarial_weight,
+                "adversarial_start": self.adversarial_start,
             }
         )
         return config
@@ -336,7 +408,7 @@ class FSQVAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "quantizer", "decoder", "prior"):
+        for key in ("encoder", "quantizer", "decoder", "prior", "discriminator"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
@@ -411,6 +483,9 @@ _FALLBACKS = {
     "num_codebooks": 1,
     "prior": None,
     "rate_weight": 0.0,
+    "adversarial_weight": 0.0,
+    "adversarial_start": 0,
+    "discriminator_widths": [32, 64, 128],
 }
 
 
@@ -434,6 +509,8 @@ def build_fsqvae(
     prior=None,
     rate_weight=None,
     dct_quality=None,
+    adversarial_weight=None,
+    adversarial_start=None,
     seed=None,
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
@@ -469,6 +546,9 @@ def build_fsqvae(
         dct_quality: of ``architecture="block_dct"`` (``BlockDCTEncoder``/``BlockDCTDecoder``,
             ``widths`` = [residual width, pixel filter width]): the JPEG quality whose
             tables initialise its quantisation gains.
+        adversarial_weight: ``w`` of an adversarial loss (``keras_fsq.adversarial``; 0: none):
+            the model gets a ``PatchDiscriminator`` of the preset's ``discriminator_widths``.
+        adversarial_start: training steps before the adversarial loss switches on.
         seed: the VQ codebook's initialisation seed.
     """
     from keras_fsq import presets
@@ -504,6 +584,8 @@ def build_fsqvae(
         prior=prior,
         rate_weight=rate_weight,
         dct_quality=dct_quality,
+        adversarial_weight=adversarial_weight,
+        adversarial_start=adversarial_start,
     )
     config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
     config.update({key: value for key, value in given.items() if value is not None})
@@ -549,6 +631,11 @@ def build_fsqvae(
     prior_layer = None
     if config["prior"] is not None:
         prior_layer = CategoricalPrior(levels * config["num_codebooks"], context=config["prior"], name="prior")
+    discriminator = None
+    if config["adversarial_weight"]:
+        from keras_fsq.adversarial import PatchDiscriminator
+
+        discriminator = PatchDiscriminator(config["discriminator_widths"], name="discriminator")
     model = FSQVAE(
         encoder,
         quantizer_layer,
@@ -556,6 +643,9 @@ def build_fsqvae(
         reconstruction_loss=config["reconstruction_loss"],
         prior=prior_layer,
         rate_weight=config["rate_weight"],
+        discriminator=discriminator,
+        adversarial_weight=config["adversarial_weight"] or 0.1,
+        adversarial_start=config["adversarial_start"],
         name="fsqvae",
     )
     model.build((None,) + image_shape)

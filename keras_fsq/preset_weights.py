@@ -18,6 +18,9 @@ def _weights_file(name):
 def load_preset_weights(model, name):
     """Load preset ``name``'s shipped weights into ``model`` (built from the same preset).
 
+    A model with a discriminator (``FSQVAE.adversarial_variables``) also loads a
+    preset without one: the discriminator keeps its initialisation, as an
+    adversarial fine-tune of a trained autoencoder starts.
     ``ValueError`` when the preset ships no weights or they do not match the model.
     """
     preset = get_preset(name)
@@ -27,18 +30,19 @@ def load_preset_weights(model, name):
             f"and train it (`keras-fsq train --preset {name}`)."
         )
     with _weights_file(name).open("rb") as file:
-        read_weights(model, file)
+        read_weights(model, file, optional=getattr(model, "adversarial_variables", ()))
 
 
-def write_weights(model, file, dtype="float16"):
-    """Save ``model``'s variables into an ``.npz`` keyed by variable path; float variables as ``dtype``.
+def write_weights(model, file, dtype="float16", variables=None):
+    """Save ``model``'s variables (or the given ``variables`` of it) into an ``.npz`` keyed by variable path;
+    float variables as ``dtype``.
 
     float16 halves the file; ``experiments/train_presets.py`` measures what it costs.
     """
     from keras import ops
 
     arrays = {}
-    for variable in model.variables:
+    for variable in model.variables if variables is None else variables:
         value = ops.convert_to_numpy(variable)
         arrays[variable.path] = value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
     buffer = io.BytesIO()
@@ -46,12 +50,18 @@ def write_weights(model, file, dtype="float16"):
     file.write(buffer.getvalue())
 
 
-def read_weights(model, file):
-    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path."""
+def read_weights(model, file, optional=()):
+    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path.
+
+    The ``optional`` variables keep their values when the file lacks them (all of them, or none).
+    """
 
     with np.load(file) as stored:
         stored_paths = set(stored.files)
         model_paths = {variable.path for variable in model.variables}
+        optional_paths = {variable.path for variable in optional}
+        if optional_paths and not optional_paths & stored_paths:
+            model_paths -= optional_paths
         if stored_paths != model_paths:
             missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
             raise ValueError(
@@ -59,6 +69,8 @@ def read_weights(model, file):
                 f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
             )
         for variable in model.variables:
+            if variable.path not in model_paths:
+                continue
             value = stored[variable.path]
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(

@@ -1,0 +1,356 @@
+"""MaskGIT: a generative prior over a tokenizer's token grid (Chang et al., 2022).
+
+A bidirectional transformer reads a grid of ``T`` tokens, some replaced by a
+``[MASK]`` token, plus a class token, and predicts every masked token.
+
+Training (``fit`` on token grids, with ``labels`` when class-conditional): per
+example a mask ratio ``r = cos(pi u / 2)``, ``u ~ U(0, 1)`` (the cosine
+schedule), ``ceil(r T)`` random positions masked, and the loss is the
+cross-entropy of the true tokens at the masked positions only. With
+probability ``class_dropout`` the label is replaced by the null class, so one
+network is both conditional and unconditional.
+
+Sampling (``generate_tokens``): all ``T`` positions start masked; at step
+``s = 1 .. S`` every masked position samples a token from
+``softmax(l / temperature)``, where, with guidance ``g`` (classifier-free),
+``l = l_c + g (l_c - l_null)``; the positions sampled with the lowest confidence
+``log p(token) + (1 - s / S) * temperature * Gumbel`` are masked again so that
+``floor(T cos(pi s / 2S))`` stay masked, and the rest are kept for good.
+After ``S`` steps every token is fixed; the tokenizer's decoder makes the images.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_fsq.validation import positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class TransformerBlock(keras.layers.Layer):
+    """Pre-norm transformer block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))`` (GELU, ``mlp_ratio`` x wider)."""
+
+    def __init__(self, width, heads, mlp_ratio=4, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.heads = positive_int(width, "width"), positive_int(heads, "heads")
+        self.mlp_ratio, self.dropout = positive_int(mlp_ratio, "mlp_ratio"), float(dropout)
+        if self.width % self.heads:
+            raise ValueError(f"`width` ({width}) must be a multiple of `heads` ({heads}).")
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
+        self.attention = keras.layers.MultiHeadAttention(
+            self.heads, self.width // self.heads, dropout=self.dropout, name="attention"
+        )
+        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
+        self.mlp_in = keras.layers.Dense(self.width * self.mlp_ratio, activation="gelu", name="mlp_in")
+        self.mlp_out = keras.layers.Dense(self.width, name="mlp_out")
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def build(self, input_shape):
+        self.attention_norm.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.mlp_norm.build(input_shape)
+        self.mlp_in.build(input_shape)
+        self.mlp_out.build(tuple(input_shape[:-1]) + (self.width * self.mlp_ratio,))
+
+    def call(self, x, training=None):
+        normed = self.attention_norm(x)
+        x = x + self.drop(self.attention(normed, normed, training=training), training=training)
+        return x + self.drop(self.mlp_out(self.mlp_in(self.mlp_norm(x))), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "heads": self.heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_fsq")
+class MaskGIT(keras.Model):
+    """A masked-token transformer over a ``grid_shape`` grid of tokens from ``[0, vocabulary_size)``.
+
+    ``call({"tokens": (N, T) int, "labels": (N,) int})`` returns logits ``(N, T, vocabulary_size)``;
+    token ``vocabulary_size`` is ``[MASK]`` and label ``num_classes`` the null class. ``fit`` takes
+    ``{"tokens": ..., "labels": ...}`` (labels may be left out when ``num_classes`` is 0) with clean
+    tokens: the model masks them itself (see the module doc).
+
+    Args:
+        vocabulary_size: the tokenizer's codebook size.
+        grid_shape: the token grid of one image, e.g. ``(8, 8)``.
+        num_classes: classes of the conditioning labels (0: unconditional).
+        width, depth, heads, mlp_ratio, dropout: of the transformer.
+        class_dropout: probability, in training, that a label is replaced by the null class.
+        tokenizer: optional ``FSQVAE`` whose codes these are; saved with the model (frozen), it
+            turns generated tokens into images (``generate``).
+        seed: of the training masks.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        grid_shape,
+        num_classes=0,
+        width=256,
+        depth=4,
+        heads=4,
+        mlp_ratio=4,
+        dropout=0.1,
+        class_dropout=0.1,
+        tokenizer=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = positive_int(vocabulary_size, "vocabulary_size", minimum=2)
+        self.grid_shape = tuple(positive_int(side, "grid_shape") for side in grid_shape)
+        self.num_classes = positive_int(num_classes, "num_classes", minimum=0)
+        self.width, self.depth = positive_int(width, "width"), positive_int(depth, "depth")
+        self.heads, self.mlp_ratio, self.dropout = heads, mlp_ratio, float(dropout)
+        if not 0 <= class_dropout < 1:
+            raise ValueError(f"`class_dropout` must be in [0, 1); received {class_dropout!r}.")
+        self.class_dropout, self.seed = float(class_dropout), seed
+        self.sequence_length = math.prod(self.grid_shape)
+        self.mask_token, self.null_class = self.vocabulary_size, self.num_classes
+        self.token_embedding = keras.layers.Embedding(self.vocabulary_size + 1, self.width, name="token_embedding")
+        self.class_embedding = keras.layers.Embedding(self.num_classes + 1, self.width, name="class_embedding")
+        self.blocks = [
+            TransformerBlock(self.width, heads, mlp_ratio, dropout, name=f"block_{i}") for i in range(self.depth)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        self.head = keras.layers.Dense(self.vocabulary_size, name="head")
+        self.tokenizer = tokenizer
+        if tokenizer is not None:
+            tokenizer.trainable = False
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.accuracy_tracker = keras.metrics.Mean(name="masked_accuracy")
+
+    def build(self, input_shape=None):
+        sequence = (None, self.sequence_length + 1, self.width)
+        self.token_embedding.build((None, self.sequence_length))
+        self.class_embedding.build((None, 1))
+        self.position_embedding = self.add_weight(
+            shape=(self.sequence_length + 1, self.width),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="position_embedding",
+        )
+        for block in self.blocks:
+            block.build(sequence)
+        self.final_norm.build(sequence)
+        self.head.build(sequence)
+
+    def _inputs(self, inputs):
+        if isinstance(inputs, dict):
+            tokens, labels = inputs["tokens"], inputs.get("labels")
+        else:
+            tokens, labels = inputs, None
+        tokens = ops.reshape(ops.cast(tokens, "int32"), (-1, self.sequence_length))
+        if labels is None:
+            labels = ops.full((ops.shape(tokens)[0],), self.null_class, dtype="int32")
+        return tokens, ops.reshape(ops.cast(labels, "int32"), (-1,))
+
+    def call(self, inputs, training=None):
+        """``{"logits": (N, T, V), "mask": (N, T) bool}``; in training the tokens are masked first (the
+        module doc), otherwise ``mask`` marks the ``[MASK]`` tokens of the input."""
+        tokens, labels = self._inputs(inputs)
+        if training:
+            tokens, labels, mask = self.mask(tokens, labels)
+        else:
+            mask = ops.equal(tokens, self.mask_token)
+        x = ops.concatenate([self.class_embedding(labels[:, None]), self.token_embedding(tokens)], axis=1)
+        x = x + ops.cast(self.position_embedding, x.dtype)[None]
+        for block in self.blocks:
+            x = block(x, training=training)
+        return {"logits": self.head(self.final_norm(x)[:, 1:]), "mask": mask}
+
+    def compute_output_spec(self, inputs, training=None):
+        count = (inputs["tokens"] if isinstance(inputs, dict) else inputs).shape[0]
+        return {
+            "logits": keras.KerasTensor((count, self.sequence_length, self.vocabulary_size), dtype="float32"),
+            "mask": keras.KerasTensor((count, self.sequence_length), dtype="bool"),
+        }
+
+    def mask(self, tokens, labels):
+        """Training inputs from clean ``tokens`` ``(N, T)``: ``(masked tokens, labels after class dropout,
+        mask)``; the mask ratio is drawn from the cosine schedule per example (at least one position)."""
+        count = ops.shape(tokens)[0]
+        ratio = ops.cos(math.pi / 2 * keras.random.uniform((count, 1), seed=self.seed_generator))
+        masked_count = ops.maximum(ops.ceil(ratio * self.sequence_length), 1.0)
+        scores = keras.random.uniform((count, self.sequence_length), seed=self.seed_generator)
+        ranks = ops.argsort(ops.argsort(scores, axis=-1), axis=-1)
+        mask = ops.cast(ranks, "float32") < masked_count
+        dropped = keras.random.uniform((count,), seed=self.seed_generator) < self.class_dropout
+        labels = ops.where(dropped, self.null_class, labels)
+        return ops.where(mask, self.mask_token, tokens), labels, mask
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Cross-entropy of the true tokens of ``x`` at the masked positions, averaged over them."""
+        tokens, _ = self._inputs(x)
+        logits, weights = y_pred["logits"], ops.cast(y_pred["mask"], "float32")
+        losses = keras.losses.sparse_categorical_crossentropy(tokens, logits, from_logits=True)
+        total = ops.maximum(ops.sum(weights), 1.0)
+        loss = ops.sum(losses * weights) / total
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), tokens), "float32")
+        self.accuracy_tracker.update_state(ops.sum(correct * weights) / total)
+        return loss
+
+    def token_logits(self, tokens, labels):
+        """Logits ``(N, T, V)`` (float64 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
+        inputs = {"tokens": np.asarray(tokens, "int32"), "labels": np.asarray(labels, "int32")}
+        return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float64")  # compiled, unlike a call
+
+    def generate_tokens(
+        self, num_images, steps=8, temperature=1.0, guidance=0.0, class_labels=None, seed=0, batch_size=250
+    ):
+        """MaskGIT's iterative parallel decoding (the module doc): token grids ``(num_images, *grid_shape)``.
+
+        ``class_labels``: one per image (or one for all) in ``[0, num_classes)``; ``None`` samples
+        unconditionally (the null class). ``guidance`` ``g >= 0`` is classifier-free guidance (0: none).
+        The same ``seed`` gives the same tokens on a backend.
+        """
+        num_images, steps = positive_int(num_images, "num_images"), positive_int(steps, "steps")
+        batch_size = positive_int(batch_size, "batch_size")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f"`temperature` must be a number > 0; received {temperature!r}.")
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
+            raise ValueError(f"`guidance` must be a number >= 0; received {guidance!r}.")
+        labels = self._labels(class_labels, num_images)
+        if guidance and labels is None:
+            raise ValueError("`guidance` needs `class_labels` (it pushes samples towards their class).")
+        rng = np.random.default_rng(seed)
+        batches = [
+            self._decode_batch(
+                None if labels is None else labels[start : start + batch_size],
+                min(batch_size, num_images - start),
+                steps,
+                float(temperature),
+                float(guidance),
+                rng,
+            )
+            for start in range(0, num_images, batch_size)
+        ]
+        return np.concatenate(batches).reshape((num_images, *self.grid_shape))
+
+    def _labels(self, class_labels, num_images):
+        if class_labels is None:
+            return None
+        if not self.num_classes:
+            raise ValueError("`class_labels` needs a class-conditional model (num_classes > 0).")
+        labels = np.asarray(class_labels)
+        if not np.issubdtype(labels.dtype, np.integer) or labels.ndim > 1:
+            raise ValueError(f"`class_labels` must be an int or a list of ints; received {class_labels!r}.")
+        labels = np.broadcast_to(labels, (num_images,)) if labels.ndim == 0 else labels
+        if len(labels) != num_images or labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(
+                f"`class_labels` must hold {num_images} labels in [0, {self.num_classes}); received "
+                f"{len(labels)} in [{labels.min()}, {labels.max()}]."
+            )
+        return labels.astype("int32")
+
+    def _decode_batch(self, labels, count, steps, temperature, guidance, rng):
+        length = self.sequence_length
+        null = np.full(count, self.null_class, "int32")
+        tokens = np.full((count, length), self.mask_token, "int32")
+        rows = np.arange(count)[:, None]
+        for step in range(1, steps + 1):
+            masked = tokens == self.mask_token
+            logits = self.token_logits(tokens, null if labels is None else labels)
+            if guidance:
+                logits = logits + guidance * (logits - self.token_logits(tokens, null))
+            logits = logits / temperature
+            logits -= logits.max(axis=-1, keepdims=True)
+            probabilities = np.exp(logits)
+            probabilities /= probabilities.sum(axis=-1, keepdims=True)
+            cumulative = np.cumsum(probabilities, axis=-1)
+            draws = rng.uniform(size=(count, length, 1)) * cumulative[..., -1:]
+            sampled = np.minimum((cumulative < draws).sum(axis=-1), self.vocabulary_size - 1)
+            log_probability = np.log(np.take_along_axis(probabilities, sampled[..., None], -1)[..., 0] + 1e-30)
+            sampled = np.where(masked, sampled, tokens)
+            # How many stay masked after this step: T cos(pi s / 2S), and always one fewer than now.
+            keep = min(int(math.floor(length * math.cos(math.pi / 2 * step / steps))), length)
+            keep = np.minimum(keep, masked.sum(axis=1) - 1)
+            noise = (1 - step / steps) * temperature * rng.gumbel(size=(count, length))
+            confidence = np.where(masked, log_probability + noise, np.inf)
+            order = np.argsort(confidence, axis=1)
+            remask = np.arange(length)[None, :] < keep[:, None]
+            again = np.zeros_like(masked)
+            again[rows, order] = remask
+            tokens = np.where(again, self.mask_token, sampled).astype("int32")
+        return tokens
+
+    def generate(self, num_images, steps=8, temperature=1.0, guidance=0.0, class_labels=None, seed=0, batch_size=250):
+        """Images ``(num_images, H, W, C)`` in [0, 1]: ``generate_tokens`` decoded by the ``tokenizer``."""
+        if self.tokenizer is None:
+            raise ValueError("`generate` needs the model's `tokenizer` (an FSQVAE); use `generate_tokens` for tokens.")
+        tokens = self.generate_tokens(num_images, steps, temperature, guidance, class_labels, seed, batch_size)
+        return self.tokenizer.decode(tokens, batch_size=batch_size)
+
+    @property
+    def prior_variables(self):
+        """The variables of the transformer (not the tokenizer's): what a generator preset's file holds."""
+        skip = {id(v) for v in self.tokenizer.variables} if self.tokenizer is not None else set()
+        return [v for v in self.variables if id(v) not in skip]
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, num_classes=0, **kwargs):
+        """A MaskGIT over the token grid of ``tokenizer`` (an FSQVAE with one index per latent position)."""
+        if tokenizer.downsampling_factor is None:
+            raise ValueError("`tokenizer` must code a spatial grid (a conv FSQVAE), not a global latent.")
+        latent_shape = tokenizer.encoder.compute_output_shape((1, *tokenizer.image_shape))
+        index_shape = tuple(tokenizer.quantizer.indices_shape(latent_shape))
+        if len(index_shape) != 3:
+            raise ValueError(f"`tokenizer` must give one index per grid position; its indices are {index_shape}.")
+        model = cls(tokenizer.quantizer.codebook_size, index_shape[1:], num_classes, tokenizer=tokenizer, **kwargs)
+        model.build()
+        return model
+
+    @classmethod
+    def from_preset(cls, name, load_weights=True):
+        """Generator preset ``name`` (``keras_fsq.presets.GENERATORS``): its tokenizer preset with shipped
+        weights, and the transformer with its own (``load_weights``; offline, shipped in the package)."""
+        import importlib.resources
+
+        from keras_fsq import presets
+        from keras_fsq.models import FSQVAE
+        from keras_fsq.preset_weights import read_weights
+
+        if not isinstance(load_weights, bool):
+            raise ValueError(f"`load_weights` must be True or False; received {load_weights!r}.")
+        preset = presets.get_generator(name)
+        model = cls.for_tokenizer(FSQVAE.from_preset(preset["tokenizer"]), **preset["model"])
+        if load_weights:
+            with (importlib.resources.files("keras_fsq") / "weights" / preset["weights"]).open("rb") as file:
+                read_weights(model, file, optional=model.tokenizer.variables)
+        return model
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "grid_shape": list(self.grid_shape),
+                "num_classes": self.num_classes,
+                "width": self.width,
+                "depth": self.depth,
+                "heads": self.heads,
+                "mlp_ratio": self.mlp_ratio,
+                "dropout": self.dropout,
+                "class_dropout": self.class_dropout,
+                "tokenizer": None if self.tokenizer is None else keras.saving.serialize_keras_object(self.tokenizer),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("tokenizer") is not None:
+            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)
