@@ -68,6 +68,50 @@ def load_shared_cifar10(data_dir=None):
     return to_unit_float(images), labels.astype("int64")
 
 
+SHARED_CIFAR10_NAMES = ("shared-cifar10",)
+
+
+def is_image_folder(path):
+    """A folder of images, as opposed to the shared data folder (which holds cifar10/)."""
+    path = pathlib.Path(path)
+    return path.is_dir() and not (path / SHARED_CIFAR10).is_file()
+
+
+def load_images(source, data_dir=None, limit=None):
+    """The images a ``source`` names, float32 (N, H, W, C) in [0, 1], at most ``limit`` of them.
+
+    ``source``: ``"shared-cifar10"`` (the bundled images, found through
+    ``data_dir``), ``"cifar10"`` (tensorflow-datasets' training split), the
+    shared data folder itself, a folder of images (centre crops of 32,
+    ``load_image_folder``) or a ``.npy``/``.npz`` file (``load_array_file``).
+    """
+    path = pathlib.Path(source)
+    if source in SHARED_CIFAR10_NAMES:
+        images, _ = load_shared_cifar10(data_dir)
+    elif source == "cifar10":
+        dataset = load_cifar10("train", data_dir=data_dir)
+        images = np.stack(list(dataset.take(limit or -1).as_numpy_iterator()))
+    elif path.is_dir() and not is_image_folder(path):
+        images, _ = load_shared_cifar10(path)
+    elif path.is_dir():
+        images = load_image_folder(path)
+    elif path.suffix in (".npy", ".npz") and path.is_file():
+        images = load_array_file(path)
+    else:
+        raise ValueError(f"--data {source!r} is neither a known dataset, a folder nor a .npy/.npz file.")
+    return images[:limit] if limit else images
+
+
+def image_set(path):
+    """A folder's images (``ImageFiles``: read one by one when needed) or the images of a .npy/.npz file."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return ImageFiles(image_paths(path))
+    if path.suffix in (".npy", ".npz") and path.is_file():
+        return load_array_file(path)
+    raise ValueError(f"{path} is neither a folder of images nor a .npy/.npz file.")
+
+
 def load_cifar10(split="train", data_dir=None, download=True):
     """CIFAR-10 from tensorflow-datasets as a ``tf.data.Dataset`` of float32 images / 255.
 

@@ -29,6 +29,33 @@ def evaluate_images(model, images, batch_size=128):
     return metrics
 
 
+def write_run_report(model, held_out, out, run_name, history=None, extra=None):
+    """Evaluate on ``held_out`` and write the grid, curves and metrics into the folder ``out`` (each file
+    atomically): ``reconstructions.png``, with a ``history`` ``training_curves.png`` and ``history.json``,
+    ``metrics.json`` and ``metrics.md`` (beside the block-average baseline). Prints the table; the metrics."""
+    metrics = evaluate_images(model, held_out)
+    metrics.update(extra or {})
+    save_reconstruction_grid(held_out[:16], model.reconstruct(held_out[:16]), out / "reconstructions.png")
+    if history:
+        plot_history(history, out / "training_curves.png")
+        files.write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
+    baseline = block_average_row(held_out, metrics["bits_per_image"])
+    write_metrics({run_name: metrics}, out, reference_rows=baseline)
+    print(markdown_table({run_name: metrics, **baseline}))
+    return metrics
+
+
+def reconstruction_scores(model, images, extract):
+    """``{"rfid", "rkid"}``: FID and KID of ``images`` against ``model``'s reconstructions of them, with the
+    Inception feature function ``extract`` (``metrics.inception_features()``)."""
+    if len(images) < 2:
+        raise ValueError(f"--fid needs at least 2 held-out images; there are {len(images)} (lower --train-size).")
+    from keras_fsq.metrics import fid_from_features, kid_from_features
+
+    real, rebuilt = extract(images), extract(model.reconstruct(images))
+    return {"rfid": fid_from_features(real, rebuilt), "rkid": kid_from_features(real, rebuilt)[0]}
+
+
 def save_reconstruction_grid(originals, reconstructions, path, count=16, scale=4):
     """A PNG with ``count`` originals on the top row and their reconstructions below (written atomically)."""
     from keras_fsq.data import save_image
@@ -37,6 +64,21 @@ def save_reconstruction_grid(originals, reconstructions, path, count=16, scale=4
     rows = [np.concatenate(list(batch[:count]), axis=1) for batch in (originals, reconstructions)]
     grid = np.concatenate(rows, axis=0)
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # nearest-neighbour enlargement
+    with files.replacing(path) as temporary:
+        save_image(grid, temporary)
+
+
+def save_image_grid(images, path, columns=10, scale=2):
+    """A PNG of ``images`` ``(N, H, W, C)`` in rows of ``columns`` (the last row padded black), each pixel
+    enlarged ``scale`` times (written atomically)."""
+    from keras_fsq.data import save_image
+
+    images = np.asarray(images)
+    rows = -(-len(images) // columns)
+    padded = np.concatenate([images, np.zeros((rows * columns - len(images), *images.shape[1:]), images.dtype)])
+    grid = padded.reshape(rows, columns, *images.shape[1:]).transpose(0, 2, 1, 3, 4)
+    grid = grid.reshape(rows * images.shape[1], columns * images.shape[2], images.shape[3])
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     with files.replacing(path) as temporary:
         save_image(grid, temporary)
 

@@ -29,6 +29,20 @@ def recipe_optimizer(recipe, steps):
     return keras.optimizers.Adam(rate)
 
 
+def override_recipe(recipe, epochs=None, learning_rate=None, batch_size=None, anneal=None, temperatures=(1.0, 0.1)):
+    """``recipe`` (a preset's) with the values given here in its place; ``anneal="none"`` removes its
+    temperature annealing, another schedule name sets it from ``temperatures`` (start, end)."""
+    recipe = dict(recipe)
+    for key, value in (("epochs", epochs), ("learning_rate", learning_rate), ("batch_size", batch_size)):
+        if value is not None:
+            recipe[key] = value
+    if anneal == "none":
+        recipe["anneal"] = None
+    elif anneal:
+        recipe["anneal"] = {"start": temperatures[0], "end": temperatures[1], "schedule": anneal}
+    return recipe
+
+
 def recipe_callbacks(recipe):
     """The callbacks a recipe trains with: its temperature annealing, if any."""
     anneal = recipe.get("anneal")

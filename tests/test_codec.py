@@ -462,7 +462,7 @@ def test_every_block_dct_quality_ships_and_beats_the_one_below(bsd_photo):
     """The codecs --quality picks: each loads offline, names itself in its files, and a higher
     quality spends more bits for a higher PSNR on a real photo."""
     from keras_fsq import FSQVAE, presets
-    from keras_fsq.cli import QUALITIES
+    from keras_fsq.cli.compress import QUALITIES
 
     assert QUALITIES == tuple(sorted(presets.DCT_QUALITIES))
     points = []

@@ -148,7 +148,7 @@ def test_tune_command_writes_results_and_plot(tmp_path, capsys):
 
 
 def test_a_search_resumes_only_itself(tmp_path):
-    from keras_fsq.cli import check_same_search
+    from keras_fsq.cli.tune import check_same_search
 
     path = tmp_path / "search.json"
     first = {"epochs": 2, "data_sha256": "a"}

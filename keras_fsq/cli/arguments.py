@@ -1,0 +1,91 @@
+"""What every ``keras-fsq`` subcommand shares: argument types that fail in one line, the data options, ``--overwrite``.
+
+Imports nothing heavy: ``keras-fsq --help`` and argument errors answer before Keras is imported.
+"""
+
+import argparse
+import math
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and exit status 2) instead of the whole usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text, kind, test, what):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+    if not test(value):
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    return value
+
+
+def positive_int(text):
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def non_negative_int(text):
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    return _number(text, float, lambda v: 0 < v < math.inf, "a finite number > 0")
+
+
+def non_negative_float(text):
+    return _number(text, float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
+
+
+def parse_ints(text, minimum=1, what="comma-separated integers"):
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, e.g. 8,5,5,5; got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, each >= {minimum}; got {text!r}")
+    return values
+
+
+def parse_levels(text):
+    return parse_ints(text, 2, "comma-separated levels")
+
+
+def parse_words(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_data_arguments(parser, train_size=4000, batch_size=64):
+    parser.add_argument(
+        "--data",
+        default="shared-cifar10",
+        help="a folder of images (centre crops), a .npy/.npz file of images, the shared data folder "
+        "(its cifar10/ images), shared-cifar10 (the same, found through --data-dir), or cifar10 (tensorflow-datasets)",
+    )
+    parser.add_argument("--data-dir", help="where shared/data or the tfds data lives (default: $KERAS_FSQ_DATA)")
+    parser.add_argument(
+        "--train-size",
+        type=non_negative_int,
+        default=train_size,
+        help="the first N images train; the rest are held out",
+    )
+    parser.add_argument("--limit", type=positive_int, help="use at most this many images in all")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help="images per step" + (" (default: the preset's)" if batch_size is None else ""),
+    )
+
+
+def add_overwrite(parser, what="existing output files"):
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
+def split(images, train_size):
+    if not train_size < len(images):
+        raise ValueError(f"--train-size {train_size} must leave held-out images among the {len(images)} loaded.")
+    return images[:train_size], images[train_size:]

@@ -1,0 +1,108 @@
+"""What ``compress``, ``decompress`` and ``fit-prior`` share: the codec model and prior to use, the
+(input, output) pairs of a file or a folder, checked before anything is written."""
+
+import contextlib
+import os
+import pathlib
+
+from keras_fsq.cli.arguments import add_overwrite
+
+DEFAULT_QUALITY = 3
+
+
+def add_codec_arguments(command, model_default):
+    """``input``, ``output``, ``--model`` (default: ``model_default``), ``--prior`` and ``--overwrite``."""
+    command.add_argument("input", help="a file or a folder")
+    command.add_argument("output", help="a file or a folder (a folder when the input is one)")
+    command.add_argument("--model", help=f"a .keras FSQVAE or a preset folder (default: {model_default})")
+    command.add_argument(
+        "--prior",
+        help="a prior .json from `keras-fsq fit-prior` (default: the model's learned prior, else its level usage)",
+    )
+    add_overwrite(command, "existing output files (never the inputs)")
+
+
+def load_codec_model(args, model_name=None):
+    """``--model`` (or a shipped codec: of ``--quality``, or ``model_name``, the one a file names) and ``--prior``."""
+    from keras_fsq import codec, presets
+    from keras_fsq.models import FSQVAE, load_model
+
+    if args.model and pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
+        model = FSQVAE.from_preset(args.model)
+    elif args.model:
+        model = load_model(args.model)
+    elif model_name is not None:
+        if model_name not in presets.PRESETS:
+            raise ValueError(
+                f"The file was written by a model that does not ship with keras_fsq ({model_name or 'no name'!r}): "
+                "pass it with --model."
+            )
+        model = FSQVAE.from_preset(model_name)
+    else:
+        model = FSQVAE.from_preset(presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY))
+    if not getattr(args, "prior", None):
+        return model, None
+    prior_path = pathlib.Path(args.prior)
+    if not prior_path.is_file():
+        raise FileNotFoundError(f"--prior {prior_path} does not exist.")
+    try:
+        return model, codec.EntropyModel.from_json(prior_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"--prior {prior_path} is not a prior written by keras-fsq fit-prior ({error}).") from None
+
+
+def codec_pairs(source, target, compressing):
+    """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
+    from keras_fsq.data import IMAGE_SUFFIXES, image_paths
+    from keras_fsq.files import same_file
+
+    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    suffix = ".fsq" if compressing else ".png"
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist.")
+    if source.is_file():
+        if names_folder:
+            return [(source, target / (source.stem + suffix))]
+        allowed = {".fsq"} if compressing else IMAGE_SUFFIXES
+        if target.suffix.lower() not in allowed and not same_file(source, target):  # that is refused as an input
+            wanted = "a .fsq file" if compressing else f"an image file ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            raise ValueError(
+                f"{target}: the output of {'compress' if compressing else 'decompress'} is {wanted}, "
+                "or a folder (end it with /)."
+            )
+        return [(source, target)]
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} is a file; the output of a folder must be a folder.")
+    paths = image_paths(source) if compressing else sorted(p for p in source.glob("*.fsq") if p.is_file())
+    if not paths:
+        raise ValueError(f"{source} holds no .fsq files.")
+    return [(path, target / (path.stem + suffix)) for path in paths]
+
+
+def checked_outputs(args, outputs):
+    """Refuse, before anything is written, outputs that collide, exist (without ``--overwrite``) or are
+    inputs; make the output folder; a context that holds the folder's lock when a folder is coded."""
+    from keras_fsq import files
+
+    inputs = (
+        [source for source in outputs] + ([args.model] if args.model else []) + ([args.prior] if args.prior else [])
+    )
+    files.check_unique([(source, target) for source, targets in outputs.items() for target in targets])
+    for targets in outputs.values():
+        for target in targets:
+            files.check_target(target, args.overwrite, inputs)
+    output_folder = pathlib.Path(next(iter(outputs.values()))[0]).parent
+    output_folder.mkdir(parents=True, exist_ok=True)
+    # Folder to folder, the output folder is this run's (single files are put in place without clobbering).
+    return files.folder_lock(output_folder) if pathlib.Path(args.input).is_dir() else contextlib.nullcontext()
+
+
+def report_progress(count):
+    """A function ``(done, line)``: a Keras progress bar over ``count`` files, or one printed line per file."""
+    if count == 1:
+        return lambda done, line: print(line, flush=True)
+    import keras
+
+    bar = keras.utils.Progbar(count, unit_name="file")
+    return lambda done, line: bar.update(done)

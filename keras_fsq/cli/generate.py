@@ -1,0 +1,77 @@
+"""``keras-fsq generate``: new images from a MaskGIT generator (a shipped preset or a ``.keras`` file)."""
+
+import pathlib
+
+from keras_fsq.cli.arguments import add_overwrite, non_negative_float, positive_float, positive_int
+
+
+def add_parser(commands):
+    generate = commands.add_parser(
+        "generate", help="generate images with a MaskGIT prior over FSQ tokens (PNGs and a grid)"
+    )
+    generate.add_argument(
+        "--model", default="maskgit_cifar10", help="a generator preset (maskgit_cifar10) or a .keras MaskGIT"
+    )
+    generate.add_argument("--num", type=positive_int, default=100, help="how many images")
+    generate.add_argument(
+        "--class",
+        dest="class_label",
+        type=int,
+        help="generate this class only (CIFAR-10: 0 airplane ... 9 truck; default: the classes in turn)",
+    )
+    generate.add_argument("--unconditional", action="store_true", help="ignore classes (the null class)")
+    generate.add_argument("--steps", type=positive_int, help="parallel decoding steps (default: the preset's)")
+    generate.add_argument("--temperature", type=positive_float, help="sampling temperature (default: the preset's)")
+    generate.add_argument(
+        "--guidance", type=non_negative_float, help="classifier-free guidance (default: the preset's)"
+    )
+    generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same images on a backend")
+    generate.add_argument("--out", required=True, help="folder for 0000.png, 0001.png, ... and grid.png")
+    add_overwrite(generate, "an earlier run's images in --out")
+
+
+def load_generator(name):
+    """A generator preset's model, or a ``.keras`` MaskGIT, and its sampling settings."""
+    from keras_fsq import presets
+    from keras_fsq.maskgit import MaskGIT
+    from keras_fsq.models import load_model
+
+    if pathlib.Path(name).suffix == ".keras":
+        if not pathlib.Path(name).is_file():
+            raise FileNotFoundError(f"--model {name} does not exist.")
+        model = load_model(name)
+        if not isinstance(model, MaskGIT) or model.tokenizer is None:
+            raise ValueError(f"--model {name} is not a MaskGIT with its tokenizer.")
+        return model, {"steps": 8, "temperature": 1.0, "guidance": 1.0 if model.num_classes else 0.0}
+    return MaskGIT.from_preset(name), presets.get_generator(name)["sampling"]
+
+
+def run(args):
+    import numpy as np
+
+    from keras_fsq import files, reporting
+    from keras_fsq.data import save_image
+
+    if args.unconditional and args.class_label is not None:
+        raise ValueError("--class and --unconditional contradict each other; give one.")
+    names = [f"{number:04d}.png" for number in range(args.num)] + ["grid.png"]
+    model, sampling = load_generator(args.model)
+    settings = {
+        key: value if value is not None else sampling[key]
+        for key, value in (("steps", args.steps), ("temperature", args.temperature), ("guidance", args.guidance))
+    }
+    if args.unconditional or not model.num_classes:
+        labels, settings["guidance"] = None, 0.0
+    elif args.class_label is not None:
+        labels = np.full(args.num, args.class_label)
+    else:
+        labels = np.arange(args.num) % model.num_classes
+    with files.run_folder(args.out, names, args.overwrite) as staging:
+        images = model.generate(args.num, class_labels=labels, seed=args.seed, **settings)
+        for name, image in zip(names, images):
+            save_image(image, staging / name)
+        reporting.save_image_grid(images, staging / "grid.png", columns=min(10, args.num), scale=2)
+    print(
+        f"wrote {args.out}/: {args.num} images and grid.png ({settings['steps']} steps, temperature "
+        f"{settings['temperature']}, guidance {settings['guidance']})"
+    )

@@ -1,0 +1,178 @@
+"""``keras-fsq train``: a preset's model and recipe, any option given in their place; evaluated on held-out images."""
+
+import pathlib
+import sys
+import time
+
+from keras_fsq.cli.arguments import (
+    add_data_arguments,
+    add_overwrite,
+    non_negative_float,
+    non_negative_int,
+    parse_ints,
+    parse_levels,
+    positive_float,
+    positive_int,
+    split,
+)
+
+OUTPUTS = (
+    "model.keras",
+    "reconstructions.png",
+    "training_curves.png",
+    "history.json",
+    "metrics.json",
+    "metrics.md",
+)
+
+
+def add_parser(commands):
+    train = commands.add_parser(
+        "train",
+        help="train an FSQ-VAE (or the VQ baseline) and evaluate it on held-out images",
+        description="Trains a preset (default: fsq_cifar10) with its recipe; any option given replaces the preset's.",
+    )
+    add_data_arguments(train, batch_size=None)
+    train.add_argument(
+        "--preset",
+        default="fsq_cifar10",
+        help="a named model and recipe (keras_fsq.presets), e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit; "
+        "or a folder saved by FSQVAE.save_to_preset, trained on from its weights with the default recipe",
+    )
+    train.add_argument(
+        "--architecture",
+        choices=["global", "conv", "residual", "gdn"],
+        help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size",
+    )
+    train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
+    train.add_argument("--depth", type=non_negative_int, help="residual blocks per resolution (residual)")
+    train.add_argument("--quantizer", choices=["fsq", "vq"])
+    train.add_argument("--levels", type=parse_levels, help="FSQ levels, e.g. 8,5,5,5")
+    train.add_argument("--num-codebooks", type=positive_int, help="FSQ codebooks per latent vector")
+    train.add_argument(
+        "--rate-weight",
+        type=non_negative_float,
+        help="rate-distortion training: loss = distortion + this x bits per pixel under a learned prior",
+    )
+    train.add_argument(
+        "--prior",
+        choices=["none", "checkerboard", "activity"],
+        help="the learned prior's context (default with --rate-weight: checkerboard)",
+    )
+    train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
+    train.add_argument("--latent-dim", type=positive_int, help="total latent size of the global encoder")
+    train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--learning-rate", type=positive_float, help="peak learning rate")
+    train.add_argument("--anneal", choices=["exponential", "linear", "cosine", "none"], help="temperature annealing")
+    train.add_argument("--temperatures", type=positive_float, nargs=2, default=[1.0, 0.1], metavar=("START", "END"))
+    train.add_argument("--reconstruction-loss", choices=["mse", "binary_crossentropy", "mse_ms_ssim"])
+    train.add_argument(
+        "--crop",
+        type=positive_int,
+        help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)",
+    )
+    train.add_argument("--crops-per-image", type=positive_int, default=1)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
+    add_overwrite(train, "an earlier run's files in --out")
+
+
+def run(args):
+    from keras_fsq import files
+
+    if args.train_size < 1:
+        raise ValueError("--train-size must be >= 1 for training.")
+    if not is_preset_folder(args.preset):
+        from keras_fsq import presets
+
+        presets.get_preset(args.preset)  # an unknown name fails before anything is written
+    elif train_model_config(args, None) != {"image_shape": None}:
+        raise ValueError(f"--preset {args.preset} is a saved model: its architecture options cannot change.")
+    with files.run_folder(args.out, OUTPUTS, args.overwrite) as staging:
+        metrics = train_into(args, staging)
+    print(f"wrote {args.out}/: {', '.join(OUTPUTS)}")
+    return metrics
+
+
+def train_into(args, out):
+    """Train as ``args`` say and write the run's files into ``out``; the held-out metrics."""
+    from keras_fsq import files, presets, reporting, training
+
+    train_images, held_out = split(load_training_images(args), args.train_size)
+
+    import keras
+
+    from keras_fsq.models import FSQVAE, build_fsqvae
+
+    keras.utils.set_random_seed(args.seed)
+    if is_preset_folder(args.preset):  # a saved model trains on from its weights, with the default recipe
+        model, recipe = FSQVAE.from_preset(args.preset), presets.get_preset(presets.DEFAULT_PRESET)["recipe"]
+        recipe["init"] = None
+    else:
+        model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
+        recipe = presets.get_preset(args.preset)["recipe"]
+    recipe = training.override_recipe(
+        recipe,
+        args.epochs,
+        args.learning_rate,
+        args.batch_size,
+        "none" if args.quantizer == "vq" else args.anneal,
+        args.temperatures,
+    )
+    if recipe.get("init"):  # a fine-tuning recipe starts from the weights it names
+        from keras_fsq import preset_weights
+
+        preset_weights.load_preset_weights(model, recipe["init"])
+    started = time.perf_counter()
+    history = training.fit_with_recipe(
+        model, recipe, train_images, held_out, seed=args.seed, verbose=1 if sys.stdout.isatty() else 2
+    )
+    seconds = time.perf_counter() - started
+    with files.replacing(out / "model.keras") as temporary:
+        model.save(temporary)
+    run_name = f"{args.preset}: {type(model.quantizer).__name__}, {model.quantizer.codebook_size} codes"
+    history = {name: [float(v) for v in values] for name, values in history.history.items()}
+    extra = dict(
+        train_seconds=seconds,
+        train_images=len(train_images),
+        epochs=recipe["epochs"],
+        backend=keras.backend.backend(),
+        preset=args.preset,
+    )
+    return reporting.write_run_report(model, held_out, out, run_name, history, extra)
+
+
+def is_preset_folder(preset):
+    """``--preset`` names a folder saved by ``FSQVAE.save_to_preset`` rather than a built-in preset."""
+    return pathlib.Path(preset).is_dir()
+
+
+def train_model_config(args, image_shape):
+    """``build_fsqvae`` arguments: the options given on the command line (the preset supplies the rest)."""
+    prior = args.prior or ("checkerboard" if args.rate_weight else None)
+    options = dict(
+        quantizer=args.quantizer,
+        levels=args.levels,
+        codebook_size=args.codebook_size,
+        latent_dim=args.latent_dim,
+        architecture=args.architecture,
+        widths=args.widths,
+        depth=args.depth,
+        reconstruction_loss=args.reconstruction_loss,
+        num_codebooks=args.num_codebooks,
+        prior=prior,
+        rate_weight=args.rate_weight,
+    )
+    return {key: value for key, value in options.items() if value is not None} | {"image_shape": image_shape}
+
+
+def load_training_images(args):
+    """``load_images``, or random crops of ``--crop`` pixels from a folder of images."""
+    from keras_fsq import data
+
+    if args.crop and data.is_image_folder(args.data):
+        images = data.load_image_folder(args.data, args.crop, "random_crop", args.crops_per_image, seed=args.seed)
+        return images[: args.limit] if args.limit else images
+    if args.crop:
+        raise ValueError("--crop needs --data to be a folder of images.")
+    return data.load_images(args.data, args.data_dir, args.limit)
