@@ -32,7 +32,7 @@ _PUBLIC = {
     "FSQVAE": "keras_fsq.models",
     "build_fsqvae": "keras_fsq.models",
     "load_model": "keras_fsq.models",
-    "CategoricalPrior": "keras_fsq.priors",
+    "CategoricalPrior": "keras_fsq.compression.priors",
     "FSQ": "keras_fsq.quantizers",
     "AdaptiveFSQ": "keras_fsq.quantizers",
     "HierarchicalFSQ": "keras_fsq.quantizers",

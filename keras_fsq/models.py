@@ -68,7 +68,7 @@ class FSQVAE(keras.Model):
         decoder: layer mapping codes back to images in [0, 1].
         reconstruction_loss: ``"mse"`` (default), ``"binary_crossentropy"`` (the seed paper's)
             or ``"mse_ms_ssim"`` (MSE + 0.1 (1 - MS-SSIM)).
-        prior: optional ``keras_fsq.priors.CategoricalPrior`` over the FSQ symbols
+        prior: optional ``keras_fsq.compression.priors.CategoricalPrior`` over the FSQ symbols
             (levels ``quantizer.levels * num_codebooks``): a learned entropy model,
             saved with the model, that the codec codes with. With it the loss adds
             ``R / (H W)`` (the hard symbols' bits per pixel under the prior,
@@ -427,11 +427,13 @@ def symbol_grid(symbols, spatial_rank):
 
 def _check_prior(prior, quantizer):
     """A prior must be a CategoricalPrior over exactly the FSQ's symbols (levels repeated per codebook)."""
-    from keras_fsq.priors import CategoricalPrior
+    from keras_fsq.compression.priors import CategoricalPrior
     from keras_fsq.quantizers import FSQ
 
     if not isinstance(prior, CategoricalPrior):
-        raise ValueError(f"`prior` must be a keras_fsq.priors.CategoricalPrior; received {type(prior).__name__}.")
+        raise ValueError(
+            f"`prior` must be a keras_fsq.compression.priors.CategoricalPrior; received {type(prior).__name__}."
+        )
     if type(quantizer) is not FSQ or quantizer.project_in is not None:
         raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
     if prior.levels != quantizer.position_alphabet:
@@ -562,8 +564,8 @@ def build_fsqvae(
         ResidualDecoder,
         ResidualEncoder,
     )
+    from keras_fsq.compression.priors import CategoricalPrior
     from keras_fsq.levels import validate_levels
-    from keras_fsq.priors import CategoricalPrior
     from keras_fsq.quantizers import FSQ, VectorQuantizer
 
     given = dict(

@@ -253,7 +253,7 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
 
 
 def random_prior(levels, context, rng):
-    from keras_fsq import priors
+    from keras_fsq.compression import priors
 
     max_level = max(levels)
     buckets = 3 if context in priors.TWO_PASS else None
@@ -333,8 +333,10 @@ def test_every_symbol_costs_at_least_the_floor():
 
 
 def test_decoding_runs_in_bounded_chunks(trained, monkeypatch):
+    from keras_fsq.compression import coder
+
     model, prior, held_out = trained
-    monkeypatch.setattr(codec, "CHUNK_PIXELS", 2 * 32 * 32)  # two images a chunk
+    monkeypatch.setattr(coder, "CHUNK_PIXELS", 2 * 32 * 32)  # two images a chunk (read where chunks are cut)
     data = codec.compress(model, held_out[:7], prior)
     chunks = [indices for indices, _ in codec.iter_indices(model, data, prior)]
     assert [len(c) for c in chunks] == [2, 2, 2, 1]
@@ -407,7 +409,7 @@ def test_a_forged_payload_is_refused_before_any_image_is_decoded(trained, monkey
 def test_garbled_short_and_long_payloads_behind_a_valid_checksum_are_refused(trained):
     model, prior, held_out = trained
     data = codec.compress(model, held_out[:3], prior)
-    header_size = codec._FIXED.size + len(LEVELS) + 1 + 8  # levels, model name length (no name), CRC, length
+    header_size = codec.FIXED_HEADER.size + len(LEVELS) + 1 + 8  # levels, model name length (no name), CRC, length
     symbols_crc, length = struct.unpack_from("<II", data, header_size - 8)
     payload = data[header_size:-4]
     garbled = bytes([payload[0] ^ 0xFF]) + payload[1:]
@@ -554,7 +556,7 @@ def test_a_quantizer_without_symbols_is_named():
 def test_a_header_whose_channel_count_disagrees_with_the_model_is_refused(trained):
     model, prior, held_out = trained
     data = bytearray(codec.compress(model, held_out[:1], prior))
-    channels_at = codec._FIXED.size - 2  # ... width u16 | channels u8 | dims u8
+    channels_at = codec.FIXED_HEADER.size - 2  # ... width u16 | channels u8 | dims u8
     assert data[channels_at] == 3
     data[channels_at] = 1
     data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))

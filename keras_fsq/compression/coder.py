@@ -1,0 +1,120 @@
+"""Range coding of symbol grids (constriction's queue coder) under an ``EntropyModel``, chunk by chunk.
+
+A chunk of images is coded pass by pass (``EntropyModel.passes``: anchors, then
+the rest; or column by column for the left context) so the decoder knows each
+context, one dimension at a time, every image's positions of the pass in one
+call of at most ``CODER_SLICE`` symbols. With adaptation (format 4) each image's
+power choices come first. The decoder codes what it decodes again and requires
+the payload to be exactly that coding.
+"""
+
+import math
+
+import constriction
+import numpy as np
+
+from keras_fsq.compression.container import CodecError
+from keras_fsq.compression.tables import ADAPTIVE_POWERS
+
+SLACK_BITS = 64  # the range coder's final flush
+CHUNK_SYMBOLS = 2**20
+CHUNK_PIXELS = 2**22
+CODER_SLICE = 2**14  # symbols given to the range coder per call: their probability rows stay small
+
+
+def _code_powers(coder, powers, count, dims):
+    """Encode (``powers`` given, ``(n, d)``) or decode (``powers=None``) each image's ``power_tables``
+    choices: a flag (one bit), then, when set, ``d`` choices of ``ADAPTIVE_CHOICE_BITS`` bits each."""
+    family = constriction.stream.model.Categorical(perfect=False)
+    flag, choice = np.full((count, 2), 0.5), np.full((dims, ADAPTIVE_POWERS), 1 / ADAPTIVE_POWERS)
+    if powers is not None:
+        flags = powers.any(axis=1)
+        coder.encode(flags.astype("int32"), family, flag)
+        for row in powers[flags]:
+            coder.encode((row - 1).astype("int32"), family, choice)
+        return None
+    flags = coder.decode(family, flag).astype(bool)
+    decoded = np.zeros((count, dims), dtype="int64")
+    for n in np.flatnonzero(flags):
+        decoded[n] = 1 + coder.decode(family, choice)
+    return decoded
+
+
+def _encode_chunk(encoder, chunk, prior, powers=None):
+    """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_tables`` choices ``powers``
+    ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one dimension at a time,
+    every image's positions of the pass in one call."""
+    family = constriction.stream.model.Categorical(perfect=False)
+    if powers is not None:
+        _code_powers(encoder, powers, *chunk.shape[::3])
+    for mask in prior.passes(*chunk.shape[1:3]):
+        contexts = prior.contexts(chunk, mask)
+        for i in range(chunk.shape[3]):
+            symbols, pass_contexts = chunk[:, mask, i].ravel().astype("int32"), contexts[..., i].ravel()
+            pass_powers = None if powers is None else np.repeat(powers[:, i], int(mask.sum()))
+            for start in range(0, len(symbols), CODER_SLICE):  # a queue coder: the same stream as one call
+                end = start + CODER_SLICE
+                rows = prior.probabilities(
+                    i, pass_contexts[start:end], None if pass_powers is None else pass_powers[start:end]
+                )
+                encoder.encode(symbols[start:end], family, rows)
+
+
+def encode_symbols(grid, prior, step, adaptive=True):
+    """Symbols ``(N, h, w, d)`` -> range-coded uint32 words, in chunks of ``step`` images.
+
+    ``adaptive``: each image may code each dimension under a sharpened or
+    flattened prior (``EntropyModel.choose_powers``), its choices coded first.
+    """
+    encoder = constriction.stream.queue.RangeEncoder()
+    for first in range(0, len(grid), step):
+        chunk = grid[first : first + step]
+        _encode_chunk(encoder, chunk, prior, prior.choose_powers(chunk) if adaptive else None)
+    return encoder.get_compressed()
+
+
+def images_per_chunk(symbol_shape, pixels_per_image):
+    """How many images one decoding chunk holds: at most ``CHUNK_SYMBOLS`` symbols and ``CHUNK_PIXELS`` pixels."""
+    return max(1, min(CHUNK_SYMBOLS // math.prod(symbol_shape), CHUNK_PIXELS // pixels_per_image))
+
+
+def decode_symbol_chunks(words, shape, prior, step, adaptive=True):
+    """Inverse of ``encode_symbols``: a grid of ``shape`` ``(N, h, w, d)`` (uint8), yielded ``step`` images at a time.
+
+    The decoded symbols are coded again as they come; after the last chunk
+    ``words`` must equal that encoding exactly, else ``CodecError`` (a payload
+    too short, too long or not fully consumed).
+    """
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    encoder = constriction.stream.queue.RangeEncoder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    count, rows, columns, dims = shape
+    for first in range(0, count, step):
+        chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
+        try:
+            powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
+            for mask in prior.passes(rows, columns):
+                contexts = prior.contexts(chunk, mask)
+                for i in range(dims):
+                    pass_contexts = contexts[..., i].ravel()
+                    pass_powers = None if powers is None else np.repeat(powers[:, i], int(mask.sum()))
+                    symbols = np.concatenate(
+                        [
+                            decoder.decode(
+                                family,
+                                prior.probabilities(
+                                    i,
+                                    pass_contexts[start : start + CODER_SLICE],
+                                    None if pass_powers is None else pass_powers[start : start + CODER_SLICE],
+                                ),
+                            )
+                            for start in range(0, len(pass_contexts), CODER_SLICE)
+                        ]
+                    )
+                    chunk[:, mask, i] = symbols.reshape(len(chunk), -1)
+        except AssertionError:  # constriction's word for a payload no coding could produce
+            raise CodecError("The payload is not the coding of the header's images (garbled).") from None
+        _encode_chunk(encoder, chunk, prior, powers)
+        yield chunk
+    if not np.array_equal(encoder.get_compressed(), words):
+        raise CodecError("The payload is not the coding of the header's images (too short, too long or garbled).")
