@@ -256,8 +256,9 @@ class FSQVAE(keras.Model):
         real = self.discriminator(images)
         fake = self.discriminator(ops.stop_gradient(reconstruction))
         values["discriminator_loss"] = discriminator_loss(real, fake)
-        if not training:
+        if not training:  # evaluation: the losses as they stand, no weight (nothing is trained)
             values["generator_loss"] = generator_loss(self.discriminator, reconstruction)
+            values["adversarial_weight"] = ops.zeros(())
             return ops.zeros(())
         _, reconstruction_gradient = value_and_gradient(
             lambda r: ops.mean(self._reconstruction_fn(images, r)), reconstruction

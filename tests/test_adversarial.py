@@ -46,6 +46,8 @@ def test_fit_trains_the_discriminator_and_reports_both_losses(images):
     real = keras.ops.convert_to_numpy(model.discriminator(images[:64])).mean()
     fake = keras.ops.convert_to_numpy(model.discriminator(model.reconstruct(images[:64]))).mean()
     assert real > fake
+    evaluated = model.evaluate(images[:64], batch_size=32, verbose=0, return_dict=True)
+    assert np.isfinite(evaluated["discriminator_loss"]) and evaluated["adversarial_weight"] == 0
 
 
 def test_nothing_adversarial_happens_before_the_start_step(images):
