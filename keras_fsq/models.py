@@ -12,6 +12,7 @@ from keras import ops
 from keras_fsq._backend import scale_loss_for_distribution
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
+from keras_fsq.presets import DEFAULT_PRESET
 from keras_fsq.quantizers.base import Quantizer
 from keras_fsq.validation import positive_int, validate_images
 
@@ -493,7 +494,7 @@ _FALLBACKS = {
 
 
 def build_fsqvae(
-    preset=None,
+    preset=DEFAULT_PRESET,
     *,
     quantizer=None,
     levels=None,
@@ -518,13 +519,15 @@ def build_fsqvae(
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
-    Without a preset the base is ``keras_fsq.presets.DEFAULT_PRESET`` (a
+    The base is ``preset``, by default ``keras_fsq.presets.DEFAULT_PRESET`` (a
     conv model, 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE); the seed
-    paper's model is ``preset="fsq_cifar10_paper"``. This builds the model only:
-    ``FSQVAE.from_preset`` also loads the shipped weights.
+    paper's model is ``preset="fsq_cifar10_paper"``. ``preset=None`` builds from
+    the arguments alone: ``architecture``, ``levels``, ``widths`` and ``image_shape``
+    must then be given. This builds the model only: ``FSQVAE.from_preset`` also
+    loads the shipped weights.
 
     Args:
-        preset: a name of ``keras_fsq.presets.PRESETS``.
+        preset: a name of ``keras_fsq.presets.PRESETS`` (default ``"fsq_cifar10"``), or None.
         quantizer: ``"fsq"`` (``FSQ(levels)``) or ``"vq"`` (a ``VectorQuantizer``
             of ``codebook_size`` codes, default ``prod(levels)``, of dimension ``len(levels)``).
         levels: FSQ levels.
@@ -590,8 +593,13 @@ def build_fsqvae(
         adversarial_weight=adversarial_weight,
         adversarial_start=adversarial_start,
     )
-    config = {**_FALLBACKS, **presets.get_preset(preset or presets.DEFAULT_PRESET)["model"]}
+    config = dict(_FALLBACKS, reconstruction_loss="mse")
+    if preset is not None:
+        config.update(presets.get_preset(preset)["model"])
     config.update({key: value for key, value in given.items() if value is not None})
+    missing = [key for key in ("architecture", "levels", "widths", "image_shape") if config.get(key) is None]
+    if missing:
+        raise ValueError(f"build_fsqvae(preset=None) builds from the arguments alone; give {', '.join(missing)}.")
     levels = validate_levels(config["levels"])
     code_dim, image_shape, widths = len(levels), tuple(config["image_shape"]), list(config["widths"])
     if config["quantizer"] == "fsq":

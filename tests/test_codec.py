@@ -508,10 +508,13 @@ def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(
 
 def contract_models():
     """Small untrained models of each quantizer the codec codes through the quantizer contract."""
-    from keras_fsq import BSQ, FSQVAE, LFQ, ConvDecoder, ConvEncoder, build_fsqvae
+    from keras_fsq import BSQ, FSQVAE, LFQ, ConvDecoder, ConvEncoder, HierarchicalFSQ, build_fsqvae
 
     return {
         "lfq": FSQVAE(ConvEncoder(6, [8, 8]), LFQ(6), ConvDecoder(3, [8, 8])),
+        "hierarchical": FSQVAE(
+            ConvEncoder(3, [8, 8]), HierarchicalFSQ([[8, 5, 5], [5, 3, 3], [3, 3, 3]]), ConvDecoder(3, [8, 8])
+        ),
         "bsq": FSQVAE(ConvEncoder(5, [8, 8]), BSQ(5), ConvDecoder(3, [8, 8])),
         "fsq_projected": FSQVAE(
             ConvEncoder(8, [8, 8]), FSQ([5, 4], dim=8, num_codebooks=2, track_usage=True), ConvDecoder(3, [8, 8])
@@ -520,7 +523,7 @@ def contract_models():
     }
 
 
-@pytest.mark.parametrize("name", ["lfq", "bsq", "fsq_projected", "block_dct"])
+@pytest.mark.parametrize("name", ["lfq", "bsq", "hierarchical", "fsq_projected", "block_dct"])
 def test_every_quantizer_with_symbols_compresses_bit_exactly_across_backends(name, cifar_images, tmp_path):
     model = contract_models()[name]
     images = cifar_images[:3].astype("float32") / 255

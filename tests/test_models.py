@@ -223,3 +223,13 @@ def test_an_ms_ssim_term_is_selectable_and_has_finite_gradients(real_images):
     for prediction in (flat, real_images[:2]):
         grads = gradient(lambda p: mse_ms_ssim(ops.convert_to_tensor(real_images[:2]), p), prediction)
         assert np.all(np.isfinite(grads))
+
+
+def test_without_a_preset_the_model_comes_from_the_arguments_alone():
+    with pytest.raises(ValueError, match="give architecture, levels, widths, image_shape"):
+        build_fsqvae(preset=None)
+    with pytest.raises(ValueError, match="give image_shape"):
+        build_fsqvae(preset=None, architecture="conv", levels=[5, 5, 5], widths=[8, 8])
+    model = build_fsqvae(preset=None, architecture="conv", levels=[5, 5, 5], widths=[8, 8], image_shape=(16, 16, 3))
+    assert model.image_shape == (16, 16, 3) and model.quantizer.levels == [5, 5, 5]
+    assert build_fsqvae().quantizer.levels == [8, 5, 5, 5]  # the default preset, fsq_cifar10, named in the signature

@@ -134,8 +134,9 @@ class Quantizer(keras.layers.Layer):
       symbols an entropy coder can code, the number of values of each symbol
       (``indices_to_symbols`` gives them, ``symbols_to_indices`` inverts it); ``None``
       otherwise. ``indices_per_position``: how many indices one latent position has
-      (FSQ's codebooks), so ``position_alphabet`` lists the alphabet of every symbol
-      of a position: what the codec codes.
+      (FSQ's codebooks, HierarchicalFSQ's stages), so ``position_alphabet`` lists the
+      alphabet of every symbol of a position: what the codec codes (a quantizer whose
+      indices have different alphabets, HierarchicalFSQ, overrides it).
     - ``schedule_variables()``: ``{name: keras.Variable}`` that a schedule (a
       callback) may assign during training, e.g. ``{"temperature": T}``.
     - ``num_stages``: ``None``, or the number of stages when a prefix of them

@@ -145,6 +145,39 @@ class HierarchicalFSQ(Quantizer):
             codes = ops.add(codes, ops.multiply(ops.multiply(offset, self._widths[k]), self.importance[k]))
         return codes
 
+    @property
+    def alphabet_sizes(self):
+        """The first stage's levels: one index per stage splits into ``d`` symbols (``position_alphabet``
+        lists every stage's, the alphabets the codec codes)."""
+        return list(self.stages[0])
+
+    @property
+    def indices_per_position(self):
+        return self.num_stages
+
+    @property
+    def position_alphabet(self):
+        return [levels for stage in self.stages for levels in stage]
+
+    def indices_to_symbols(self, indices):
+        """Per-stage indices ``(..., K)`` -> each stage's level indices, ``(..., K, d)``."""
+        indices = ops.cast(indices, "int32")
+        return ops.stack(
+            [
+                ops.mod(ops.floor_divide(indices[..., k, None], self._bases[k]), self._levels[k].astype("int32"))
+                for k in range(indices.shape[-1])
+            ],
+            axis=-2,
+        )
+
+    def symbols_to_indices(self, symbols):
+        """Inverse of ``indices_to_symbols``."""
+        symbols = ops.cast(symbols, "int32")
+        return ops.stack(
+            [ops.sum(ops.multiply(symbols[..., k, :], self._bases[k]), axis=-1) for k in range(symbols.shape[-2])],
+            axis=-1,
+        )
+
     def flat_indices(self, indices):
         """Mixed-radix combination of the stage indices (for codebooks < 2^31)."""
         radix = np.cumprod([1] + [math.prod(s) for s in self.stages[:-1]])[: indices.shape[-1]]
