@@ -213,9 +213,9 @@ def get_preset(name):
 # tokenizer's weights come from its own preset, the file holds the transformer's.
 GENERATORS = {
     "maskgit_cifar10": {
-        "description": "Class-conditional MaskGIT over fsq_cifar10_gan's 8x8 tokens (1,000 codes): a 4-block, "
+        "description": "Class-conditional MaskGIT over fsq_cifar10's 8x8 tokens (1,000 codes): a 4-block, "
         "128-wide transformer.",
-        "tokenizer": "fsq_cifar10_gan",
+        "tokenizer": "fsq_cifar10",
         "model": {
             "num_classes": 10,
             "width": 128,
@@ -226,7 +226,7 @@ GENERATORS = {
             "class_dropout": 0.1,
         },
         "recipe": {
-            "epochs": 40,
+            "epochs": 30,
             "batch_size": 64,
             "learning_rate": 1e-3,
             "warmup_fraction": 0.02,

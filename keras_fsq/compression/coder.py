@@ -23,7 +23,7 @@ CODER_SLICE = 2**14  # symbols given to the range coder per call: their probabil
 
 
 def _code_powers(coder, powers, count, dims):
-    """Encode (``powers`` given, ``(n, d)``) or decode (``powers=None``) each image's ``power_tables``
+    """Encode (``powers`` given, ``(n, d)``) or decode (``powers=None``) each image's ``power_rows``
     choices: a flag (one bit), then, when set, ``d`` choices of ``ADAPTIVE_CHOICE_BITS`` bits each."""
     family = constriction.stream.model.Categorical(perfect=False)
     flag, choice = np.full((count, 2), 0.5), np.full((dims, ADAPTIVE_POWERS), 1 / ADAPTIVE_POWERS)
@@ -41,7 +41,7 @@ def _code_powers(coder, powers, count, dims):
 
 
 def _encode_chunk(encoder, chunk, prior, powers=None):
-    """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_tables`` choices ``powers``
+    """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_rows`` choices ``powers``
     ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one dimension at a time,
     every image's positions of the pass in one call."""
     family = constriction.stream.model.Categorical(perfect=False)

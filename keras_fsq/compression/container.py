@@ -15,7 +15,7 @@ import zlib
 from collections import namedtuple
 
 MAGIC = b"KFSQ"
-VERSION = 4  # 4: per-image prior adaptation (``tables.EntropyModel.power_tables``); version 3 files still decode
+VERSION = 4  # 4: per-image prior adaptation (``tables.EntropyModel.power_rows``); version 3 files still decode
 READABLE_VERSIONS = (3, 4)
 FIXED_HEADER = struct.Struct("<4sB8s8sHHHBB")
 _LENGTH = struct.Struct("<I")

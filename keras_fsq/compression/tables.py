@@ -29,6 +29,7 @@ UNIFORM_FLOOR = 2.0**-8
 MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 2, p = 1 - floor / 2
 ADAPTIVE_POWERS = 32  # per image and dimension, a file (version 4) may code under P ** (k / 4), k = 1 .. 32
 ADAPTIVE_CHOICE_BITS = math.log2(ADAPTIVE_POWERS)
+COUNT_ENTRIES = 2**22  # the encoder's choice counts (context, level) pairs of this many entries at a time
 
 
 class EntropyModel:
@@ -158,52 +159,63 @@ class EntropyModel:
     def probabilities(self, dim, contexts, powers=None):
         """Rows of ``P_dim(. | contexts)``, shape ``contexts.shape + (L_dim,)``, float64.
 
-        ``powers`` (same shape as ``contexts``, optional): each symbol's row
-        ``power_tables`` ``[k]`` (``k = 0``: the prior as it is).
+        ``powers`` (same shape as ``contexts``, optional): each symbol's power ``k``
+        (``power_rows``; ``k = 0``: the prior as it is).
         """
-        if powers is None or not powers.any():
-            rows = self._probabilities[dim, contexts, : self.levels[dim]]
-        else:
-            used, inverse = np.unique(contexts, return_inverse=True)
-            rows = self.power_tables(dim, used)[powers, inverse.reshape(contexts.shape)]
+        rows = self._probabilities[dim, contexts, : self.levels[dim]]
+        if powers is not None and powers.any():
+            for power in np.unique(powers[powers > 0]):  # usually one per image and dimension
+                chosen = powers == power
+                used, inverse = np.unique(contexts[chosen], return_inverse=True)
+                rows[chosen] = self.power_rows(dim, used, power)[inverse]
         return np.ascontiguousarray(rows)  # constriction needs contiguous rows
 
-    def power_tables(self, dim, contexts):
-        """``P_dim(. | c)^t`` renormalised, for the ``contexts`` ``c`` (1-D) and ``t = k / 4``,
-        ``k = 1 .. ADAPTIVE_POWERS``, each mixed with the uniform floor; shape ``(1 + ADAPTIVE_POWERS,
-        len(contexts), L_dim)``, row ``k = 0`` the prior as it is.
+    def power_rows(self, dim, contexts, power):
+        """``P_dim(. | c)^t`` renormalised and mixed with the uniform floor, for the ``contexts`` ``c``
+        (1-D) and ``t = power / 4``, ``power`` in ``1 .. ADAPTIVE_POWERS``; shape ``(len(contexts), L_dim)``.
 
         ``t > 1`` sharpens the prior (a smooth image: more zeros than average),
         ``t < 1`` flattens it (a busy one). Computed from the smoothed counts by
-        square roots and products only (correctly rounded in IEEE arithmetic), so
-        encoder and decoder build the same tables on any machine.
+        square roots and products only, in one fixed order (``power_sweep``), which
+        IEEE arithmetic rounds the same way everywhere: encoder and decoder build
+        the same rows on any machine.
         """
+        for k, rows in self.power_sweep(dim, contexts):
+            if k == power:
+                return rows
+        raise ValueError(f"`power` must be in [1, {ADAPTIVE_POWERS}]; received {power!r}.")
+
+    def power_sweep(self, dim, contexts):
+        """``(k, power_rows(dim, contexts, k))`` for ``k = 1 .. ADAPTIVE_POWERS`` in turn: one table in memory."""
         levels = self.levels[dim]
         quarter = np.sqrt(np.sqrt(self._smoothed[dim, contexts, :levels]))
-        tables = np.empty((1 + ADAPTIVE_POWERS, len(contexts), levels))
-        tables[0] = self._probabilities[dim, contexts, :levels]
         powered = quarter
         for k in range(1, 1 + ADAPTIVE_POWERS):
-            tables[k] = (1 - UNIFORM_FLOOR) * powered / powered.sum(axis=-1, keepdims=True) + UNIFORM_FLOOR / levels
+            yield k, (1 - UNIFORM_FLOOR) * powered / powered.sum(axis=-1, keepdims=True) + UNIFORM_FLOOR / levels
             powered = powered * quarter
-        return tables
 
     def choose_powers(self, chunk):
-        """The encoder's choice, per image of ``chunk`` ``(n, h, w, d)`` and dimension: the ``power_tables``
-        row that codes it in the fewest bits, shape ``(n, d)``; all 0 for an image where coding the choices
-        (``ADAPTIVE_CHOICE_BITS`` each) costs more than they save."""
+        """The encoder's choice, per image of ``chunk`` ``(n, h, w, d)`` and dimension: the power ``k``
+        (``power_rows``) that codes it in the fewest bits, shape ``(n, d)``; all 0 for an image where
+        coding the choices (``ADAPTIVE_CHOICE_BITS`` each) costs more than they save."""
         count, dims = len(chunk), chunk.shape[3]
         bits = np.zeros((count, dims, 1 + ADAPTIVE_POWERS))
         for mask in self.passes(*chunk.shape[1:3]):
             contexts = self.contexts(chunk, mask)
             for i in range(dims):
                 used, inverse = np.unique(contexts[..., i], return_inverse=True)
-                log_tables = np.log2(self.power_tables(i, used))  # (K, used, L)
-                # Each image's (context, level) counts: memory of the tables, not of the symbols.
-                pairs = inverse.reshape(count, -1) * log_tables.shape[2] + chunk[:, mask, i]
-                for n in range(count):
-                    counts = np.bincount(pairs[n], minlength=log_tables[0].size).reshape(log_tables.shape[1:])
-                    bits[n, i] -= (log_tables * counts).sum(axis=(1, 2))
+                levels = self.levels[i]
+                pairs = inverse.reshape(count, -1) * levels + chunk[:, mask, i]
+                base = np.log2(self._probabilities[i, used, :levels])
+                # Images in groups whose (context, level) counts hold at most COUNT_ENTRIES entries: memory
+                # of a few tables, not of the symbols or of every power's table at once.
+                group = max(1, COUNT_ENTRIES // base.size)
+                for first in range(0, count, group):
+                    rows = pairs[first : first + group]
+                    counts = np.stack([np.bincount(row, minlength=base.size) for row in rows]).reshape(-1, *base.shape)
+                    bits[first : first + group, i, 0] -= (counts * base).sum(axis=(1, 2))
+                    for k, table in self.power_sweep(i, used):
+                        bits[first : first + group, i, k] -= (counts * np.log2(table)).sum(axis=(1, 2))
         best = 1 + bits[..., 1:].argmin(axis=-1)
         adapted = np.take_along_axis(bits, best[..., None], -1)[..., 0].sum(-1) + dims * ADAPTIVE_CHOICE_BITS
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
