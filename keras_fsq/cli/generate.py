@@ -4,6 +4,8 @@ import pathlib
 
 from keras_fsq.cli.arguments import add_overwrite, non_negative_float, positive_float, positive_int
 
+MAX_IMAGES = 100_000  # one folder of PNGs; generate more in several runs (other --seed, other --out)
+
 
 def add_parser(commands):
     generate = commands.add_parser(
@@ -12,7 +14,7 @@ def add_parser(commands):
     generate.add_argument(
         "--model", default="maskgit_cifar10", help="a generator preset (maskgit_cifar10) or a .keras MaskGIT"
     )
-    generate.add_argument("--num", type=positive_int, default=100, help="how many images")
+    generate.add_argument("--num", type=positive_int, default=100, help=f"how many images (at most {MAX_IMAGES})")
     generate.add_argument(
         "--class",
         dest="class_label",
@@ -52,6 +54,8 @@ def run(args):
     from keras_fsq import files, reporting
     from keras_fsq.data import save_image
 
+    if args.num > MAX_IMAGES:
+        raise ValueError(f"--num {args.num} is over {MAX_IMAGES} images per run; use several runs with other seeds.")
     if args.unconditional and args.class_label is not None:
         raise ValueError("--class and --unconditional contradict each other; give one.")
     names = [f"{number:04d}.png" for number in range(args.num)] + ["grid.png"]
