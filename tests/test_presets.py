@@ -129,3 +129,31 @@ def test_compress_takes_a_preset_folder(tmp_path):
         main(["decompress", str(tmp_path / "x.fsq"), str(tmp_path / "x.png"), "--model", str(tmp_path / "codec")]) == 0
     )
     assert (tmp_path / "x.png").is_file()
+
+
+def test_train_continues_a_preset_folder(tmp_path, capsys):
+    from keras_fsq.cli import main
+    from tests.conftest import SHARED_DATA
+
+    keras.utils.set_random_seed(0)
+    FSQVAE.from_preset(presets.DEFAULT_PRESET).save_to_preset(tmp_path / "mine")
+    out = tmp_path / "run"
+    arguments = ["train", "--preset", str(tmp_path / "mine"), "--data", str(SHARED_DATA), "--limit", "96"]
+    arguments += ["--train-size", "64", "--epochs", "1"]
+    assert main([*arguments, "--out", str(out)]) == 0
+    trained = keras.saving.load_model(out / "model.keras")
+    assert trained.quantizer.levels == [8, 5, 5, 5] and trained.preset is None  # its own weights now
+    # Architecture options cannot change a saved model: one line, exit 2.
+    assert main([*arguments, "--levels", "5,5,5", "--out", str(tmp_path / "other")]) == 2
+    assert "is a saved model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_generator_preset_ships_its_weights():
+    from keras_fsq import MaskGIT
+
+    for name, preset in presets.GENERATORS.items():
+        model = MaskGIT.from_preset(name)
+        assert model.tokenizer.preset == preset["tokenizer"], name
+        tokens = model.generate_tokens(4, steps=2, class_labels=[0, 1, 2, 3], seed=0)
+        assert tokens.shape == (4, *model.grid_shape) and tokens.max() < model.vocabulary_size
