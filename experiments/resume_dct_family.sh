@@ -10,5 +10,5 @@ data_dir=${1:-../shared/data}
 seed=${2:?the seed of this resumed run (one more than the last)}
 export KERAS_BACKEND=torch OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 for quality in 1 2 3 4 5 6; do
-  python experiments/train_codecs.py --preset "fsq_dct_q$quality" --resume --seed "$seed" --data-dir "$data_dir"
+  "${PYTHON:-python}" experiments/train_codecs.py --preset "fsq_dct_q$quality" --resume --seed "$seed" --data-dir "$data_dir"
 done

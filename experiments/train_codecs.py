@@ -32,6 +32,10 @@ parser.add_argument("--preset", required=True, help="a codec preset: fsq_photo_b
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--resume", action="store_true", help="continue from the preset's shipped weights")
+parser.add_argument("--steps-per-epoch", type=int, help="instead of the recipe's (a smoke test: 2)")
+parser.add_argument(
+    "--out-dir", type=pathlib.Path, help="write weights and logs here (a quality starts from the base found here)"
+)
 args = parser.parse_args()
 
 import keras  # noqa: E402
@@ -41,10 +45,13 @@ from keras_fsq import build_fsqvae, data, preset_weights, presets, training  # n
 from keras_fsq.block_transform import rescale_quality  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "experiments" / "results" / "codecs"
+RESULTS = args.out_dir or ROOT / "experiments" / "results" / "codecs"
+WEIGHTS = args.out_dir or ROOT / "keras_fsq" / "weights"
 name = args.preset
 preset = presets.get_preset(name)
 recipe = preset["recipe"]
+if args.steps_per_epoch:
+    recipe = {**recipe, "steps_per_epoch": args.steps_per_epoch}
 photos = [
     (data.read_image(path) * 255).round().astype("uint8")
     for path in data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
@@ -56,6 +63,9 @@ earlier = json.loads(log_path.read_text()) if args.resume else None
 if args.resume:
     preset_weights.load_preset_weights(model, name)
     recipe = {**recipe, "learning_rate": recipe["learning_rate"] / 10, "warmup_fraction": 0.0, "init": name}
+elif recipe["init"] and args.out_dir:  # the base this run's family trained
+    with open(WEIGHTS / presets.get_preset(recipe["init"])["weights"], "rb") as file:
+        preset_weights.read_weights(model, file)
 elif recipe["init"]:
     preset_weights.load_preset_weights(model, recipe["init"])  # a base ships inside the package
     start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
@@ -87,7 +97,7 @@ if (
 ):
     buffer = io.BytesIO()
     preset_weights.write_weights(model, buffer, dtype="float32")
-weights = ROOT / "keras_fsq" / "weights" / preset["weights"] if preset["weights"] else RESULTS / f"{name}.weights.npz"
+weights = WEIGHTS / preset["weights"] if preset["weights"] else RESULTS / f"{name}.weights.npz"
 weights.write_bytes(buffer.getvalue())
 result = {
     "preset": name,
