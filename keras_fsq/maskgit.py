@@ -27,6 +27,8 @@ from keras import ops
 
 from keras_fsq.validation import positive_int
 
+MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
+
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class TransformerBlock(keras.layers.Layer):
@@ -117,6 +119,15 @@ class MaskGIT(keras.Model):
             raise ValueError(f"`class_dropout` must be in [0, 1); received {class_dropout!r}.")
         self.class_dropout, self.seed = float(class_dropout), seed
         self.sequence_length = math.prod(self.grid_shape)
+        parameters = (
+            (2 * self.vocabulary_size + self.num_classes + self.sequence_length + 3) * self.width
+            + self.depth * (4 + 2 * positive_int(mlp_ratio, "mlp_ratio")) * self.width**2
+        )
+        if parameters > MAX_PARAMETERS:  # checked before any weight exists: a crafted config cannot allocate it
+            raise ValueError(
+                f"This MaskGIT (vocabulary_size {vocabulary_size}, grid {self.grid_shape}, width {width}, depth "
+                f"{depth}) would have about {parameters} parameters; at most {MAX_PARAMETERS}."
+            )
         self.mask_token, self.null_class = self.vocabulary_size, self.num_classes
         self.token_embedding = keras.layers.Embedding(self.vocabulary_size + 1, self.width, name="token_embedding")
         self.class_embedding = keras.layers.Embedding(self.num_classes + 1, self.width, name="class_embedding")

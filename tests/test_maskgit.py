@@ -96,6 +96,8 @@ def test_bad_model_arguments():
         MaskGIT(8, (2, 2), width=30, heads=4)
     with pytest.raises(ValueError, match="class_dropout"):
         MaskGIT(8, (2, 2), class_dropout=1.0)
+    with pytest.raises(ValueError, match="parameters; at most"):  # refused before allocating anything
+        MaskGIT(2**30, (8, 8), width=1024)
 
 
 @pytest.fixture(scope="module")
