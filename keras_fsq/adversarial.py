@@ -37,6 +37,8 @@ trained against FID's own features would be graded on its own exam.
 import keras
 from keras import ops
 
+MAX_PARAMETERS = 2**26  # a patch discriminator's weights (256 MB of float32)
+
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class PatchDiscriminator(keras.layers.Layer):
@@ -55,6 +57,10 @@ class PatchDiscriminator(keras.layers.Layer):
         widths = list(widths)
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"`widths` must be a non-empty list of positive ints; received {widths!r}.")
+        channels = [3, *widths, 1]
+        parameters = sum(16 * a * b for a, b in zip(channels, channels[1:]))
+        if parameters > MAX_PARAMETERS:  # before any weight exists: a crafted config cannot allocate it
+            raise ValueError(f"`widths` {widths} make {parameters} parameters; at most {MAX_PARAMETERS}.")
         self.widths = widths
         self.convolutions = [
             keras.layers.Conv2D(width, 4, strides=2 if i < len(widths) - 1 else 1, padding="same", name=f"conv_{i}")

@@ -109,3 +109,5 @@ def test_bad_discriminator_widths():
         PatchDiscriminator([])
     with pytest.raises(ValueError, match="widths"):
         PatchDiscriminator([16, 0])
+    with pytest.raises(ValueError, match="parameters; at most"):
+        PatchDiscriminator([2**20, 2**20])
