@@ -50,6 +50,13 @@ def test_tune_levels(tmp_path):
     assert (tmp_path / "tune" / "pareto.png").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_generate_images(tmp_path):
+    result = run_example("generate_images.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "samples (8, 32, 32, 3) in" in result.stdout
+
+
 def test_data_parallel_matches_one_device(tmp_path):
     result = run_example("data_parallel.py", tmp_path)
     if BACKEND == "torch":
