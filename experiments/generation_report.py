@@ -29,8 +29,8 @@ import time
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--generator", help="a .keras MaskGIT (default: the shipped maskgit_cifar10)")
 parser.add_argument("--vq-generator", help="a .keras MaskGIT over a VQ tokenizer, for FSQ vs VQ")
-parser.add_argument("--steps", default="4,8,12")
-parser.add_argument("--guidance", default="0,1,2")
+parser.add_argument("--steps", default="4,12", help="decoding steps to sweep beside the preset's")
+parser.add_argument("--guidance", default="0,2", help="guidance values to sweep beside the preset's")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("experiments/results/generation"))
@@ -120,8 +120,8 @@ rows = [
     (f"MaskGIT samples ({sampling['steps']} steps, guidance {sampling['guidance']})", report["samples"]),
     ("independent positions (per-class marginals)", report["independent_positions"]),
 ]
-rows += [(f"MaskGIT, {s} steps", v) for s, v in report["steps"].items()]
-rows += [(f"MaskGIT, guidance {g}", v) for g, v in report["guidance"].items()]
+rows += [(f"MaskGIT, {s} steps (guidance {sampling['guidance']})", v) for s, v in report["steps"].items()]
+rows += [(f"MaskGIT, guidance {g} ({sampling['steps']} steps)", v) for g, v in report["guidance"].items()]
 if args.vq_generator:
     rows += [
         ("VQ tokenizer reconstructions", report["vq_tokenizer_rfid"]),
