@@ -32,6 +32,7 @@ parser.add_argument("--vq-generator", help="a .keras MaskGIT over a VQ tokenizer
 parser.add_argument("--steps", default="4,12", help="decoding steps to sweep beside the preset's")
 parser.add_argument("--guidance", default="0,2", help="guidance values to sweep beside the preset's")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--count", type=int, default=1085, help="held-out images (and samples) per FID; 1,085: all")
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("experiments/results/generation"))
 args = parser.parse_args()
@@ -42,7 +43,8 @@ import numpy as np  # noqa: E402
 from keras_fsq import MaskGIT, data, load_model, metrics, presets, reporting  # noqa: E402
 
 images, labels = data.load_shared_cifar10(args.data_dir)
-train, train_labels, held_out, held_labels = images[:4000], labels[:4000], images[4000:], labels[4000:]
+train, train_labels = images[:4000], labels[:4000]
+held_out, held_labels = images[4000 : 4000 + args.count], labels[4000 : 4000 + args.count]
 model = load_model(args.generator) if args.generator else MaskGIT.from_preset("maskgit_cifar10")
 sampling = presets.get_generator("maskgit_cifar10")["sampling"]
 extract = metrics.inception_features()
@@ -115,7 +117,7 @@ args.out.mkdir(parents=True, exist_ok=True)
 grid = np.concatenate([model.generate(10, class_labels=np.full(10, c), seed=c, **sampling) for c in range(10)])
 reporting.save_image_grid(grid, args.out / "samples.png", columns=10, scale=2)
 rows = [
-    ("real vs real (1,085 training images)", report["real_vs_real"]),
+    (f"real vs real ({len(held_out)} training images)", report["real_vs_real"]),
     ("tokenizer reconstructions (rFID)", report["tokenizer_rfid"]),
     (f"MaskGIT samples ({sampling['steps']} steps, guidance {sampling['guidance']})", report["samples"]),
     ("independent positions (per-class marginals)", report["independent_positions"]),
@@ -127,7 +129,7 @@ if args.vq_generator:
         ("VQ tokenizer reconstructions", report["vq_tokenizer_rfid"]),
         ("MaskGIT on VQ tokens", report["vq_samples"]),
     ]
-lines = ["| images against the 1,085 held-out | FID | KID |", "|---|---|---|"]
+lines = [f"| {len(held_out)} images against the {len(held_out)} held-out | FID | KID |", "|---|---|---|"]
 lines += [f"| {name} | {v['fid']:.2f} | {v['kid']:.4f} |" for name, v in rows]
 memo = report["memorization"]
 lines += [
