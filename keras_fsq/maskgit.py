@@ -212,9 +212,9 @@ class MaskGIT(keras.Model):
         return loss
 
     def token_logits(self, tokens, labels):
-        """Logits ``(N, T, V)`` (float64 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
+        """Logits ``(N, T, V)`` (float32 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
         inputs = {"tokens": np.asarray(tokens, "int32"), "labels": np.asarray(labels, "int32")}
-        return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float64")  # compiled, unlike a call
+        return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float32")  # compiled, unlike a call
 
     def generate_tokens(
         self, num_images, steps=8, temperature=1.0, guidance=0.0, class_labels=None, seed=0, batch_size=250
@@ -271,10 +271,12 @@ class MaskGIT(keras.Model):
         rows = np.arange(count)[:, None]
         for step in range(1, steps + 1):
             masked = tokens == self.mask_token
-            logits = self.token_logits(tokens, null if labels is None else labels)
-            if guidance:
-                logits = logits + guidance * (logits - self.token_logits(tokens, null))
-            logits = logits / temperature
+            if guidance:  # the conditional and the null-class logits in one pass
+                both = self.token_logits(np.concatenate([tokens, tokens]), np.concatenate([labels, null]))
+                logits = both[:count] + guidance * (both[:count] - both[count:])
+            else:
+                logits = self.token_logits(tokens, null if labels is None else labels)
+            logits = (logits / temperature).astype("float32")
             logits -= logits.max(axis=-1, keepdims=True)
             probabilities = np.exp(logits)
             probabilities /= probabilities.sum(axis=-1, keepdims=True)
