@@ -19,19 +19,19 @@ args = parser.parse_args()
 
 import keras  # noqa: E402
 
-from keras_fsq import data, metrics  # noqa: E402
+from keras_fsq import data, fid, inception  # noqa: E402
 
 images, _ = data.load_shared_cifar10(args.data_dir)
 first, second = images[: args.images], images[args.images : 2 * args.images]
 started = time.perf_counter()
-extract = metrics.inception_features(args.batch_size)
+extract = inception.inception_features(args.batch_size)
 setup = time.perf_counter() - started
 started = time.perf_counter()
 features = [extract(first), extract(second)]
 extraction = time.perf_counter() - started
 started = time.perf_counter()
-value = metrics.fid_from_features(*features)
-kid_mean, kid_std = metrics.kid_from_features(*features)
+value = fid.fid_from_features(*features)
+kid_mean, kid_std = fid.kid_from_features(*features)
 statistics = time.perf_counter() - started
 total = setup + extraction + statistics
 print(

@@ -10,7 +10,7 @@ Pillow's JPEG (4:2:0) and WebP over quality sweeps. Bits per pixel come from
 the actual file sizes (headers and checksums included); PSNR (dB, averaged
 over photos) and MS-SSIM from the decoded 8-bit RGB images. Prints and writes
 (``rd.md``, ``rd.json``, ``rd.png``) the table; per family the BD-rate
-(``keras_fsq.metrics.bd_rate``) against JPEG over JPEG's range up to 1 bit per
+(``keras_fsq.comparisons.bd_rate``) against JPEG over JPEG's range up to 1 bit per
 pixel and against WebP over the range both cover; PSNR at equal bits per pixel
 against each; the worst photo against JPEG (each photo's PSNR minus JPEG's on
 that photo at the same file size, interpolated in JPEG's sweep of that photo);
@@ -29,7 +29,8 @@ import numpy as np
 from PIL import Image
 
 from keras_fsq import FSQVAE, codec, data, presets
-from keras_fsq.metrics import bd_rate, ms_ssim
+from keras_fsq.comparisons import bd_rate
+from keras_fsq.metrics import ms_ssim
 
 JPEG_QUALITIES = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
 WEBP_QUALITIES = (0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)

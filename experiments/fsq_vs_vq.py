@@ -9,7 +9,7 @@ PSNR, SSIM, codebook usage and perplexity over the last training epoch, and
 entropy-coded bits per image (the held-out indices' cross-entropy under their
 training-set frequencies, add-1/2 smoothed: what a static code learned on the
 training set spends). Beside each size: the best block-averaging codec within
-the same fixed bits (``keras_fsq.metrics.best_block_average``).
+the same fixed bits (``keras_fsq.comparisons.best_block_average``).
 
     KERAS_BACKEND=torch python experiments/fsq_vs_vq.py --data-dir ../shared/data --epochs 20
 
@@ -38,7 +38,7 @@ args = parser.parse_args()
 import keras  # noqa: E402  (after argparse: --help needs no backend)
 
 from keras_fsq import build_fsqvae, data, presets, reporting, training  # noqa: E402
-from keras_fsq.metrics import best_block_average  # noqa: E402
+from keras_fsq.comparisons import best_block_average  # noqa: E402
 
 out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)

@@ -25,13 +25,13 @@ args = parser.parse_args()
 
 import keras  # noqa: E402
 
-from keras_fsq import build_fsqvae, data, metrics, preset_weights, presets, reporting, training  # noqa: E402
+from keras_fsq import build_fsqvae, data, fid, inception, preset_weights, presets, reporting, training  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "results" / "presets"
 images, _ = data.load_shared_cifar10(args.data_dir)
 train, held_out = images[:4000], images[4000:]
-extract = metrics.inception_features()
+extract = inception.inception_features()
 real = extract(held_out)
 rows = []
 for weight in [float(w) for w in args.weights.split(",")]:
@@ -50,8 +50,8 @@ for weight in [float(w) for w in args.weights.split(",")]:
         "train_seconds": seconds,
         "psnr": held["psnr"],
         "bits_per_image": held["bits_per_image"],
-        "rfid": metrics.fid_from_features(real, features),
-        "rkid": metrics.kid_from_features(real, features)[0],
+        "rfid": fid.fid_from_features(real, features),
+        "rkid": fid.kid_from_features(real, features)[0],
     }
     rows.append(row)
     print(json.dumps(row), flush=True)

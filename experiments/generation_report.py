@@ -40,14 +40,14 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import MaskGIT, data, load_model, metrics, presets, reporting  # noqa: E402
+from keras_fsq import MaskGIT, data, fid, inception, load_model, presets, reporting  # noqa: E402
 
 images, labels = data.load_shared_cifar10(args.data_dir)
 train, train_labels = images[:4000], labels[:4000]
 held_out, held_labels = images[4000 : 4000 + args.count], labels[4000 : 4000 + args.count]
 model = load_model(args.generator) if args.generator else MaskGIT.from_preset("maskgit_cifar10")
 sampling = presets.get_generator("maskgit_cifar10")["sampling"]
-extract = metrics.inception_features()
+extract = inception.inception_features()
 real = extract(held_out)
 
 
@@ -57,7 +57,7 @@ def as_files(pixels):
 
 def scores(pixels):
     features = extract(as_files(pixels))
-    return {"fid": metrics.fid_from_features(real, features), "kid": metrics.kid_from_features(real, features)[0]}
+    return {"fid": fid.fid_from_features(real, features), "kid": fid.kid_from_features(real, features)[0]}
 
 
 def sample(generator, **overrides):

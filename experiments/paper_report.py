@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from keras_fsq import callbacks, data, metrics, reporting
+from keras_fsq import callbacks, data, fid, inception, reporting
 
 PAPER = json.loads((pathlib.Path(__file__).parent / "paper_numbers.json").read_text())
 
@@ -22,7 +22,7 @@ class Features:
     """Inception features of images stored as uint8 ``.npy``, cached as ``NAME.features.npy``."""
 
     def __init__(self):
-        self.extract = metrics.inception_features(batch_size=50)
+        self.extract = inception.inception_features(batch_size=50)
 
     def __call__(self, images, cache_file):
         cache_file = pathlib.Path(cache_file)
@@ -53,14 +53,14 @@ class Report:
         self.runs, self.held_out, self.cache = runs, held_out, pathlib.Path(cache)
         try:
             self.features = Features()
-        except metrics.InceptionWeightsUnavailable as error:
+        except inception.InceptionWeightsUnavailable as error:
             self.features, self.fid_note = None, f"rFID: n/a ({error})"
         else:
             self.cache.mkdir(parents=True, exist_ok=True)
             self.real = self.features(self.held_out, self.cache / "held_out.features.npy")
             floor = self.features(train[: len(held_out)], self.cache / "train_sample.features.npy")
             self.fid_note = (
-                f"real vs real: FID {metrics.fid_from_features(self.real, floor):.2f} between the "
+                f"real vs real: FID {fid.fid_from_features(self.real, floor):.2f} between the "
                 f"{len(held_out)} held-out and {len(held_out)} training images"
             )
 
@@ -78,7 +78,7 @@ class Report:
         folder = self.cache / f"{run['config']}_seed{run['seed']}"
         reconstructions = np.load(folder / f"epoch{epoch}.npy")
         features = self.features(reconstructions, folder / f"epoch{epoch}.features.npy")
-        return metrics.fid_from_features(self.real, features), metrics.kid_from_features(self.real, features)[0]
+        return fid.fid_from_features(self.real, features), fid.kid_from_features(self.real, features)[0]
 
     def row(self, name, config, columns):
         group = self.group(config)

@@ -24,7 +24,7 @@ args = parser.parse_args()
 import keras  # noqa: E402
 
 from keras_fsq import build_fsqvae, data, preset_weights, presets, reporting, training  # noqa: E402
-from keras_fsq.metrics import best_block_average  # noqa: E402
+from keras_fsq.comparisons import best_block_average  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 images, _ = data.load_shared_cifar10(args.data_dir)

@@ -22,12 +22,14 @@ Nothing is ever downloaded.
 """
 
 import collections
+import contextlib
 import hashlib
 import importlib.util
 import io
 import os
 import pathlib
 import pickle
+import sys
 import zipfile
 
 import keras
@@ -339,3 +341,51 @@ def inception_inputs(images):
     rows, columns = legacy_bilinear_matrix(height, INPUT_SIZE), legacy_bilinear_matrix(width, INPUT_SIZE)
     resized = ops.einsum("pw,nowc->nopc", columns, ops.einsum("oh,nhwc->nowc", rows, images))
     return ops.clip(resized * (255.0 / 128.0) - 1.0, -1.0, 1.0 - 1.0 / 128.0)
+
+
+def _rgb_batch(images, name):
+    """A batch of same-size images as float32 ``(n, H, W, 3)`` in [0, 1] (grey repeated over 3 channels)."""
+    from keras_fsq.data import to_unit_float
+
+    batch = to_unit_float(np.stack([np.asarray(image) for image in images]), name)
+    if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+        raise ValueError(f"`{name}` must hold (H, W, 1 or 3) images; received {batch.shape[1:]}.")
+    return np.repeat(batch, 3, axis=-1) if batch.shape[-1] == 1 else batch
+
+
+def inception_features(batch_size=50, progress=False, source=None):
+    """A function: images -> their ``(n, 2048)`` TF-Inception pool3 features, the network of the reference FID.
+
+    The images are any sequence (an array ``(n, H, W, C)``, a list of arrays of
+    different sizes, or anything with ``len`` and indexing that reads them on
+    demand) of uint8 or [0, 1] float images; each run of equal sizes is cut into
+    batches of ``batch_size``, resized to 299x299 with TensorFlow 1's bilinear resize
+    (``keras_fsq.inception``). ``progress`` shows a Keras progress bar (on stderr).
+    Raises ``InceptionWeightsUnavailable`` naming the extra to install when the
+    weights are missing.
+    """
+    network = load_fid_weights(fid_inception_network(), source)
+
+    def extract(images, name="images"):
+        count = len(images)
+        if count == 0:
+            raise ValueError(f"`{name}` holds no images.")
+        bar = keras.utils.Progbar(count, unit_name="image") if progress else None
+        outputs, start = [], 0
+        while start < count:
+            first = np.asarray(images[start])
+            batch = [first]
+            while len(batch) < batch_size and start + len(batch) < count:
+                image = np.asarray(images[start + len(batch)])
+                if image.shape != first.shape:
+                    break
+                batch.append(image)
+            inputs = inception_inputs(_rgb_batch(batch, name))
+            outputs.append(np.asarray(network.predict_on_batch(inputs), dtype="float64"))
+            start += len(batch)
+            if bar:
+                with contextlib.redirect_stdout(sys.stderr):
+                    bar.update(start)
+        return np.concatenate(outputs)
+
+    return extract

@@ -120,9 +120,8 @@ class MaskGIT(keras.Model):
         self.class_dropout, self.seed = float(class_dropout), seed
         self.sequence_length = math.prod(self.grid_shape)
         parameters = (
-            (2 * self.vocabulary_size + self.num_classes + self.sequence_length + 3) * self.width
-            + self.depth * (4 + 2 * positive_int(mlp_ratio, "mlp_ratio")) * self.width**2
-        )
+            2 * self.vocabulary_size + self.num_classes + self.sequence_length + 3
+        ) * self.width + self.depth * (4 + 2 * positive_int(mlp_ratio, "mlp_ratio")) * self.width**2
         if parameters > MAX_PARAMETERS:  # checked before any weight exists: a crafted config cannot allocate it
             raise ValueError(
                 f"This MaskGIT (vocabulary_size {vocabulary_size}, grid {self.grid_shape}, width {width}, depth "

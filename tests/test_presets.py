@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_fsq import FSQVAE, build_fsqvae, preset_weights, presets, training
-from keras_fsq.metrics import best_block_average, block_average
+from keras_fsq.comparisons import best_block_average, block_average
 
 
 @pytest.fixture(scope="module")

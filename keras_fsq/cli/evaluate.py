@@ -34,7 +34,7 @@ def run(args):
     with files.run_folder(out, OUTPUTS, args.overwrite) as staging:
         extract = None
         if args.fid:  # fails here, before any work, when the Inception weights are missing
-            from keras_fsq.metrics import inception_features
+            from keras_fsq.inception import inception_features
 
             extract = inception_features(progress=True)
         model = load_model(args.model)

@@ -25,16 +25,16 @@ def add_parser(commands):
 
 
 def run(args):
-    from keras_fsq import data, metrics
+    from keras_fsq import data, fid, inception
 
     sets = [data.image_set(args.first), data.image_set(args.second)]
     for path, images in zip((args.first, args.second), sets):
         if len(images) < 2:
             raise ValueError(f"{path} holds {len(images)} image(s); FID needs at least 2 in each set.")
-    extract = metrics.inception_features(args.batch_size, progress=True, source=args.inception_weights)
+    extract = inception.inception_features(args.batch_size, progress=True, source=args.inception_weights)
     features = [extract(images, str(path)) for path, images in zip((args.first, args.second), sets)]
-    kid_mean, kid_std = metrics.kid_from_features(*features, subsets=args.kid_subsets, subset_size=args.kid_subset_size)
+    kid_mean, kid_std = fid.kid_from_features(*features, subsets=args.kid_subsets, subset_size=args.kid_subset_size)
     subset_size = min(args.kid_subset_size, *map(len, sets))
-    print(f"FID: {metrics.fid_from_features(*features):.4f}")
+    print(f"FID: {fid.fid_from_features(*features):.4f}")
     print(f"KID: {kid_mean:.6f} ± {kid_std:.6f} ({args.kid_subsets} subsets of {subset_size})")
     print(f"images: {len(sets[0])} and {len(sets[1])}")
