@@ -136,8 +136,9 @@ def test_generate_command_writes_images_and_a_grid(small_generator, tmp_path, ca
     assert main(["generate", "--model", str(path), "--class", "1", "--unconditional", "--out", str(tmp_path)]) == 2
     assert main(["generate", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x")]) == 2
     assert main(["generate", "--model", str(path), "--num", "100001", "--out", str(tmp_path / "y")]) == 2
+    assert main(["generate", "--model", str(path), "--class", "10", "--out", str(tmp_path / "z")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 4 and all(line.startswith("keras-fsq generate: error:") for line in errors)
+    assert len(errors) == 5 and "--class 10 must be in [0, 10)" in errors[-1] and all(line.startswith("keras-fsq generate: error:") for line in errors)
 
 
 def test_masking_happens_only_in_training():

@@ -67,6 +67,8 @@ def run(args):
     if args.unconditional or not model.num_classes:
         labels, settings["guidance"] = None, 0.0
     elif args.class_label is not None:
+        if not 0 <= args.class_label < model.num_classes:
+            raise ValueError(f"--class {args.class_label} must be in [0, {model.num_classes}).")
         labels = np.full(args.num, args.class_label)
     else:
         labels = np.arange(args.num) % model.num_classes
