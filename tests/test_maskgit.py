@@ -133,12 +133,19 @@ def test_generate_command_writes_images_and_a_grid(small_generator, tmp_path, ca
     assert "12 images" in capsys.readouterr().out
     # A second run into the same folder is refused without --overwrite; contradictory options are one line.
     assert main(["generate", "--model", str(path), "--num", "2", "--out", str(out)]) == 2
+    # With --overwrite, a smaller run replaces the folder's images: none of the earlier 12 stays behind.
+    assert main(["generate", "--model", str(path), "--num", "2", "--steps", "1", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["0000.png", "0001.png", "grid.png"]
     assert main(["generate", "--model", str(path), "--class", "1", "--unconditional", "--out", str(tmp_path)]) == 2
     assert main(["generate", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x")]) == 2
     assert main(["generate", "--model", str(path), "--num", "100001", "--out", str(tmp_path / "y")]) == 2
     assert main(["generate", "--model", str(path), "--class", "10", "--out", str(tmp_path / "z")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 5 and "--class 10 must be in [0, 10)" in errors[-1] and all(line.startswith("keras-fsq generate: error:") for line in errors)
+    assert (
+        len(errors) == 5
+        and "--class 10 must be in [0, 10)" in errors[-1]
+        and all(line.startswith("keras-fsq generate: error:") for line in errors)
+    )
 
 
 def test_masking_happens_only_in_training():

@@ -59,6 +59,10 @@ def run(args):
     if args.unconditional and args.class_label is not None:
         raise ValueError("--class and --unconditional contradict each other; give one.")
     names = [f"{number:04d}.png" for number in range(args.num)] + ["grid.png"]
+    out = pathlib.Path(args.out)
+    earlier = sorted(p.name for p in out.glob("[0-9][0-9][0-9][0-9]*.png")) if out.is_dir() else []
+    # An earlier run's images are this run's outputs too: replaced or removed, never left beside the new ones.
+    outputs = names + [name for name in earlier if name not in names]
     model, sampling = load_generator(args.model)
     settings = {
         key: value if value is not None else sampling[key]
@@ -72,7 +76,7 @@ def run(args):
         labels = np.full(args.num, args.class_label)
     else:
         labels = np.arange(args.num) % model.num_classes
-    with files.run_folder(args.out, names, args.overwrite) as staging:
+    with files.run_folder(args.out, outputs, args.overwrite) as staging:
         images = model.generate(args.num, class_labels=labels, seed=args.seed, **settings)
         for name, image in zip(names, images):
             save_image(image, staging / name)
