@@ -18,26 +18,16 @@ parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $K
 parser.add_argument("--near", type=float, default=0.08, help="RMSE under which a sample counts as a near-copy")
 args = parser.parse_args()
 
-import numpy as np  # noqa: E402
 
-from keras_fsq import MaskGIT, data, presets  # noqa: E402
+from keras_fsq import MaskGIT, comparisons, data, presets  # noqa: E402
 
 images, labels = data.load_shared_cifar10(args.data_dir)
 train, held_out, held_labels = images[:4000], images[4000:], labels[4000:]
 model = MaskGIT.from_preset("maskgit_cifar10")
 sampling = presets.get_generator("maskgit_cifar10")["sampling"]
 samples = model.generate(len(held_out), class_labels=held_labels, seed=0, **sampling)
-flat_train = train.reshape(len(train), -1).astype("float64")
-norms = (flat_train**2).sum(1)
-
-
-def nearest(pixels):
-    flat = pixels.reshape(len(pixels), -1).astype("float64")
-    distances = (flat**2).sum(1)[:, None] + norms[None] - 2 * flat @ flat_train.T
-    return np.sqrt(np.maximum(distances.min(1), 0) / flat_train.shape[1])
-
-
-ours, real, copies = nearest(samples), nearest(held_out), nearest(model.tokenizer.reconstruct(train[: len(held_out)]))
+copies = model.tokenizer.reconstruct(train[: len(held_out)])
+ours, real, copies = (comparisons.nearest_rmse(images, train) for images in (samples, held_out, copies))
 result = {
     "samples_mean": float(ours.mean()),
     "samples_min": float(ours.min()),

@@ -40,7 +40,7 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import MaskGIT, data, fid, inception, load_model, presets, reporting  # noqa: E402
+from keras_fsq import MaskGIT, comparisons, data, fid, inception, load_model, presets, reporting  # noqa: E402
 
 images, labels = data.load_shared_cifar10(args.data_dir)
 train, train_labels = images[:4000], labels[:4000]
@@ -79,18 +79,6 @@ def independent_positions(tokenizer, seed):
     return tokenizer.decode(out)
 
 
-def nearest_rmse(pixels):
-    """Per image, the RMSE to its nearest training image (in [0, 1] pixel units)."""
-    flat_train = train.reshape(len(train), -1).astype("float64")
-    norms = (flat_train**2).sum(1)
-    result = []
-    for start in range(0, len(pixels), 256):
-        batch = pixels[start : start + 256].reshape(-1, flat_train.shape[1]).astype("float64")
-        distances = (batch**2).sum(1)[:, None] + norms[None] - 2 * batch @ flat_train.T
-        result.append(np.sqrt(np.maximum(distances.min(1), 0) / flat_train.shape[1]))
-    return np.concatenate(result)
-
-
 report = {"backend": keras.backend.backend(), "seed": args.seed, "held_out": len(held_out), "sampling": sampling}
 report["real_vs_real"] = scores(train[: len(held_out)])
 report["tokenizer_rfid"] = scores(model.tokenizer.reconstruct(held_out))
@@ -104,8 +92,8 @@ if args.vq_generator:
     report["vq_tokenizer_rfid"] = scores(vq.tokenizer.reconstruct(held_out))
     report["vq_samples"] = scores(sample(vq)[0])
 report["memorization"] = {
-    "samples_nearest_train_rmse": float(nearest_rmse(samples).mean()),
-    "held_out_nearest_train_rmse": float(nearest_rmse(held_out).mean()),
+    "samples_nearest_train_rmse": float(comparisons.nearest_rmse(samples, train).mean()),
+    "held_out_nearest_train_rmse": float(comparisons.nearest_rmse(held_out, train).mean()),
 }
 model.generate(50, class_labels=np.zeros(50, "int32"), seed=1, **sampling)  # warm up compiled functions
 started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Reference points for reported numbers: the block-average baseline at a bit budget, and BD-rate."""
+"""Reference points for reported numbers: the block-average baseline at a bit budget, BD-rate, and the
+nearest training image (memorization checks)."""
 
 import numpy as np
 
@@ -68,3 +69,18 @@ def bd_rate(rates_reference, psnr_reference, rates_test, psnr_test):
         (np.polyval(test, high) - np.polyval(test, low)) - (np.polyval(reference, high) - np.polyval(reference, low))
     ) / (high - low)
     return float(100 * (np.exp(mean_difference) - 1))
+
+
+def nearest_rmse(images, reference, batch_size=256):
+    """Per image of ``images``, the RMSE (in pixel units) to its nearest image of ``reference`` (same shape).
+
+    ``||x - r||^2 = |x|^2 + |r|^2 - 2 x.r``, ``batch_size`` images at a time against all of ``reference``.
+    """
+    flat_reference = np.asarray(reference, "float64").reshape(len(reference), -1)
+    norms = (flat_reference**2).sum(1)
+    result = []
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(images[start : start + batch_size], "float64").reshape(-1, flat_reference.shape[1])
+        distances = (batch**2).sum(1)[:, None] + norms[None] - 2 * batch @ flat_reference.T
+        result.append(np.sqrt(np.maximum(distances.min(1), 0) / flat_reference.shape[1]))
+    return np.concatenate(result)

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.validation import positive_int
+from keras_fsq.validation import number_at_least, positive_int
 
 MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
 
@@ -226,10 +226,8 @@ class MaskGIT(keras.Model):
         """
         num_images, steps = positive_int(num_images, "num_images"), positive_int(steps, "steps")
         batch_size = positive_int(batch_size, "batch_size")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`temperature` must be a number > 0; received {temperature!r}.")
-        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
-            raise ValueError(f"`guidance` must be a number >= 0; received {guidance!r}.")
+        temperature = number_at_least(temperature, "temperature", strict=True)
+        guidance = number_at_least(guidance, "guidance")
         labels = self._labels(class_labels, num_images)
         if guidance and labels is None:
             raise ValueError("`guidance` needs `class_labels` (it pushes samples towards their class).")
@@ -239,8 +237,8 @@ class MaskGIT(keras.Model):
                 None if labels is None else labels[start : start + batch_size],
                 min(batch_size, num_images - start),
                 steps,
-                float(temperature),
-                float(guidance),
+                temperature,
+                guidance,
                 rng,
             )
             for start in range(0, num_images, batch_size)

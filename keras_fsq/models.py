@@ -14,7 +14,7 @@ from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.presets import DEFAULT_PRESET
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.validation import positive_int, validate_images
+from keras_fsq.validation import number_at_least, positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
@@ -106,23 +106,17 @@ class FSQVAE(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
             raise ValueError(f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}.")
-        if isinstance(rate_weight, bool) or not isinstance(rate_weight, (int, float)) or not rate_weight >= 0:
-            raise ValueError(f"`rate_weight` must be a number >= 0; received {rate_weight!r}.")
+        rate_weight = number_at_least(rate_weight, "rate_weight")
         if prior is not None:
             _check_prior(prior, quantizer)
         elif rate_weight:
             raise ValueError("`rate_weight` > 0 needs a `prior` (the rate is measured under it).")
-        if (
-            isinstance(adversarial_weight, bool)
-            or not isinstance(adversarial_weight, (int, float))
-            or not (adversarial_weight >= 0)
-        ):
-            raise ValueError(f"`adversarial_weight` must be a number >= 0; received {adversarial_weight!r}.")
+        adversarial_weight = number_at_least(adversarial_weight, "adversarial_weight")
         adversarial_start = positive_int(adversarial_start, "adversarial_start", minimum=0)
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
-        self.prior, self.rate_weight = prior, float(rate_weight)
+        self.prior, self.rate_weight = prior, rate_weight
         self.discriminator = discriminator
-        self.adversarial_weight, self.adversarial_start = float(adversarial_weight), adversarial_start
+        self.adversarial_weight, self.adversarial_start = adversarial_weight, adversarial_start
         # The shipped preset whose weights this model holds (the codec records it in files); saved with
         # the model, and forgotten when the model trains further (its weights are then its own).
         self.preset = preset

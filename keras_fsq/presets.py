@@ -31,31 +31,25 @@ _MSE_RECIPE = {
     "anneal": None,
 }
 
+_CIFAR10_MODEL = {  # fsq_cifar10's: conv (64, 128), an 8x8 grid of FSQ [8,5,5,5], MSE
+    "architecture": "conv",
+    "levels": [8, 5, 5, 5],
+    "widths": [64, 128],
+    "image_shape": [32, 32, 3],
+    "reconstruction_loss": "mse",
+}
+
 PRESETS = {
     "fsq_cifar10": {
         "description": "Conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
-        "model": {
-            "architecture": "conv",
-            "levels": [8, 5, 5, 5],
-            "widths": [64, 128],
-            "image_shape": [32, 32, 3],
-            "reconstruction_loss": "mse",
-        },
+        "model": dict(_CIFAR10_MODEL),
         "recipe": dict(_MSE_RECIPE),
         "weights": "fsq_cifar10.npz",
     },
     "fsq_cifar10_gan": {
         "description": "fsq_cifar10 fine-tuned with an adversarial loss (a patch discriminator, hinge): sharper "
         "reconstructions for a generative prior, at the same 638 bits per image.",
-        "model": {
-            "architecture": "conv",
-            "levels": [8, 5, 5, 5],
-            "widths": [64, 128],
-            "image_shape": [32, 32, 3],
-            "reconstruction_loss": "mse",
-            "adversarial_weight": 0.1,
-            "adversarial_start": 0,
-        },
+        "model": {**_CIFAR10_MODEL, "adversarial_weight": 0.1, "adversarial_start": 0},
         "recipe": {**_MSE_RECIPE, "epochs": 40, "learning_rate": 2e-4, "warmup_fraction": 0.0, "init": "fsq_cifar10"},
         # No weights ship: at the budgets measured here (experiments/gan_tokenizer_sweep.py) the adversarial
         # fine-tune did not lower rFID below fsq_cifar10's, so there is nothing better to ship yet.

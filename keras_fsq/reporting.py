@@ -58,14 +58,9 @@ def reconstruction_scores(model, images, extract):
 
 def save_reconstruction_grid(originals, reconstructions, path, count=16, scale=4):
     """A PNG with ``count`` originals on the top row and their reconstructions below (written atomically)."""
-    from keras_fsq.data import save_image
-
     count = min(count, len(originals))
-    rows = [np.concatenate(list(batch[:count]), axis=1) for batch in (originals, reconstructions)]
-    grid = np.concatenate(rows, axis=0)
-    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # nearest-neighbour enlargement
-    with files.replacing(path) as temporary:
-        save_image(grid, temporary)
+    rows = np.concatenate([np.asarray(originals[:count]), np.asarray(reconstructions[:count])])
+    save_image_grid(rows, path, columns=count, scale=scale)
 
 
 def save_image_grid(images, path, columns=10, scale=2):

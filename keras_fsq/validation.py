@@ -27,6 +27,18 @@ def positive_int(value, name, minimum=1, maximum=None):
     return int(value)
 
 
+def number_at_least(value, name, minimum=0.0, strict=False):
+    """``value`` as a ``float`` ``>= minimum`` (``> minimum`` when ``strict``; a bool is not a number here),
+    else ``ValueError`` naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value > minimum if strict else value >= minimum)
+    ):
+        raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum:g}; received {value!r}.")
+    return float(value)
+
+
 def validate_images(images, name="images"):
     """Check a NumPy batch of images: (N, H, W, C) floats in [0, 1]."""
     images = np.asarray(images)

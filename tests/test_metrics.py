@@ -159,3 +159,14 @@ def test_bd_rate_of_a_codec_needing_four_fifths_of_the_bits_is_minus_20_percent(
     assert bd_rate(rates, quality, rates, quality + 1.0) < 0  # better quality at the same rate: fewer bits
     with pytest.raises(ValueError, match="overlap"):
         bd_rate(rates, quality, rates, quality + 100)
+
+
+def test_nearest_rmse_is_the_distance_to_the_closest_reference_image():
+    from keras_fsq.comparisons import nearest_rmse
+
+    rng = np.random.default_rng(0)
+    reference, images = rng.uniform(size=(40, 4, 4, 3)), rng.uniform(size=(7, 4, 4, 3))
+    images[2] = reference[13]  # an exact copy
+    brute = np.sqrt(((images[:, None] - reference[None]) ** 2).mean(axis=(2, 3, 4))).min(axis=1)
+    np.testing.assert_allclose(nearest_rmse(images, reference, batch_size=3), brute, atol=1e-6)
+    assert nearest_rmse(images[2:3], reference)[0] < 1e-6
