@@ -5,7 +5,8 @@
     ... --families fsq_dct,fsq_photo    # the block-DCT codecs (shipped) and the first, conv ones
 
 Codes each of the 68 BSD68 photos (481x321 or 321x481) with every quality of
-each family (``FSQVAE.from_preset("<family>_q<Q>")``, its learned prior), with
+each family (``FSQVAE.from_preset("<family>_q<Q>")``, its default prior: the shipped
+neighbours table of a block-DCT codec, else its learned prior), with
 Pillow's JPEG (4:2:0) and WebP over quality sweeps. Bits per pixel come from
 the actual file sizes (headers and checksums included); PSNR (dB, averaged
 over photos) and MS-SSIM from the decoded 8-bit RGB images. Prints and writes

@@ -12,3 +12,4 @@ export KERAS_BACKEND=torch OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INT
 for quality in 1 2 3 4 5 6; do
   "${PYTHON:-python}" experiments/train_codecs.py --preset "fsq_dct_q$quality" --resume --seed "$seed" --data-dir "$data_dir"
 done
+"${PYTHON:-python}" experiments/fit_codec_priors.py --data-dir "$data_dir"  # the new weights' coding tables

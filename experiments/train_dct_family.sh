@@ -22,3 +22,7 @@ odd=$!
 (train fsq_dct_q2 "$@" && train fsq_dct_q4 "$@" && train fsq_dct_q6 "$@") &
 even=$!
 wait "$odd" && wait "$even"  # either half failing fails the command
+# the coding tables of the new weights, counted on the training photos
+out_dir=$(dirname "$base")
+if [ "$out_dir" = keras_fsq/weights ]; then where=(); else where=(--weights-dir "$out_dir" --out-dir "$out_dir"); fi
+"${PYTHON:-python}" experiments/fit_codec_priors.py --data-dir "$data_dir" "${where[@]}"

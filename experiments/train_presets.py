@@ -7,6 +7,13 @@ out with float32 weights and with the same weights rounded to float16, and
 writes ``keras_fsq/weights/<preset>.npz`` in float16 when that costs under
 0.01 dB of held-out PSNR (float32 otherwise). The held-out metrics go to
 ``experiments/results/presets/<preset>.json`` (the numbers in docs/presets.md).
+
+``--quantizer vq --out runs/vq_cifar10.keras`` trains the same model and recipe with
+another quantizer (a VQ codebook of as many codes) and saves the whole model there
+instead, its log beside it (the VQ tokenizer of experiments/generation_report.py):
+
+    KERAS_BACKEND=torch python experiments/train_presets.py --preset fsq_cifar10 --quantizer vq \
+        --out runs/vq_cifar10.keras --data-dir ../shared/data
 """
 
 import argparse
@@ -19,7 +26,11 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--preset", default="fsq_cifar10")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--quantizer", help="instead of the preset's (e.g. vq); needs --out")
+parser.add_argument("--out", type=pathlib.Path, help="save the whole model (.keras) here instead of shipping weights")
 args = parser.parse_args()
+if args.quantizer and not args.out:
+    parser.error("--quantizer needs --out (only the preset's own model ships)")
 
 import keras  # noqa: E402
 
@@ -30,7 +41,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 images, _ = data.load_shared_cifar10(args.data_dir)
 train, held_out = images[:4000], images[4000:]
 keras.utils.set_random_seed(args.seed)
-model = build_fsqvae(preset=args.preset)
+overrides = {"quantizer": args.quantizer} if args.quantizer else {}
+model = build_fsqvae(preset=args.preset, **overrides)
 recipe = presets.get_preset(args.preset)["recipe"]
 if recipe.get("init"):  # a fine-tuning recipe starts from the shipped weights it names
     preset_weights.load_preset_weights(model, recipe["init"])
@@ -38,6 +50,14 @@ started = time.perf_counter()
 training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
 seconds = time.perf_counter() - started
 full = reporting.evaluate_images(model, held_out)
+baseline = best_block_average(held_out, full["bits_per_image"])
+if args.out:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.out)
+    log = {"preset": args.preset, "quantizer": args.quantizer, "seed": args.seed, "train_seconds": seconds}
+    args.out.with_suffix(".json").write_text(json.dumps({**log, "held_out": full}, indent=2, default=float) + "\n")
+    print(f"held out: {full['psnr']:.2f} dB at {full['bits_per_image']:.0f} bits per image; wrote {args.out}")
+    raise SystemExit(0)
 
 buffer = io.BytesIO()
 preset_weights.write_weights(model, buffer, dtype="float16")
@@ -52,7 +72,6 @@ if loss_db >= 0.01:
 weights = ROOT / "keras_fsq" / "weights" / presets.PRESETS[args.preset]["weights"]
 weights.write_bytes(buffer.getvalue())
 
-baseline = best_block_average(held_out, full["bits_per_image"])
 result = {
     "preset": args.preset,
     "seed": args.seed,

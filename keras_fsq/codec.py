@@ -9,13 +9,18 @@ Each FSQ dimension ``i`` of each latent vector (of every codebook) is one
 symbol, its level index in ``[0, L_i)``, coded with constriction's range coder
 under ``P_i(level | context)``. The prior, by default:
 
+* a shipped codec (``keras-fsq compress --quality``): the ``"neighbours"`` table
+  counted on its training photos (``EntropyModel.shipped``): each symbol given its
+  left and upper neighbours, coded along anti-diagonals, the DC coefficients as
+  residuals of a median prediction (``keras_fsq.compression.neighbours``);
 * the model's learned ``CategoricalPrior`` (``keras_fsq.compression.priors``; rate-distortion
   trained models): ``context="none"`` (factorized) or ``"checkerboard"``
   (anchors first, then every other position given its decoded neighbours);
 * else the FSQ layer's EMA level usage (factorized).
 
-``EntropyModel.fit`` counts levels on images instead, factorized or with
-``context="left"`` (the same dimension's level in the latent to the left).
+``EntropyModel.fit`` counts levels on images instead, factorized, with
+``context="left"`` (the same dimension's level in the latent to the left) or
+``context="neighbours"``.
 Probabilities come from integer counts (``counts + 1``; a learned prior's
 probabilities are floored to counts out of ``2^16`` once, in NumPy), so every
 backend codes with the same numbers, mixed with a uniform floor of weight

@@ -8,7 +8,13 @@ def add_parser(commands):
     fit_prior = commands.add_parser("fit-prior", help="learn the codec's entropy model from a model's codes on images")
     add_data_arguments(fit_prior, train_size=0)
     fit_prior.add_argument("--model", required=True)
-    fit_prior.add_argument("--context", default="left", choices=["none", "left"])
+    fit_prior.add_argument(
+        "--context",
+        default="left",
+        choices=["none", "left", "neighbours"],
+        help="what each symbol is coded given: nothing, its left neighbour's level, or its left and upper "
+        "neighbours (the shipped photo codecs' tables; default: left)",
+    )
     fit_prior.add_argument(
         "--tile",
         type=positive_int,

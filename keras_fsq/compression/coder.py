@@ -1,7 +1,8 @@
 """Range coding of symbol grids (constriction's queue coder) under an ``EntropyModel``, chunk by chunk.
 
 A chunk of images is coded pass by pass (``EntropyModel.passes``: anchors, then
-the rest; or column by column for the left context) so the decoder knows each
+the rest; column by column for the left context; anti-diagonal by anti-diagonal for
+the neighbours context) so the decoder knows each
 context, one dimension at a time, every image's positions of the pass in one
 call of at most ``CODER_SLICE`` symbols. With adaptation (format 4) each image's
 power choices come first. The decoder codes what it decodes again and requires
@@ -40,24 +41,39 @@ def _code_powers(coder, powers, count, dims):
     return decoded
 
 
+def _group_arrays(contexts, powers, group):
+    """For the symbols of the dimensions ``group`` of one pass, ``(n, positions, g)`` flattened in that
+    order: their dimensions, contexts and powers (None without adaptation)."""
+    shape = (*contexts.shape[:2], len(group))
+    dims = np.broadcast_to(group, shape).ravel()
+    group_powers = None if powers is None else np.broadcast_to(powers[:, None, group], shape).ravel()
+    return dims, contexts[..., group].ravel(), group_powers
+
+
+def _slices(dims, contexts, powers):
+    """``(start, end, dims, contexts, powers)`` of at most ``CODER_SLICE`` symbols each."""
+    for start in range(0, len(dims), CODER_SLICE):
+        end = start + CODER_SLICE
+        yield start, end, dims[start:end], contexts[start:end], None if powers is None else powers[start:end]
+
+
 def _encode_chunk(encoder, chunk, prior, powers=None):
     """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_rows`` choices ``powers``
-    ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one dimension at a time,
-    every image's positions of the pass in one call."""
+    ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one group of
+    dimensions at a time (``prior.dimension_groups``), every image's positions of the pass in one call."""
     family = constriction.stream.model.Categorical(perfect=False)
     if powers is not None:
         _code_powers(encoder, powers, *chunk.shape[::3])
+    # Every symbol's context at once (contexts read only neighbours, all known here), then pass by pass.
+    coded, contexts = prior.coded_symbols(chunk, np.ones(chunk.shape[1:3], dtype=bool))
+    cache = {}
     for mask in prior.passes(*chunk.shape[1:3]):
-        contexts = prior.contexts(chunk, mask)
-        for i in range(chunk.shape[3]):
-            symbols, pass_contexts = chunk[:, mask, i].ravel().astype("int32"), contexts[..., i].ravel()
-            pass_powers = None if powers is None else np.repeat(powers[:, i], int(mask.sum()))
-            for start in range(0, len(symbols), CODER_SLICE):  # a queue coder: the same stream as one call
-                end = start + CODER_SLICE
-                rows = prior.probabilities(
-                    i, pass_contexts[start:end], None if pass_powers is None else pass_powers[start:end]
-                )
-                encoder.encode(symbols[start:end], family, rows)
+        positions = np.flatnonzero(mask.ravel())
+        pass_coded, pass_contexts = coded[:, positions], contexts[:, positions]
+        for group in prior.dimension_groups():
+            symbols = pass_coded[..., group].ravel().astype("int32")
+            for start, end, *rows in _slices(*_group_arrays(pass_contexts, powers, group)):
+                encoder.encode(symbols[start:end], family, prior.rows(*rows, cache))  # a queue coder: one stream
 
 
 def encode_symbols(grid, prior, step, adaptive=True):
@@ -93,25 +109,18 @@ def decode_symbol_chunks(words, shape, prior, step, adaptive=True):
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         try:
             powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
+            flat, cache = chunk.reshape(len(chunk), rows * columns, dims), {}
             for mask in prior.passes(rows, columns):
-                contexts = prior.contexts(chunk, mask)
-                for i in range(dims):
-                    pass_contexts = contexts[..., i].ravel()
-                    pass_powers = None if powers is None else np.repeat(powers[:, i], int(mask.sum()))
+                positions = np.flatnonzero(mask.ravel())
+                contexts, shifts = prior.contexts_and_shifts(chunk, mask)
+                for group in prior.dimension_groups():
+                    arrays = _group_arrays(contexts, powers, group)
                     symbols = np.concatenate(
-                        [
-                            decoder.decode(
-                                family,
-                                prior.probabilities(
-                                    i,
-                                    pass_contexts[start : start + CODER_SLICE],
-                                    None if pass_powers is None else pass_powers[start : start + CODER_SLICE],
-                                ),
-                            )
-                            for start in range(0, len(pass_contexts), CODER_SLICE)
-                        ]
-                    )
-                    chunk[:, mask, i] = symbols.reshape(len(chunk), -1)
+                        [decoder.decode(family, prior.rows(*rows_of, cache)) for _, _, *rows_of in _slices(*arrays)]
+                    ).reshape(len(chunk), len(positions), len(group))
+                    if shifts is not None:  # residuals of the median prediction: back to levels
+                        symbols = np.mod(symbols + shifts[..., group], np.asarray(prior.levels)[group])
+                    flat[:, positions[:, None], group[None, :]] = symbols
         except AssertionError:  # constriction's word for a payload no coding could produce
             raise CodecError("The payload is not the coding of the header's images (garbled).") from None
         _encode_chunk(encoder, chunk, prior, powers)

@@ -11,19 +11,28 @@ flat for a smooth one and too sharp for a busy one, so the encoder may code
 each image's dimension ``i`` under ``P_i^t / Z`` (``t = k / 4``, ``k = 1 .. 32``,
 then the same floor), choosing per dimension the ``t`` that codes it in the
 fewest bits (``EntropyModel.choose_powers``; the coder writes the choices).
+
+Context ``"neighbours"`` (``keras_fsq.compression.neighbours``): each symbol given
+its left and upper neighbours, coded along anti-diagonals; some dimensions
+coded as the residual of a median prediction. The shipped block-DCT codecs code
+under such a table, counted on their training photos (``EntropyModel.shipped``).
 """
 
+import gzip
 import hashlib
+import importlib.resources
 import json
 import math
 
 import keras
 import numpy as np
 
-from keras_fsq.compression import priors
+from keras_fsq import presets
+from keras_fsq.compression import neighbours, priors
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
 
-CONTEXTS = ("none", "left", *priors.TWO_PASS)  # a learned prior's contexts (keras_fsq.compression.priors), and "left"
+CONTEXTS = ("none", "left", "neighbours", *priors.TWO_PASS)  # counted ones, and a learned prior's (priors.py)
+COUNTED_CONTEXTS = ("none", "left", "neighbours")  # what EntropyModel.fit counts
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
 MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 2, p = 1 - floor / 2
@@ -37,19 +46,31 @@ class EntropyModel:
 
     ``context="none"``: one context. ``"left"``: context ``c < max L`` is the
     left neighbour's level and ``c = max L`` means "first column".
+    ``"neighbours"``: ``neighbours.BUCKETS`` contexts of the left and upper
+    neighbours; the dimensions listed in ``predicted`` are coded as the residual
+    of a median prediction (``keras_fsq.compression.neighbours``).
     ``"checkerboard"``, ``"activity"``: a learned prior's contexts
     (``keras_fsq.priors.contexts_of``) with ``activity_buckets`` buckets.
     """
 
-    def __init__(self, levels, counts, context="none", activity_buckets=None):
+    def __init__(self, levels, counts, context="none", activity_buckets=None, predicted=()):
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
         if (context in priors.TWO_PASS) != (activity_buckets is not None):
             raise ValueError(f"`activity_buckets` is given exactly when `context` is one of {priors.TWO_PASS}.")
         self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
+        self.predicted = sorted({int(i) for i in predicted})
+        inside = all(0 <= i < len(self.levels) for i in self.predicted)
+        if self.predicted and (context != "neighbours" or not inside):
+            raise ValueError(
+                f"`predicted` lists dimensions in [0, {len(levels)}) of a 'neighbours' context; received {predicted!r}."
+            )
+        self._predicted = np.isin(np.arange(len(self.levels)), self.predicted)
         max_level = max(self.levels)
         if context == "left":
             contexts = max_level + 1
+        elif context == "neighbours":
+            contexts = neighbours.BUCKETS
         else:
             contexts = priors.context_count(context, max_level, activity_buckets or 0)
         counts = np.asarray(counts, dtype="int64")
@@ -72,6 +93,8 @@ class EntropyModel:
     def for_model(cls, model):
         """The prior a model codes with by default: its learned ``prior`` if it has one, else its FSQ's
         level usage; a quantizer that keeps none (LFQ, BSQ) codes under a uniform prior (fit one for less)."""
+        if model.preset and presets.get_preset(model.preset).get("coding_prior"):
+            return cls.shipped(model.preset)
         if model.prior is not None:
             return cls.from_prior(model)
         if hasattr(model.quantizer, "track_usage"):
@@ -94,6 +117,14 @@ class EntropyModel:
         return cls(prior.levels, counts, prior.context, buckets)
 
     @classmethod
+    def shipped(cls, preset):
+        """The coding table that ships with ``preset`` (``weights/<name>.prior.json.gz``), counted on its
+        training images by ``experiments/fit_codec_priors.py``."""
+        name = presets.get_preset(preset)["coding_prior"]
+        with (importlib.resources.files("keras_fsq") / "weights" / name).open("rb") as file:
+            return cls.from_json(gzip.decompress(file.read()).decode("utf-8"))
+
+    @classmethod
     def from_level_usage(cls, model, total=2**16):
         """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
         quantizer = coded_quantizer(model)
@@ -108,35 +139,83 @@ class EntropyModel:
 
     @classmethod
     def fit(cls, model, images, context="left", batch_size=64):
-        """Count each dimension's levels (given ``context``: ``"none"`` or ``"left"``) over ``model.encode(images)``."""
-        if context not in ("none", "left"):
-            raise ValueError(
-                "`context` must be 'none' or 'left' (a checkerboard prior is learned in training); received "
-                f"{context!r}."
-            )
-        levels = symbol_levels(model)
+        """Count each dimension's levels (given ``context``: one of ``COUNTED_CONTEXTS``) over
+        ``model.encode(images)``; see ``count``."""
+        cls._check_counted(context)
         grid = symbol_grid(model, model.encode(images, batch_size=batch_size))
-        prior = cls(
-            levels, np.zeros((len(levels), 1 if context == "none" else max(levels) + 1, max(levels)), "int64"), context
-        )
-        everywhere = np.ones(grid.shape[1:3], dtype=bool)
-        contexts = prior.contexts(grid, everywhere)
-        for i in range(len(levels)):
-            np.add.at(prior.counts[i], (contexts[..., i].ravel(), grid[:, everywhere, i].ravel()), 1)
-        return cls(levels, prior.counts, context)
+        return cls.count(symbol_levels(model), [grid], context)
+
+    @staticmethod
+    def _check_counted(context):
+        if context not in COUNTED_CONTEXTS:
+            raise ValueError(
+                f"`context` must be one of {COUNTED_CONTEXTS} (a checkerboard prior is learned in training); "
+                f"received {context!r}."
+            )
+
+    @classmethod
+    def count(cls, levels, grids, context="left"):
+        """The table of the symbol ``grids`` (an iterable of ``(N, h, w, d)`` arrays: images of any sizes).
+
+        ``"neighbours"``: each dimension is counted both ways (levels, and
+        residuals of the median prediction) and coded the way that takes the
+        fewest bits on these grids (its ``predicted`` dimensions).
+        """
+        cls._check_counted(context)
+        levels = [int(v) for v in levels]
+        contexts = {"none": 1, "left": max(levels) + 1, "neighbours": neighbours.BUCKETS}[context]
+        ways = [()] if context != "neighbours" else [(), range(len(levels))]  # as they are; every one predicted
+        tables = [cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, w) for w in ways]
+        for grid in grids:
+            everywhere = np.ones(grid.shape[1:3], dtype=bool)
+            for table in tables:
+                coded, table_contexts = table.coded_symbols(grid, everywhere)
+                for i in range(len(levels)):
+                    np.add.at(table.counts[i], (table_contexts[..., i].ravel(), coded[..., i].ravel()), 1)
+        if context != "neighbours":
+            return cls(levels, tables[0].counts, context)
+        plain, residual = (cls(levels, table.counts, context, None, table.predicted) for table in tables)
+        predicted = np.flatnonzero(residual.code_length() < plain.code_length())
+        counts = np.where(np.isin(np.arange(len(levels)), predicted)[:, None, None], residual.counts, plain.counts)
+        return cls(levels, counts, context, None, predicted)
+
+    def code_length(self):
+        """Bits per dimension ``(d,)`` of the symbols this table was counted from, coded under it."""
+        with np.errstate(divide="ignore"):
+            logs = np.where(self.counts > 0, np.log2(np.where(self._probabilities > 0, self._probabilities, 1)), 0.0)
+        return -(self.counts * logs).sum(axis=(1, 2))
 
     @property
     def fingerprint(self):
-        digest = hashlib.sha256(
-            json.dumps([self.levels, self.context, self.activity_buckets]).encode() + self.counts.tobytes()
-        )
+        described = [self.levels, self.context, self.activity_buckets] + ([self.predicted] if self.predicted else [])
+        digest = hashlib.sha256(json.dumps(described).encode() + self.counts.tobytes())
         return digest.digest()[:8]
+
+    def coded_symbols(self, grid, mask):
+        """What the coder codes at the True positions of the ``(h, w)`` ``mask`` of ``grid`` ``(N, h, w, d)``:
+        ``(symbols, contexts)``, both ``(N, positions, d)`` int64 (positions row-major, as ``grid[:, mask]``).
+        The symbols are the levels, except a ``"neighbours"`` table's predicted dimensions: residuals
+        ``(s - shift) mod L`` (``levels_of`` inverts it)."""
+        grid = np.asarray(grid)
+        symbols = grid[:, mask].astype("int64")
+        contexts, shifts = self.contexts_and_shifts(grid, mask)
+        return (symbols if shifts is None else np.mod(symbols - shifts, self.levels)), contexts
+
+    def contexts_and_shifts(self, grid, mask):
+        """``(contexts, shifts)`` at ``mask``'s positions, both ``(N, positions, d)``: a symbol ``s`` is coded
+        as ``(s - shift) mod L`` under its context; ``shifts`` is None when every symbol is coded as it is
+        (all but a ``"neighbours"`` table with predicted dimensions). Reads only earlier passes."""
+        if self.context == "neighbours" and self.predicted:
+            return neighbours.contexts_and_shifts(np.asarray(grid), mask, self.levels, self._predicted)
+        return self.contexts(grid, mask), None
 
     def contexts(self, grid, mask):
         """Contexts of the symbols of ``grid`` ``(N, h, w, d)`` at the True positions of the ``(h, w)``
         ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded
         before them."""
         grid = np.asarray(grid)
+        if self.context == "neighbours":
+            return neighbours.contexts_and_shifts(grid, mask, self.levels, self._predicted)[0]
         if self.context == "left":  # only the masked positions' left neighbours: a column pass costs one column
             rows, columns = np.nonzero(mask)
             contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
@@ -151,10 +230,40 @@ class EntropyModel:
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
         if self.context == "left":
             return [np.arange(columns)[None, :].repeat(rows, 0) == x for x in range(columns)]
+        if self.context == "neighbours":
+            return neighbours.diagonals(rows, columns)
         if self.context in priors.TWO_PASS:
             anchors = priors.anchor_mask(rows, columns)
             return [anchors, ~anchors] if (~anchors).any() else [anchors]
         return [np.ones((rows, columns), dtype=bool)]
+
+    def dimension_groups(self):
+        """The dimensions coded in one call of the range coder per pass, in coding order: each alone, except
+        under a ``"neighbours"`` table, whose many short passes code all dimensions of one ``L`` together."""
+        if self.context != "neighbours":
+            return [np.array([i]) for i in range(len(self.levels))]
+        levels = np.asarray(self.levels)
+        return [np.flatnonzero(levels == level) for level in dict.fromkeys(self.levels)]
+
+    def rows(self, dims, contexts, powers=None, cache=None):
+        """Rows of ``P_dims(. | contexts)`` for symbols of the dimensions ``dims`` (1-D, one ``L`` for all),
+        under ``contexts`` and ``powers`` (1-D, ``powers`` optional as in ``probabilities``), ``(M, L)``.
+
+        ``cache``: a dict that keeps each ``(dim, power)``'s rows of every context between calls.
+        """
+        if (dims == dims[0]).all():
+            return self.probabilities(int(dims[0]), contexts, powers)
+        rows = self._probabilities[dims, contexts, : self.levels[dims[0]]]
+        if powers is not None and powers.any():
+            cache = {} if cache is None else cache
+            keys = dims * (1 + ADAPTIVE_POWERS) + powers
+            for key in np.unique(keys[powers > 0]):
+                if key not in cache:
+                    dim, power = divmod(int(key), 1 + ADAPTIVE_POWERS)
+                    cache[key] = self.power_rows(dim, np.arange(self.counts.shape[1]), power)
+                chosen = keys == key
+                rows[chosen] = cache[key][contexts[chosen]]
+        return np.ascontiguousarray(rows)
 
     def probabilities(self, dim, contexts, powers=None):
         """Rows of ``P_dim(. | contexts)``, shape ``contexts.shape + (L_dim,)``, float64.
@@ -200,22 +309,22 @@ class EntropyModel:
         coding the choices (``ADAPTIVE_CHOICE_BITS`` each) costs more than they save."""
         count, dims = len(chunk), chunk.shape[3]
         bits = np.zeros((count, dims, 1 + ADAPTIVE_POWERS))
-        for mask in self.passes(*chunk.shape[1:3]):
-            contexts = self.contexts(chunk, mask)
-            for i in range(dims):
-                used, inverse = np.unique(contexts[..., i], return_inverse=True)
-                levels = self.levels[i]
-                pairs = inverse.reshape(count, -1) * levels + chunk[:, mask, i]
-                base = np.log2(self._probabilities[i, used, :levels])
-                # Images in groups whose (context, level) counts hold at most COUNT_ENTRIES entries: memory
-                # of a few tables, not of the symbols or of every power's table at once.
-                group = max(1, COUNT_ENTRIES // base.size)
-                for first in range(0, count, group):
-                    rows = pairs[first : first + group]
-                    counts = np.stack([np.bincount(row, minlength=base.size) for row in rows]).reshape(-1, *base.shape)
-                    bits[first : first + group, i, 0] -= (counts * base).sum(axis=(1, 2))
-                    for k, table in self.power_sweep(i, used):
-                        bits[first : first + group, i, k] -= (counts * np.log2(table)).sum(axis=(1, 2))
+        # Every symbol's context at once: contexts read only neighbours, all known to the encoder.
+        symbols, contexts = self.coded_symbols(chunk, np.ones(chunk.shape[1:3], dtype=bool))
+        for i in range(dims):
+            used, inverse = np.unique(contexts[..., i], return_inverse=True)
+            levels = self.levels[i]
+            pairs = inverse.reshape(count, -1) * levels + symbols[..., i]
+            base = np.log2(self._probabilities[i, used, :levels])
+            # Images in groups whose (context, level) counts hold at most COUNT_ENTRIES entries: memory
+            # of a few tables, not of the symbols or of every power's table at once.
+            group = max(1, COUNT_ENTRIES // base.size)
+            for first in range(0, count, group):
+                rows = pairs[first : first + group]
+                counts = np.stack([np.bincount(row, minlength=base.size) for row in rows]).reshape(-1, *base.shape)
+                bits[first : first + group, i, 0] -= (counts * base).sum(axis=(1, 2))
+                for k, table in self.power_sweep(i, used):
+                    bits[first : first + group, i, k] -= (counts * np.log2(table)).sum(axis=(1, 2))
         best = 1 + bits[..., 1:].argmin(axis=-1)
         adapted = np.take_along_axis(bits, best[..., None], -1)[..., 0].sum(-1) + dims * ADAPTIVE_CHOICE_BITS
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
@@ -226,6 +335,7 @@ class EntropyModel:
                 "levels": self.levels,
                 "context": self.context,
                 "activity_buckets": self.activity_buckets,
+                **({"predicted": self.predicted} if self.predicted else {}),
                 "counts": self.counts.tolist(),
             }
         )
@@ -234,6 +344,12 @@ class EntropyModel:
     def from_json(cls, text):
         try:
             config = json.loads(text)
-            return cls(config["levels"], config["counts"], config["context"], config.get("activity_buckets"))
+            return cls(
+                config["levels"],
+                config["counts"],
+                config["context"],
+                config.get("activity_buckets"),
+                config.get("predicted", ()),
+            )
         except (KeyError, TypeError, json.JSONDecodeError) as error:
             raise ValueError(f"Not an EntropyModel JSON: {error}") from error

@@ -1,0 +1,56 @@
+"""Count the coding tables the block-DCT codecs ship with: a "neighbours" EntropyModel per quality.
+
+    KERAS_BACKEND=torch python experiments/fit_codec_priors.py --data-dir ../shared/data
+    KERAS_BACKEND=torch python experiments/fit_codec_priors.py --data-dir ../shared/data --qualities 1 3
+
+Encodes each of the 229 training photos in ``<data-dir>/photos`` (never BSD68,
+the evaluation set) with the shipped ``fsq_dct_q<Q>`` weights, counts each
+symbol dimension given its left and upper neighbours (``EntropyModel.count``,
+context ``"neighbours"``) and writes ``keras_fsq/weights/fsq_dct_q<Q>.prior.json.gz``,
+the table ``keras-fsq compress --quality Q`` codes under. Deterministic: the same
+weights and photos give the same table. Run it again whenever the weights change
+(``train_dct_family.sh`` and ``resume_dct_family.sh`` do).
+"""
+
+import argparse
+import gzip
+import pathlib
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--qualities", type=int, nargs="+", help="default: every quality")
+parser.add_argument("--out-dir", type=pathlib.Path, help="write the tables here (default: the package's weights)")
+parser.add_argument(
+    "--weights-dir", type=pathlib.Path, help="read each quality's weights from here (default: the shipped ones)"
+)
+args = parser.parse_args()
+
+import numpy as np  # noqa: E402
+
+from keras_fsq import build_fsqvae, codec, data, preset_weights, presets  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+photos = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
+for quality in args.qualities or presets.DCT_QUALITIES:
+    name = presets.codec_preset(quality)
+    model = build_fsqvae(preset=name)
+    if args.weights_dir:
+        with open(args.weights_dir / presets.get_preset(name)["weights"], "rb") as file:
+            preset_weights.read_weights(model, file)
+    else:
+        preset_weights.load_preset_weights(model, name)
+    grids = []
+    for path in photos:
+        image = data.read_image(path)
+        height, width = codec.padded_size(model, *image.shape[:2])
+        padding = ((0, height - image.shape[0]), (0, width - image.shape[1]), (0, 0))
+        grids.append(codec.symbol_grid(model, codec.encode_images(model, np.pad(image, padding, mode="edge")[None])))
+    table = codec.EntropyModel.count(codec.symbol_levels(model), grids, context="neighbours")
+    target = (args.out_dir or ROOT / "keras_fsq" / "weights") / presets.get_preset(name)["coding_prior"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
+    bits = table.code_length().sum() / sum(grid.shape[1] * grid.shape[2] * 64 for grid in grids)
+    print(
+        f"{name}: {len(photos)} photos, predicted dimensions {table.predicted}, "
+        f"{bits:.4f} bits/pixel on them; wrote {target} ({target.stat().st_size} bytes)"
+    )
