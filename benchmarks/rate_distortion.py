@@ -223,6 +223,14 @@ def main():
                 lines.append(f"{family}: BD-rate against {name} (PSNR): {summary[key]:+.1f}%")
             except ValueError as error:
                 lines.append(f"{family}: BD-rate against {name}: not defined ({error})")
+        at_03 = {name: psnr_at(families[name], 0.3) for name in (family, "JPEG", "WebP")}
+        if at_03[family] is not None:  # the 0.3 bpp check, each curve interpolated in log rate
+            summary[f"{family}_psnr_at_0.3_bpp"] = at_03
+            ours_03 = at_03[family]
+            lines.append(
+                f"{family}: at 0.3 bpp {ours_03:.2f} dB; JPEG {at_03['JPEG']:.2f} ({ours_03 - at_03['JPEG']:+.2f}), "
+                f"WebP {at_03['WebP']:.2f} ({ours_03 - at_03['WebP']:+.2f})"
+            )
         worst = worst_photo_against(families["JPEG"], ours)
         summary[f"{family}_worst_photo_vs_jpeg_db"] = worst
         lines.append(f"{family}: worst photo against JPEG at equal file size: {worst:+.2f} dB")

@@ -19,6 +19,7 @@ import pathlib
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--qualities", type=int, nargs="+", help="default: every quality")
+parser.add_argument("--photos", type=int, help="count on the first N photos only (a smoke test)")
 parser.add_argument("--out-dir", type=pathlib.Path, help="write the tables here (default: the package's weights)")
 parser.add_argument(
     "--weights-dir", type=pathlib.Path, help="read each quality's weights from here (default: the shipped ones)"
@@ -30,7 +31,7 @@ import numpy as np  # noqa: E402
 from keras_fsq import build_fsqvae, codec, data, preset_weights, presets  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-photos = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)
+photos = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)[: args.photos]
 for quality in args.qualities or presets.DCT_QUALITIES:
     name = presets.codec_preset(quality)
     model = build_fsqvae(preset=name)

@@ -13,7 +13,9 @@ last 1,085; nothing here trained on them), with the project's Inception network:
   preset's sampling settings, then swept over decoding steps and guidance;
 * the independent-positions baseline: each grid position drawn from its marginal over
   the training tokens of the sample's class (no dependence between positions);
-* ``--vq-generator``: the same transformer and budget on a VQ tokenizer's tokens.
+* ``--vq-generator``: the same transformer and budget on a VQ tokenizer's tokens
+  (``experiments/train_presets.py --quantizer vq``, then ``train_maskgit.py --tokenizer``),
+  with each tokenizer's code usage on the training images (the FSQ paper's other claim).
 
 Memorization: the mean distance (RMSE over pixels) of each sample to its nearest
 training image, beside the same for held-out images. Speed: seconds for 1,000
@@ -91,6 +93,10 @@ if args.vq_generator:
     vq = load_model(args.vq_generator)
     report["vq_tokenizer_rfid"] = scores(vq.tokenizer.reconstruct(held_out))
     report["vq_samples"] = scores(sample(vq)[0])
+    report["code_usage"] = {  # the fraction of the codebook the training images' tokens use
+        name: len(np.unique(tokenizer.encode(train))) / tokenizer.quantizer.codebook_size
+        for name, tokenizer in (("fsq", model.tokenizer), ("vq", vq.tokenizer))
+    }
 report["memorization"] = {
     "samples_nearest_train_rmse": float(comparisons.nearest_rmse(samples, train).mean()),
     "held_out_nearest_train_rmse": float(comparisons.nearest_rmse(held_out, train).mean()),
@@ -126,5 +132,8 @@ lines += [
     f"held-out images {memo['held_out_nearest_train_rmse']:.4f}.",
     f"1,000 samples: {report['seconds_per_1000_samples']:.1f} s ({keras.backend.backend()}).",
 ]
+if args.vq_generator:
+    usage = report["code_usage"]
+    lines.append(f"Codes used by the training images' tokens: FSQ {usage['fsq']:.1%}, VQ {usage['vq']:.1%}.")
 (args.out / "generation.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

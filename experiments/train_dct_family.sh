@@ -7,7 +7,8 @@
 # scratch folder (what tests/test_experiments.py runs):
 #   bash experiments/train_dct_family.sh ../shared/data --steps-per-epoch 2 --out-dir /tmp/family
 # On a GPU machine (a CUDA build of PyTorch), the same command trains there; on CPU each run
-# keeps to one thread so two run side by side. $PYTHON picks the interpreter (default: python).
+# keeps to one thread so two run side by side. $PYTHON picks the interpreter (default: python);
+# $TABLE_PHOTOS counts the coding tables on that many photos only (the smoke test's 4).
 set -eu
 cd "$(dirname "$0")/.."
 data_dir=${1:-../shared/data}
@@ -25,4 +26,5 @@ wait "$odd" && wait "$even"  # either half failing fails the command
 # the coding tables of the new weights, counted on the training photos
 out_dir=$(dirname "$base")
 if [ "$out_dir" = keras_fsq/weights ]; then where=(); else where=(--weights-dir "$out_dir" --out-dir "$out_dir"); fi
+[ -n "${TABLE_PHOTOS:-}" ] && where+=(--photos "$TABLE_PHOTOS")
 "${PYTHON:-python}" experiments/fit_codec_priors.py --data-dir "$data_dir" "${where[@]}"

@@ -18,7 +18,7 @@ def test_the_codec_family_command_trains_every_quality_from_its_base(tmp_path):
         pytest.skip(f"training photos not found at {SHARED_DATA / 'photos'}")
     out = tmp_path / "family"
     out.mkdir()
-    env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHON": sys.executable}
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHON": sys.executable, "TABLE_PHOTOS": "4"}
     command = [
         "bash",
         "experiments/train_dct_family.sh",

@@ -64,16 +64,17 @@ def _encode_chunk(encoder, chunk, prior, powers=None):
     family = constriction.stream.model.Categorical(perfect=False)
     if powers is not None:
         _code_powers(encoder, powers, *chunk.shape[::3])
-    # Every symbol's context at once (contexts read only neighbours, all known here), then pass by pass.
-    coded, contexts = prior.coded_symbols(chunk, np.ones(chunk.shape[1:3], dtype=bool))
     cache = {}
-    for mask in prior.passes(*chunk.shape[1:3]):
-        positions = np.flatnonzero(mask.ravel())
-        pass_coded, pass_contexts = coded[:, positions], contexts[:, positions]
-        for group in prior.dimension_groups():
-            symbols = pass_coded[..., group].ravel().astype("int32")
-            for start, end, *rows in _slices(*_group_arrays(pass_contexts, powers, group)):
-                encoder.encode(symbols[start:end], family, prior.rows(*rows, cache))  # a queue coder: one stream
+    for block, passes in prior.pass_blocks(*chunk.shape[1:3]):  # a run of passes' contexts at once
+        coded, contexts = prior.coded_symbols(chunk, block)
+        order = np.flatnonzero(block.ravel())
+        for mask in passes:
+            inside = mask.ravel()[order]
+            pass_coded, pass_contexts = coded[:, inside], contexts[:, inside]
+            for group in prior.dimension_groups():
+                symbols = pass_coded[..., group].ravel().astype("int32")
+                for start, end, *rows in _slices(*_group_arrays(pass_contexts, powers, group)):
+                    encoder.encode(symbols[start:end], family, prior.rows(*rows, cache))  # a queue coder: one stream
 
 
 def encode_symbols(grid, prior, step, adaptive=True):

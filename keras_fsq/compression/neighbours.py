@@ -19,7 +19,7 @@ counted (``EntropyModel.fit``: whichever codes the fitting images in fewer bits)
 ``b(a) = min(BUCKETS - 1, floor(log2(1 + a)))``, computed by integer comparisons.
 All of it is integer NumPy: encoder and decoder compute the same contexts on any
 machine. On BSD68 with the block-DCT codec of quality 1, the DC coefficients hold
-38% of a factorized prior's bits; this context takes 24% off the whole file.
+39% of a factorized prior's bits; this context takes a quarter off the whole payload.
 """
 
 import numpy as np
@@ -34,9 +34,9 @@ def bucket(activity):
 
 
 def diagonals(rows, columns):
-    """Boolean ``(rows, columns)`` masks of the anti-diagonals ``y + x = k``, in coding order."""
+    """Boolean ``(rows, columns)`` masks of the anti-diagonals ``y + x = k``, in coding order (a generator)."""
     diagonal = np.add.outer(np.arange(rows), np.arange(columns))
-    return [diagonal == k for k in range(rows + columns - 1)]
+    return (diagonal == k for k in range(rows + columns - 1))
 
 
 def contexts_and_shifts(grid, mask, levels, predicted):

@@ -39,6 +39,7 @@ MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 
 ADAPTIVE_POWERS = 32  # per image and dimension, a file (version 4) may code under P ** (k / 4), k = 1 .. 32
 ADAPTIVE_CHOICE_BITS = math.log2(ADAPTIVE_POWERS)
 COUNT_ENTRIES = 2**22  # the encoder's choice counts (context, level) pairs of this many entries at a time
+BLOCK_POSITIONS = 2**14  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
 class EntropyModel:
@@ -171,7 +172,8 @@ class EntropyModel:
             for table in tables:
                 coded, table_contexts = table.coded_symbols(grid, everywhere)
                 for i in range(len(levels)):
-                    np.add.at(table.counts[i], (table_contexts[..., i].ravel(), coded[..., i].ravel()), 1)
+                    pairs = table_contexts[..., i].ravel() * max(levels) + coded[..., i].ravel()
+                    table.counts[i] += np.bincount(pairs, minlength=table.counts[i].size).reshape(contexts, -1)
         if context != "neighbours":
             return cls(levels, tables[0].counts, context)
         plain, residual = (cls(levels, table.counts, context, None, table.predicted) for table in tables)
@@ -227,15 +229,31 @@ class EntropyModel:
         return np.broadcast_to(np.zeros((), dtype="int64"), (len(grid), int(mask.sum()), grid.shape[3]))
 
     def passes(self, rows, columns):
-        """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order."""
+        """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order (an iterable,
+        made as it is read: a column or a diagonal at a time)."""
         if self.context == "left":
-            return [np.arange(columns)[None, :].repeat(rows, 0) == x for x in range(columns)]
+            column = np.broadcast_to(np.arange(columns), (rows, columns))
+            return (column == x for x in range(columns))
         if self.context == "neighbours":
             return neighbours.diagonals(rows, columns)
         if self.context in priors.TWO_PASS:
             anchors = priors.anchor_mask(rows, columns)
             return [anchors, ~anchors] if (~anchors).any() else [anchors]
         return [np.ones((rows, columns), dtype=bool)]
+
+    def pass_blocks(self, rows, columns):
+        """``(block, passes)``: the ``passes`` in consecutive runs of at least ``BLOCK_POSITIONS`` positions
+        (the last may hold fewer), ``block`` the mask of a run's positions. Contexts read only earlier
+        passes, so an encoder, which knows every symbol, computes a block's at once in bounded memory."""
+        block, run = np.zeros((rows, columns), dtype=bool), []
+        for mask in self.passes(rows, columns):
+            block |= mask
+            run.append(mask)
+            if block.sum() >= BLOCK_POSITIONS:
+                yield block, run
+                block, run = np.zeros((rows, columns), dtype=bool), []
+        if run:
+            yield block, run
 
     def dimension_groups(self):
         """The dimensions coded in one call of the range coder per pass, in coding order: each alone, except
@@ -309,22 +327,23 @@ class EntropyModel:
         coding the choices (``ADAPTIVE_CHOICE_BITS`` each) costs more than they save."""
         count, dims = len(chunk), chunk.shape[3]
         bits = np.zeros((count, dims, 1 + ADAPTIVE_POWERS))
-        # Every symbol's context at once: contexts read only neighbours, all known to the encoder.
-        symbols, contexts = self.coded_symbols(chunk, np.ones(chunk.shape[1:3], dtype=bool))
-        for i in range(dims):
-            used, inverse = np.unique(contexts[..., i], return_inverse=True)
-            levels = self.levels[i]
-            pairs = inverse.reshape(count, -1) * levels + symbols[..., i]
-            base = np.log2(self._probabilities[i, used, :levels])
-            # Images in groups whose (context, level) counts hold at most COUNT_ENTRIES entries: memory
-            # of a few tables, not of the symbols or of every power's table at once.
-            group = max(1, COUNT_ENTRIES // base.size)
-            for first in range(0, count, group):
-                rows = pairs[first : first + group]
-                counts = np.stack([np.bincount(row, minlength=base.size) for row in rows]).reshape(-1, *base.shape)
-                bits[first : first + group, i, 0] -= (counts * base).sum(axis=(1, 2))
-                for k, table in self.power_sweep(i, used):
-                    bits[first : first + group, i, k] -= (counts * np.log2(table)).sum(axis=(1, 2))
+        for block, _ in self.pass_blocks(*chunk.shape[1:3]):
+            symbols, contexts = self.coded_symbols(chunk, block)
+            for i in range(dims):
+                used, inverse = np.unique(contexts[..., i], return_inverse=True)
+                levels = self.levels[i]
+                pairs = inverse.reshape(count, -1) * levels + symbols[..., i]
+                base = np.log2(self._probabilities[i, used, :levels])
+                # Images in groups whose (context, level) counts hold at most COUNT_ENTRIES entries: memory
+                # of a few tables, not of the symbols or of every power's table at once.
+                group = max(1, COUNT_ENTRIES // base.size)
+                for first in range(0, count, group):
+                    rows = pairs[first : first + group]
+                    counts = np.stack([np.bincount(row, minlength=base.size) for row in rows])
+                    counts = counts.reshape(-1, *base.shape)
+                    bits[first : first + group, i, 0] -= (counts * base).sum(axis=(1, 2))
+                    for k, table in self.power_sweep(i, used):
+                        bits[first : first + group, i, k] -= (counts * np.log2(table)).sum(axis=(1, 2))
         best = 1 + bits[..., 1:].argmin(axis=-1)
         adapted = np.take_along_axis(bits, best[..., None], -1)[..., 0].sum(-1) + dims * ADAPTIVE_CHOICE_BITS
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
