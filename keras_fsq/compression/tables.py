@@ -39,7 +39,7 @@ MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 
 ADAPTIVE_POWERS = 32  # per image and dimension, a file (version 4) may code under P ** (k / 4), k = 1 .. 32
 ADAPTIVE_CHOICE_BITS = math.log2(ADAPTIVE_POWERS)
 COUNT_ENTRIES = 2**22  # the encoder's choice counts (context, level) pairs of this many entries at a time
-BLOCK_POSITIONS = 2**14  # the encoder computes the contexts of consecutive passes holding this many positions at once
+BLOCK_POSITIONS = 2**12  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
 class EntropyModel:
