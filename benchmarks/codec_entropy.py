@@ -22,13 +22,6 @@ from keras_fsq import FSQVAE, codec, data
 from keras_fsq.presets import DCT_QUALITIES, codec_preset
 
 
-def symbols_of(model, image):
-    height, width = image.shape[:2]
-    padded_height, padded_width = codec.padded_size(model, height, width)
-    padded = np.pad(image, ((0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
-    return codec.symbol_grid(model, model.encode(padded[None]))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder holding bsd68/ (default: $KERAS_FSQ_DATA)")
@@ -46,7 +39,7 @@ def main():
         bits = np.zeros((len(photos), 4))
         encode_s = decode_s = 0.0
         for n, photo in enumerate(photos):
-            grid, pixels = symbols_of(model, photo), photo.shape[0] * photo.shape[1]
+            grid, pixels = codec.image_symbols(model, photo[None]), photo.shape[0] * photo.shape[1]
             for k, (prior, adaptive) in enumerate([(p, a) for p in priors for a in (False, True)]):
                 started = time.perf_counter()
                 words = codec.encode_symbols(grid, prior, 1, adaptive=adaptive)

@@ -92,8 +92,7 @@ pixels = 0
 for path in paths:
     image = data.read_image(path)
     height, width = image.shape[:2]
-    padded_height, padded_width = codec.padded_size(model, height, width)
-    padded = np.pad(image, ((0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
+    padded = codec.pad_images(model, image[None])[0]
     totals[0] += code(image)
     for k, (learning_rate, weight) in enumerate(settings):
         started = time.perf_counter()

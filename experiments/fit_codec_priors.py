@@ -26,8 +26,6 @@ parser.add_argument(
 )
 args = parser.parse_args()
 
-import numpy as np  # noqa: E402
-
 from keras_fsq import build_fsqvae, codec, data, preset_weights, presets  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -40,12 +38,7 @@ for quality in args.qualities or presets.DCT_QUALITIES:
             preset_weights.read_weights(model, file)
     else:
         preset_weights.load_preset_weights(model, name)
-    grids = []
-    for path in photos:
-        image = data.read_image(path)
-        height, width = codec.padded_size(model, *image.shape[:2])
-        padding = ((0, height - image.shape[0]), (0, width - image.shape[1]), (0, 0))
-        grids.append(codec.symbol_grid(model, codec.encode_images(model, np.pad(image, padding, mode="edge")[None])))
+    grids = [codec.image_symbols(model, data.read_image(path)[None]) for path in photos]
     table = codec.EntropyModel.count(codec.symbol_levels(model), grids, context="neighbours")
     target = (args.out_dir or ROOT / "keras_fsq" / "weights") / presets.get_preset(name)["coding_prior"]
     target.parent.mkdir(parents=True, exist_ok=True)

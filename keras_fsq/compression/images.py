@@ -53,6 +53,21 @@ def encode_images(model, images):
     return model.encode(images)
 
 
+def pad_images(model, images):
+    """Images ``(N, H, W, C)`` padded to ``padded_size`` by repeating their edge pixels (as they are if they fit)."""
+    height, width = images.shape[1:3]
+    padded_height, padded_width = padded_size(model, height, width)
+    if (padded_height, padded_width) == (height, width):
+        return images
+    return np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
+
+
+def image_symbols(model, images):
+    """The symbol grid ``(N, h, w, d)`` that ``compress`` codes for images ``(N, H, W, C)`` in [0, 1]:
+    ``pad_images``, ``encode_images``, as symbols."""
+    return symbol_grid(model, encode_images(model, pad_images(model, images)))
+
+
 def compress(model, images, prior=None, model_name=None):
     """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
 
@@ -83,10 +98,7 @@ def compress(model, images, prior=None, model_name=None):
     prior = prior or EntropyModel.for_model(model)
     if prior.levels != levels:
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
-    padded_height, padded_width = padded_size(model, height, width)
-    padding = ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0))
-    padded = np.pad(images, padding, mode="edge") if (padded_height, padded_width) != (height, width) else images
-    grid = symbol_grid(model, encode_images(model, padded))
+    grid = image_symbols(model, images)
     if grid.size > MAX_SYMBOLS:
         raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")
     step = coder.images_per_chunk(grid.shape[1:], height * width)

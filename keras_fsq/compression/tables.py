@@ -183,8 +183,7 @@ class EntropyModel:
 
     def code_length(self):
         """Bits per dimension ``(d,)`` of the symbols this table was counted from, coded under it."""
-        with np.errstate(divide="ignore"):
-            logs = np.where(self.counts > 0, np.log2(np.where(self._probabilities > 0, self._probabilities, 1)), 0.0)
+        logs = np.log2(np.where(self._probabilities > 0, self._probabilities, 1))  # 0 past L: never counted
         return -(self.counts * logs).sum(axis=(1, 2))
 
     @property
@@ -197,7 +196,7 @@ class EntropyModel:
         """What the coder codes at the True positions of the ``(h, w)`` ``mask`` of ``grid`` ``(N, h, w, d)``:
         ``(symbols, contexts)``, both ``(N, positions, d)`` int64 (positions row-major, as ``grid[:, mask]``).
         The symbols are the levels, except a ``"neighbours"`` table's predicted dimensions: residuals
-        ``(s - shift) mod L`` (``levels_of`` inverts it)."""
+        ``(s - shift) mod L`` (``contexts_and_shifts``; the decoder adds the shift back)."""
         grid = np.asarray(grid)
         symbols = grid[:, mask].astype("int64")
         contexts, shifts = self.contexts_and_shifts(grid, mask)
