@@ -8,7 +8,8 @@ first 4,000 bundled CIFAR-10 images with ``fsq_cifar10_gan``'s recipe and the
 given adversarial weight (0: the same fine-tune without a discriminator), then
 measures PSNR and rFID/rKID (Inception features of the 1,085 held-out images
 against their reconstructions). Results go to
-``experiments/results/presets/gan_sweep.json`` and ``.md``.
+``experiments/results/presets/gan_sweep.json`` and ``.md`` (``gan_sweep_<epochs>ep`` for other
+than 10 epochs); ``--save-dir`` keeps the models.
 """
 
 import argparse
@@ -21,6 +22,7 @@ parser.add_argument("--weights", default="0,0.03,0.1,0.3")
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
+parser.add_argument("--save-dir", type=pathlib.Path, help="also save each fine-tuned model here (gan_w<weight>.keras)")
 args = parser.parse_args()
 
 import keras  # noqa: E402
@@ -42,6 +44,9 @@ for weight in [float(w) for w in args.weights.split(",")]:
     started = time.perf_counter()
     training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=0)
     seconds = time.perf_counter() - started
+    if args.save_dir:
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+        model.save(args.save_dir / f"gan_w{weight}.keras")
     held = reporting.evaluate_images(model, held_out)
     features = extract((model.reconstruct(held_out) * 255).round().astype("uint8"))  # as 8-bit files
     row = {
@@ -55,7 +60,8 @@ for weight in [float(w) for w in args.weights.split(",")]:
     }
     rows.append(row)
     print(json.dumps(row), flush=True)
-(OUT / "gan_sweep.json").write_text(
+name = f"gan_sweep_{args.epochs}ep" if args.epochs != 10 else "gan_sweep"
+(OUT / f"{name}.json").write_text(
     json.dumps({"seed": args.seed, "backend": keras.backend.backend(), "runs": rows}, indent=1) + "\n"
 )
 lines = [
@@ -67,5 +73,5 @@ lines += [
     f"| {r['bits_per_image']:.0f} | {r['train_seconds']:.0f} |"
     for r in rows
 ]
-(OUT / "gan_sweep.md").write_text("\n".join(lines) + "\n")
+(OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -14,9 +14,16 @@ Sampling (``generate_tokens``): all ``T`` positions start masked; at step
 ``s = 1 .. S`` every masked position samples a token from
 ``softmax(l / temperature)``, where, with guidance ``g`` (classifier-free),
 ``l = l_c + g (l_c - l_null)``; the positions sampled with the lowest confidence
-``log p(token) + (1 - s / S) * temperature * Gumbel`` are masked again so that
-``floor(T cos(pi s / 2S))`` stay masked, and the rest are kept for good.
+``log p(token) + (1 - s / S) * choice_temperature * Gumbel`` are masked again so
+that ``floor(T cos(pi s / 2S))`` stay masked, and the rest are kept for good.
 After ``S`` steps every token is fixed; the tokenizer's decoder makes the images.
+
+Factorized heads (``factorized_levels``, FSQ's per-dimension symbols): a token
+``k = sum_i s_i b_i`` (``b = cumprod([1, L_1, ..., L_{d-1}])``) is predicted as ``d``
+symbols, one softmax over ``L_i`` values each, ``p(k) = prod_i p_i(s_i)``: ``sum L_i``
+outputs instead of ``prod L_i``, at the price of independent symbols given the context.
+The loss ``-sum_i log p_i(s_i)`` is the token's negative log-likelihood, in the same
+nats as the one-index head's cross-entropy.
 """
 
 import math
@@ -25,6 +32,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_fsq.quantizers.fsq import mixed_radix_basis
 from keras_fsq.validation import number_at_least, positive_int
 
 MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
@@ -89,6 +97,8 @@ class MaskGIT(keras.Model):
         num_classes: classes of the conditioning labels (0: unconditional).
         width, depth, heads, mlp_ratio, dropout: of the transformer.
         class_dropout: probability, in training, that a label is replaced by the null class.
+        factorized_levels: predict each token as per-dimension symbols with these alphabet sizes
+            (an FSQ tokenizer's ``levels``; their product is ``vocabulary_size``); ``None``: one index.
         tokenizer: optional ``FSQVAE`` whose codes these are; saved with the model (frozen), it
             turns generated tokens into images (``generate``).
         seed: of the training masks.
@@ -105,6 +115,7 @@ class MaskGIT(keras.Model):
         mlp_ratio=4,
         dropout=0.1,
         class_dropout=0.1,
+        factorized_levels=None,
         tokenizer=None,
         seed=None,
         **kwargs,
@@ -118,6 +129,7 @@ class MaskGIT(keras.Model):
         if not 0 <= class_dropout < 1:
             raise ValueError(f"`class_dropout` must be in [0, 1); received {class_dropout!r}.")
         self.class_dropout, self.seed = float(class_dropout), seed
+        self.factorized_levels = self._factorized_levels(factorized_levels)
         self.sequence_length = math.prod(self.grid_shape)
         parameters = (
             2 * self.vocabulary_size + self.num_classes + self.sequence_length + 3
@@ -134,12 +146,41 @@ class MaskGIT(keras.Model):
             TransformerBlock(self.width, heads, mlp_ratio, dropout, name=f"block_{i}") for i in range(self.depth)
         ]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        self.head = keras.layers.Dense(self.vocabulary_size, name="head")
+        self.head = keras.layers.Dense(self.output_size, name="head")
         self.tokenizer = tokenizer
         if tokenizer is not None:
             tokenizer.trainable = False
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.accuracy_tracker = keras.metrics.Mean(name="masked_accuracy")
+
+    def _factorized_levels(self, levels):
+        if levels is None:
+            return None
+        levels = [positive_int(level, "factorized_levels", minimum=2) for level in levels]
+        if math.prod(levels) != self.vocabulary_size:
+            raise ValueError(
+                f"`factorized_levels` {levels} must multiply to `vocabulary_size` ({self.vocabulary_size}); "
+                f"their product is {math.prod(levels)}."
+            )
+        return levels
+
+    @property
+    def output_size(self):
+        """Logits per position: ``vocabulary_size``, or ``sum(factorized_levels)`` with factorized heads."""
+        return self.vocabulary_size if self.factorized_levels is None else sum(self.factorized_levels)
+
+    def _symbol_groups(self):
+        """``(offset, size)`` of each softmax in a position's logits: one, or one per factorized symbol."""
+        sizes = [self.vocabulary_size] if self.factorized_levels is None else self.factorized_levels
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return list(zip(offsets.tolist(), sizes))
+
+    def _symbols(self, tokens):
+        """Tokens ``(N, T)`` as their symbols ``(N, T, d)`` (``(N, T, 1)``: the tokens, with one head)."""
+        if self.factorized_levels is None:
+            return tokens[..., None]
+        basis = mixed_radix_basis(self.factorized_levels)
+        return ops.mod(ops.floor_divide(tokens[..., None], basis), np.asarray(self.factorized_levels, "int32"))
 
     def build(self, input_shape=None):
         sequence = (None, self.sequence_length + 1, self.width)
@@ -182,7 +223,7 @@ class MaskGIT(keras.Model):
     def compute_output_spec(self, inputs, training=None):
         count = (inputs["tokens"] if isinstance(inputs, dict) else inputs).shape[0]
         return {
-            "logits": keras.KerasTensor((count, self.sequence_length, self.vocabulary_size), dtype="float32"),
+            "logits": keras.KerasTensor((count, self.sequence_length, self.output_size), dtype="float32"),
             "mask": keras.KerasTensor((count, self.sequence_length), dtype="bool"),
         }
 
@@ -200,34 +241,48 @@ class MaskGIT(keras.Model):
         return ops.where(mask, self.mask_token, tokens), labels, mask
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Cross-entropy of the true tokens of ``x`` at the masked positions, averaged over them."""
+        """Negative log-likelihood of the true tokens of ``x`` at the masked positions, averaged over them
+        (with factorized heads the sum of the symbols' cross-entropies)."""
         tokens, _ = self._inputs(x)
         logits, weights = y_pred["logits"], ops.cast(y_pred["mask"], "float32")
-        losses = keras.losses.sparse_categorical_crossentropy(tokens, logits, from_logits=True)
+        symbols = self._symbols(tokens)
+        losses, correct = 0.0, 1.0
+        for i, (offset, size) in enumerate(self._symbol_groups()):
+            group = logits[..., offset : offset + size]
+            losses += keras.losses.sparse_categorical_crossentropy(symbols[..., i], group, from_logits=True)
+            correct *= ops.cast(ops.equal(ops.cast(ops.argmax(group, axis=-1), "int32"), symbols[..., i]), "float32")
         total = ops.maximum(ops.sum(weights), 1.0)
-        loss = ops.sum(losses * weights) / total
-        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), tokens), "float32")
         self.accuracy_tracker.update_state(ops.sum(correct * weights) / total)
-        return loss
+        return ops.sum(losses * weights) / total
 
     def token_logits(self, tokens, labels):
-        """Logits ``(N, T, V)`` (float32 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
+        """Logits ``(N, T, output_size)`` (float32 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
         inputs = {"tokens": np.asarray(tokens, "int32"), "labels": np.asarray(labels, "int32")}
         return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float32")  # compiled, unlike a call
 
     def generate_tokens(
-        self, num_images, steps=8, temperature=1.0, guidance=0.0, class_labels=None, seed=0, batch_size=250
+        self,
+        num_images,
+        steps=8,
+        temperature=1.0,
+        guidance=0.0,
+        class_labels=None,
+        seed=0,
+        batch_size=250,
+        choice_temperature=1.0,
     ):
         """MaskGIT's iterative parallel decoding (the module doc): token grids ``(num_images, *grid_shape)``.
 
         ``class_labels``: one per image (or one for all) in ``[0, num_classes)``; ``None`` samples
         unconditionally (the null class). ``guidance`` ``g >= 0`` is classifier-free guidance (0: none).
-        The same ``seed`` gives the same tokens on a backend.
+        ``choice_temperature`` scales the Gumbel noise on the confidences that choose which samples
+        stay (0: the most confident, deterministically). The same ``seed`` gives the same tokens on a backend.
         """
         num_images, steps = positive_int(num_images, "num_images"), positive_int(steps, "steps")
         batch_size = positive_int(batch_size, "batch_size")
         temperature = number_at_least(temperature, "temperature", strict=True)
         guidance = number_at_least(guidance, "guidance")
+        choice_temperature = number_at_least(choice_temperature, "choice_temperature")
         labels = self._labels(class_labels, num_images)
         if guidance and labels is None:
             raise ValueError("`guidance` needs `class_labels` (it pushes samples towards their class).")
@@ -239,6 +294,7 @@ class MaskGIT(keras.Model):
                 steps,
                 temperature,
                 guidance,
+                choice_temperature,
                 rng,
             )
             for start in range(0, num_images, batch_size)
@@ -261,7 +317,24 @@ class MaskGIT(keras.Model):
             )
         return labels.astype("int32")
 
-    def _decode_batch(self, labels, count, steps, temperature, guidance, rng):
+    def _sample(self, logits, temperature, rng):
+        """Tokens ``(N, T)`` drawn from ``softmax(logits / temperature)`` (per symbol with factorized heads),
+        and their log-probabilities."""
+        sampled, log_probability = 0, 0.0
+        basis = [1] if self.factorized_levels is None else mixed_radix_basis(self.factorized_levels).tolist()
+        for (offset, size), weight in zip(self._symbol_groups(), basis):
+            group = (logits[..., offset : offset + size] / temperature).astype("float32")
+            group -= group.max(axis=-1, keepdims=True)
+            probabilities = np.exp(group)
+            probabilities /= probabilities.sum(axis=-1, keepdims=True)
+            cumulative = np.cumsum(probabilities, axis=-1)
+            draws = rng.uniform(size=(*group.shape[:-1], 1)) * cumulative[..., -1:]
+            symbol = np.minimum((cumulative < draws).sum(axis=-1), size - 1)
+            log_probability += np.log(np.take_along_axis(probabilities, symbol[..., None], -1)[..., 0] + 1e-30)
+            sampled = sampled + weight * symbol
+        return sampled, log_probability
+
+    def _decode_batch(self, labels, count, steps, temperature, guidance, choice_temperature, rng):
         length = self.sequence_length
         null = np.full(count, self.null_class, "int32")
         tokens = np.full((count, length), self.mask_token, "int32")
@@ -273,19 +346,12 @@ class MaskGIT(keras.Model):
                 logits = both[:count] + guidance * (both[:count] - both[count:])
             else:
                 logits = self.token_logits(tokens, null if labels is None else labels)
-            logits = (logits / temperature).astype("float32")
-            logits -= logits.max(axis=-1, keepdims=True)
-            probabilities = np.exp(logits)
-            probabilities /= probabilities.sum(axis=-1, keepdims=True)
-            cumulative = np.cumsum(probabilities, axis=-1)
-            draws = rng.uniform(size=(count, length, 1)) * cumulative[..., -1:]
-            sampled = np.minimum((cumulative < draws).sum(axis=-1), self.vocabulary_size - 1)
-            log_probability = np.log(np.take_along_axis(probabilities, sampled[..., None], -1)[..., 0] + 1e-30)
+            sampled, log_probability = self._sample(logits, temperature, rng)
             sampled = np.where(masked, sampled, tokens)
             # How many stay masked after this step: T cos(pi s / 2S), and always one fewer than now.
             keep = min(int(math.floor(length * math.cos(math.pi / 2 * step / steps))), length)
             keep = np.minimum(keep, masked.sum(axis=1) - 1)
-            noise = (1 - step / steps) * temperature * rng.gumbel(size=(count, length))
+            noise = (1 - step / steps) * choice_temperature * rng.gumbel(size=(count, length))
             confidence = np.where(masked, log_probability + noise, np.inf)
             order = np.argsort(confidence, axis=1)
             remask = np.arange(length)[None, :] < keep[:, None]
@@ -294,11 +360,23 @@ class MaskGIT(keras.Model):
             tokens = np.where(again, self.mask_token, sampled).astype("int32")
         return tokens
 
-    def generate(self, num_images, steps=8, temperature=1.0, guidance=0.0, class_labels=None, seed=0, batch_size=250):
+    def generate(
+        self,
+        num_images,
+        steps=8,
+        temperature=1.0,
+        guidance=0.0,
+        class_labels=None,
+        seed=0,
+        batch_size=250,
+        choice_temperature=1.0,
+    ):
         """Images ``(num_images, H, W, C)`` in [0, 1]: ``generate_tokens`` decoded by the ``tokenizer``."""
         if self.tokenizer is None:
             raise ValueError("`generate` needs the model's `tokenizer` (an FSQVAE); use `generate_tokens` for tokens.")
-        tokens = self.generate_tokens(num_images, steps, temperature, guidance, class_labels, seed, batch_size)
+        tokens = self.generate_tokens(
+            num_images, steps, temperature, guidance, class_labels, seed, batch_size, choice_temperature
+        )
         return self.tokenizer.decode(tokens, batch_size=batch_size)
 
     @property
@@ -308,15 +386,31 @@ class MaskGIT(keras.Model):
         return [v for v in self.variables if id(v) not in skip]
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, num_classes=0, **kwargs):
-        """A MaskGIT over the token grid of ``tokenizer`` (an FSQVAE with one index per latent position)."""
+    def for_tokenizer(cls, tokenizer, num_classes=0, factorized=False, **kwargs):
+        """A MaskGIT over the token grid of ``tokenizer`` (an FSQVAE with one index per latent position);
+        ``factorized``: with a head per symbol of its quantizer (``alphabet_sizes``: FSQ's levels)."""
         if tokenizer.downsampling_factor is None:
             raise ValueError("`tokenizer` must code a spatial grid (a conv FSQVAE), not a global latent.")
         latent_shape = tokenizer.encoder.compute_output_shape((1, *tokenizer.image_shape))
         index_shape = tuple(tokenizer.quantizer.indices_shape(latent_shape))
         if len(index_shape) != 3:
             raise ValueError(f"`tokenizer` must give one index per grid position; its indices are {index_shape}.")
-        model = cls(tokenizer.quantizer.codebook_size, index_shape[1:], num_classes, tokenizer=tokenizer, **kwargs)
+        if not isinstance(factorized, bool):
+            raise ValueError(f"`factorized` must be True or False; received {factorized!r}.")
+        levels = tokenizer.quantizer.alphabet_sizes if factorized else None
+        if factorized and levels is None:
+            raise ValueError(
+                f"`factorized` needs a quantizer whose indices split into symbols (FSQ, LFQ); "
+                f"{type(tokenizer.quantizer).__name__} has none."
+            )
+        model = cls(
+            tokenizer.quantizer.codebook_size,
+            index_shape[1:],
+            num_classes,
+            factorized_levels=levels,
+            tokenizer=tokenizer,
+            **kwargs,
+        )
         model.build()
         return model
 
@@ -352,6 +446,7 @@ class MaskGIT(keras.Model):
                 "mlp_ratio": self.mlp_ratio,
                 "dropout": self.dropout,
                 "class_dropout": self.class_dropout,
+                "factorized_levels": self.factorized_levels,
                 "tokenizer": None if self.tokenizer is None else keras.saving.serialize_keras_object(self.tokenizer),
                 "seed": self.seed,
             }

@@ -231,7 +231,7 @@ GENERATORS = {
             "schedule": "cosine",
             "flip": True,
         },
-        "sampling": {"steps": 8, "temperature": 1.0, "guidance": 1.0},
+        "sampling": {"steps": 8, "temperature": 1.0, "guidance": 1.0, "choice_temperature": 1.0},
         "weights": "maskgit_cifar10.npz",
     },
 }

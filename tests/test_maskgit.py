@@ -5,8 +5,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from scipy.special import log_softmax
 
-from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, MaskGIT, load_model
+from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, MaskGIT, VectorQuantizer, load_model
 from keras_fsq.cli import main
 
 
@@ -20,14 +21,29 @@ def toy_tokens(count, seed=0):
     return tokens, labels
 
 
-@pytest.fixture(scope="module")
-def toy_model():
+def fitted_toy_model(factorized_levels=None):
     keras.utils.set_random_seed(0)
     tokens, labels = toy_tokens(2048)
-    model = MaskGIT(8, (2, 2), num_classes=2, width=32, depth=2, heads=2, dropout=0.0, class_dropout=0.2, seed=0)
+    model = MaskGIT(
+        8,
+        (2, 2),
+        num_classes=2,
+        width=32,
+        depth=2,
+        heads=2,
+        dropout=0.0,
+        class_dropout=0.2,
+        factorized_levels=factorized_levels,
+        seed=0,
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     model.fit({"tokens": tokens, "labels": labels}, batch_size=64, epochs=8, verbose=0)
     return model
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    return fitted_toy_model()
 
 
 def test_masks_follow_the_cosine_schedule_and_labels_drop_to_the_null_class():
@@ -45,13 +61,40 @@ def test_masks_follow_the_cosine_schedule_and_labels_drop_to_the_null_class():
     assert set(np.unique(kept_labels)) <= {1, 3}
 
 
-def test_a_prior_trained_on_a_toy_distribution_reproduces_its_statistics(toy_model):
+def assert_toy_statistics(model):
     labels = np.repeat([0, 1], 200)
-    generated = toy_model.generate_tokens(400, steps=4, class_labels=labels, seed=1).reshape(400, 4)
+    generated = model.generate_tokens(400, steps=4, class_labels=labels, seed=1).reshape(400, 4)
     assert (generated[:, 1] == generated[:, 0] + 2).mean() > 0.95  # the dependence between positions
     assert 0.3 < (generated[:, 0] == 1).mean() < 0.7  # the marginal of position 0 (1/2)
     assert (generated[:, 3] == 7 - labels).mean() > 0.95  # the class
     assert ((generated[:, 2] - 4) // 2 == labels).mean() > 0.95
+
+
+def test_a_prior_trained_on_a_toy_distribution_reproduces_its_statistics(toy_model):
+    assert_toy_statistics(toy_model)
+
+
+def test_factorized_heads_predict_the_symbols_of_each_token():
+    model = fitted_toy_model(factorized_levels=[2, 4])  # token = s_0 + 2 s_1
+    assert model.output_size == 6
+    assert_toy_statistics(model)
+    # The loss is the tokens' negative log-likelihood: the symbols' log-softmaxes summed, here by hand.
+    tokens, labels = toy_tokens(64, seed=3)
+    masked = np.where(np.arange(4) % 2 == 0, 8, tokens)  # positions 0 and 2 masked
+    logits = model.token_logits(masked, labels)
+    by_hand = -(
+        np.take_along_axis(log_softmax(logits[..., :2], axis=-1), (tokens % 2)[..., None], -1)[..., 0]
+        + np.take_along_axis(log_softmax(logits[..., 2:], axis=-1), (tokens // 2)[..., None], -1)[..., 0]
+    )[:, ::2].mean()
+    outputs = model({"tokens": masked, "labels": labels}, training=False)
+    loss = model.compute_loss({"tokens": tokens, "labels": labels}, y_pred=outputs)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(loss)), by_hand, rtol=1e-4)
+
+
+def test_choice_temperature_zero_keeps_the_most_confident_samples(toy_model):
+    first = toy_model.generate_tokens(30, steps=3, class_labels=0, seed=4, choice_temperature=0.0)
+    assert first.max() < 8
+    assert not np.array_equal(first, toy_model.generate_tokens(30, steps=3, class_labels=0, seed=4))
 
 
 def test_guidance_and_classes_change_the_class_statistics(toy_model):
@@ -81,6 +124,7 @@ def test_the_same_seed_gives_the_same_tokens_and_every_position_is_decided(toy_m
         ({"guidance": 1.0}, "guidance"),
         ({"class_labels": 2}, "class_labels"),
         ({"class_labels": [0, 1]}, "class_labels"),
+        ({"choice_temperature": -0.5}, "choice_temperature"),
     ],
 )
 def test_bad_sampling_arguments(toy_model, kwargs, message):
@@ -98,6 +142,8 @@ def test_bad_model_arguments():
         MaskGIT(8, (2, 2), class_dropout=1.0)
     with pytest.raises(ValueError, match="parameters; at most"):  # refused before allocating anything
         MaskGIT(2**30, (8, 8), width=1024)
+    with pytest.raises(ValueError, match="factorized_levels"):
+        MaskGIT(8, (2, 2), factorized_levels=[2, 3])
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +160,19 @@ def small_generator(tmp_path_factory):
     path = tmp_path_factory.mktemp("generator") / "maskgit.keras"
     model.save(path)
     return model, path
+
+
+def test_factorized_heads_take_an_fsq_tokenizers_levels_and_survive_saving(tmp_path):
+    tokenizer = FSQVAE(ConvEncoder(3, [8, 8]), FSQ([5, 4, 3]), ConvDecoder(3, [8, 8]))
+    tokenizer.build((None, 32, 32, 3))
+    model = MaskGIT.for_tokenizer(tokenizer, factorized=True, width=16, depth=1, heads=2)
+    assert model.factorized_levels == [5, 4, 3] and model.output_size == 12
+    model.save(tmp_path / "factorized.keras")
+    assert load_model(tmp_path / "factorized.keras").factorized_levels == [5, 4, 3]
+    vq = FSQVAE(ConvEncoder(3, [8, 8]), VectorQuantizer(16, 3), ConvDecoder(3, [8, 8]))
+    vq.build((None, 32, 32, 3))
+    with pytest.raises(ValueError, match="factorized"):
+        MaskGIT.for_tokenizer(vq, factorized=True)
 
 
 def test_generate_decodes_tokens_with_the_saved_tokenizer(small_generator):

@@ -27,6 +27,11 @@ def add_parser(commands):
     generate.add_argument(
         "--guidance", type=non_negative_float, help="classifier-free guidance (default: the preset's)"
     )
+    generate.add_argument(
+        "--choice-temperature",
+        type=non_negative_float,
+        help="Gumbel noise on which samples each step keeps (default: the preset's)",
+    )
     generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same images on a backend")
     generate.add_argument("--out", required=True, help="folder for 0000.png, 0001.png, ... and grid.png")
     add_overwrite(generate, "an earlier run's images in --out")
@@ -44,7 +49,8 @@ def load_generator(name):
         model = load_model(name)
         if not isinstance(model, MaskGIT) or model.tokenizer is None:
             raise ValueError(f"--model {name} is not a MaskGIT with its tokenizer.")
-        return model, {"steps": 8, "temperature": 1.0, "guidance": 1.0 if model.num_classes else 0.0}
+        guidance = 1.0 if model.num_classes else 0.0
+        return model, {"steps": 8, "temperature": 1.0, "guidance": guidance, "choice_temperature": 1.0}
     return MaskGIT.from_preset(name), presets.get_generator(name)["sampling"]
 
 
@@ -66,7 +72,12 @@ def run(args):
     model, sampling = load_generator(args.model)
     settings = {
         key: value if value is not None else sampling[key]
-        for key, value in (("steps", args.steps), ("temperature", args.temperature), ("guidance", args.guidance))
+        for key, value in (
+            ("steps", args.steps),
+            ("temperature", args.temperature),
+            ("guidance", args.guidance),
+            ("choice_temperature", args.choice_temperature),
+        )
     }
     if args.unconditional or not model.num_classes:
         labels, settings["guidance"] = None, 0.0
@@ -83,5 +94,6 @@ def run(args):
         reporting.save_image_grid(images, staging / "grid.png", columns=min(10, args.num), scale=2)
     print(
         f"wrote {args.out}/: {args.num} images and grid.png ({settings['steps']} steps, temperature "
-        f"{settings['temperature']}, guidance {settings['guidance']})"
+        f"{settings['temperature']}, guidance {settings['guidance']}, choice temperature "
+        f"{settings['choice_temperature']})"
     )
