@@ -1,7 +1,8 @@
 """Generation measured on held-out CIFAR-10: FID/KID of MaskGIT samples beside baselines, sweeps, memorization, speed.
 
     KERAS_BACKEND=torch python experiments/generation_report.py --data-dir ../shared/data \
-        --out experiments/results/generation [--vq-generator runs/maskgit_vq.keras]
+        --out experiments/results/generation [--vq-generator runs/maskgit_vq.keras] \
+        [--factorized-generator runs/maskgit_factorized.keras]
 
 The generator is the shipped ``maskgit_cifar10`` (or ``--generator FILE.keras``).
 Every FID/KID compares 1,085 images with the 1,085 held-out bundled images (the
@@ -15,7 +16,9 @@ last 1,085; nothing here trained on them), with the project's Inception network:
   the training tokens of the sample's class (no dependence between positions);
 * ``--vq-generator``: the same transformer and budget on a VQ tokenizer's tokens
   (``experiments/train_presets.py --quantizer vq``, then ``train_maskgit.py --tokenizer``),
-  with each tokenizer's code usage on the training images (the FSQ paper's other claim).
+  with each tokenizer's code usage on the training images (the FSQ paper's other claim);
+* ``--factorized-generator``: the same transformer and budget over the same FSQ tokens,
+  predicted as per-dimension symbols (``train_maskgit.py --factorized``).
 
 Memorization: the mean distance (RMSE over pixels) of each sample to its nearest
 training image, beside the same for held-out images. Speed: seconds for 1,000
@@ -31,6 +34,7 @@ import time
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--generator", help="a .keras MaskGIT (default: the shipped maskgit_cifar10)")
 parser.add_argument("--vq-generator", help="a .keras MaskGIT over a VQ tokenizer, for FSQ vs VQ")
+parser.add_argument("--factorized-generator", help="a .keras MaskGIT with factorized heads, for one index vs symbols")
 parser.add_argument("--steps", default="4,12", help="decoding steps to sweep beside the preset's")
 parser.add_argument("--guidance", default="0,2", help="guidance values to sweep beside the preset's")
 parser.add_argument("--seed", type=int, default=0)
@@ -97,6 +101,8 @@ if args.vq_generator:
         name: len(np.unique(tokenizer.encode(train))) / tokenizer.quantizer.codebook_size
         for name, tokenizer in (("fsq", model.tokenizer), ("vq", vq.tokenizer))
     }
+if args.factorized_generator:
+    report["factorized_samples"] = scores(sample(load_model(args.factorized_generator))[0])
 report["memorization"] = {
     "samples_nearest_train_rmse": float(comparisons.nearest_rmse(samples, train).mean()),
     "held_out_nearest_train_rmse": float(comparisons.nearest_rmse(held_out, train).mean()),
@@ -113,7 +119,11 @@ reporting.save_image_grid(grid, args.out / "samples.png", columns=10, scale=2)
 rows = [
     (f"real vs real ({len(held_out)} training images)", report["real_vs_real"]),
     ("tokenizer reconstructions (rFID)", report["tokenizer_rfid"]),
-    (f"MaskGIT samples ({sampling['steps']} steps, guidance {sampling['guidance']})", report["samples"]),
+    (
+        f"MaskGIT samples ({sampling['steps']} steps, guidance {sampling['guidance']}, temperature "
+        f"{sampling['temperature']}, choice temperature {sampling['choice_temperature']})",
+        report["samples"],
+    ),
     ("independent positions (per-class marginals)", report["independent_positions"]),
 ]
 rows += [(f"MaskGIT, {s} steps (guidance {sampling['guidance']})", v) for s, v in report["steps"].items()]
@@ -135,5 +145,7 @@ lines += [
 if args.vq_generator:
     usage = report["code_usage"]
     lines.append(f"Codes used by the training images' tokens: FSQ {usage['fsq']:.1%}, VQ {usage['vq']:.1%}.")
+if args.factorized_generator:
+    rows.append(("MaskGIT with factorized heads (same tokens)", report["factorized_samples"]))
 (args.out / "generation.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

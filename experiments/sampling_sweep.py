@@ -58,9 +58,7 @@ args.out.mkdir(parents=True, exist_ok=True)
 report = {"generator": name, "backend": keras.backend.backend(), "seed": args.seed, "rows": rows}
 (args.out / f"sampling_{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
 lines = ["| steps | guidance | temperature | choice temperature | FID | KID |", "|---|---|---|---|---|---|"]
-lines += [
-    f"| {r['steps']} | {r['guidance']} | {r['temperature']} | {r['choice_temperature']} | {r['fid']:.2f} | {r['kid']:.4f} |"
-    for r in rows
-]
+columns = ("steps", "guidance", "temperature", "choice_temperature")
+lines += ["| " + " | ".join(str(r[c]) for c in columns) + f" | {r['fid']:.2f} | {r['kid']:.4f} |" for r in rows]
 (args.out / f"sampling_{name}.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
