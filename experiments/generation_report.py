@@ -133,6 +133,8 @@ if args.vq_generator:
         ("VQ tokenizer reconstructions", report["vq_tokenizer_rfid"]),
         ("MaskGIT on VQ tokens", report["vq_samples"]),
     ]
+if args.factorized_generator:
+    rows.append(("MaskGIT with factorized heads (same tokens)", report["factorized_samples"]))
 lines = [f"| {len(held_out)} images against the {len(held_out)} held-out | FID | KID |", "|---|---|---|"]
 lines += [f"| {name} | {v['fid']:.2f} | {v['kid']:.4f} |" for name, v in rows]
 memo = report["memorization"]
@@ -145,7 +147,5 @@ lines += [
 if args.vq_generator:
     usage = report["code_usage"]
     lines.append(f"Codes used by the training images' tokens: FSQ {usage['fsq']:.1%}, VQ {usage['vq']:.1%}.")
-if args.factorized_generator:
-    rows.append(("MaskGIT with factorized heads (same tokens)", report["factorized_samples"]))
 (args.out / "generation.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

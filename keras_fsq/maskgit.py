@@ -170,17 +170,14 @@ class MaskGIT(keras.Model):
         return self.vocabulary_size if self.factorized_levels is None else sum(self.factorized_levels)
 
     def _symbol_groups(self):
-        """``(offset, size)`` of each softmax in a position's logits: one, or one per factorized symbol."""
-        sizes = [self.vocabulary_size] if self.factorized_levels is None else self.factorized_levels
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        return list(zip(offsets.tolist(), sizes))
-
-    def _symbols(self, tokens):
-        """Tokens ``(N, T)`` as their symbols ``(N, T, d)`` (``(N, T, 1)``: the tokens, with one head)."""
+        """``(offset, size, weight)`` of each softmax in a position's logits: where its logits start, how many
+        values its symbol takes and the symbol's weight in the token (``token // weight % size`` is the
+        symbol); one group ``(0, vocabulary_size, 1)``, or one per factorized symbol."""
         if self.factorized_levels is None:
-            return tokens[..., None]
-        basis = mixed_radix_basis(self.factorized_levels)
-        return ops.mod(ops.floor_divide(tokens[..., None], basis), np.asarray(self.factorized_levels, "int32"))
+            return [(0, self.vocabulary_size, 1)]
+        offsets = np.concatenate([[0], np.cumsum(self.factorized_levels)[:-1]])
+        weights = mixed_radix_basis(self.factorized_levels)
+        return list(zip(offsets.tolist(), self.factorized_levels, weights.tolist()))
 
     def build(self, input_shape=None):
         sequence = (None, self.sequence_length + 1, self.width)
@@ -245,12 +242,11 @@ class MaskGIT(keras.Model):
         (with factorized heads the sum of the symbols' cross-entropies)."""
         tokens, _ = self._inputs(x)
         logits, weights = y_pred["logits"], ops.cast(y_pred["mask"], "float32")
-        symbols = self._symbols(tokens)
         losses, correct = 0.0, 1.0
-        for i, (offset, size) in enumerate(self._symbol_groups()):
-            group = logits[..., offset : offset + size]
-            losses += keras.losses.sparse_categorical_crossentropy(symbols[..., i], group, from_logits=True)
-            correct *= ops.cast(ops.equal(ops.cast(ops.argmax(group, axis=-1), "int32"), symbols[..., i]), "float32")
+        for offset, size, weight in self._symbol_groups():
+            group, symbol = logits[..., offset : offset + size], ops.mod(ops.floor_divide(tokens, weight), size)
+            losses += keras.losses.sparse_categorical_crossentropy(symbol, group, from_logits=True)
+            correct *= ops.cast(ops.equal(ops.cast(ops.argmax(group, axis=-1), "int32"), symbol), "float32")
         total = ops.maximum(ops.sum(weights), 1.0)
         self.accuracy_tracker.update_state(ops.sum(correct * weights) / total)
         return ops.sum(losses * weights) / total
@@ -321,8 +317,7 @@ class MaskGIT(keras.Model):
         """Tokens ``(N, T)`` drawn from ``softmax(logits / temperature)`` (per symbol with factorized heads),
         and their log-probabilities."""
         sampled, log_probability = 0, 0.0
-        basis = [1] if self.factorized_levels is None else mixed_radix_basis(self.factorized_levels).tolist()
-        for (offset, size), weight in zip(self._symbol_groups(), basis):
+        for offset, size, weight in self._symbol_groups():
             group = (logits[..., offset : offset + size] / temperature).astype("float32")
             group -= group.max(axis=-1, keepdims=True)
             probabilities = np.exp(group)
