@@ -205,7 +205,8 @@ class BlockDCTDecoder(LayerStack):
     """FSQ codes ``(H/8, W/8, 96)`` -> images ``(H, W, 3)`` in [0, 1] (see the module doc).
 
     Args:
-        levels, quality: as the encoder's.
+        levels: as the encoder's.
+        quality: as the encoder's (JPEG tables that initialise the decoder's steps).
         width: channels of the coefficient-domain residual branch.
         filter_width: channels of the pixel-domain residual filter (3 conv layers, 3x3).
     """

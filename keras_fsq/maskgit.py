@@ -95,7 +95,11 @@ class MaskGIT(keras.Model):
         vocabulary_size: the tokenizer's codebook size.
         grid_shape: the token grid of one image, e.g. ``(8, 8)``.
         num_classes: classes of the conditioning labels (0: unconditional).
-        width, depth, heads, mlp_ratio, dropout: of the transformer.
+        width: the transformer's channels.
+        depth: its number of blocks.
+        heads: attention heads per block.
+        mlp_ratio: hidden channels of each block's MLP, as a multiple of ``width``.
+        dropout: dropout rate inside the blocks.
         class_dropout: probability, in training, that a label is replaced by the null class.
         factorized_levels: predict each token as per-dimension symbols with these alphabet sizes
             (an FSQ tokenizer's ``levels``; their product is ``vocabulary_size``); ``None``: one index.

@@ -535,7 +535,9 @@ def build_fsqvae(
             learned residuals, one vector per 8x8 pixels); the conv ones code one vector
             per ``2^len(widths)`` pixels square.
         widths: encoder widths (the decoder mirrors them).
-        depth, attention, normalization: of the residual blocks.
+        depth: residual blocks per stage of the residual architecture.
+        attention: whether the residual architecture adds attention at its lowest resolution.
+        normalization: the residual blocks' normalization.
         reconstruction_loss: ``"mse"``, ``"binary_crossentropy"`` or ``"mse_ms_ssim"``.
         quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
         norm_momentum: the BatchNorm moving-average momentum of the blocks (0.99); lower

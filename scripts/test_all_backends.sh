@@ -16,5 +16,5 @@ for backend in tensorflow jax torch; do
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "${selection[@]}" "$@" || status=1
 done
 echo "=== mkdocs build --strict"
-python -m mkdocs build --strict --quiet --site-dir "$(mktemp -d)" || status=1
+python -m mkdocs build --strict --site-dir "$(mktemp -d)" || status=1
 exit $status

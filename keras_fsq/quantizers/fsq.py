@@ -120,7 +120,8 @@ class FSQ(Quantizer):
         track_usage: keep the level-usage EMA.
         usage_decay: EMA decay of level usage, in [0, 1).
         seed: seed of the noise dropout's random draws.
-        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        **kwargs: ``data_format`` (``"channels_last"``, the default, or ``"channels_first"``) and
+            the arguments of ``keras.layers.Layer`` (``name``, ``dtype``).
     """
 
     def __init__(
