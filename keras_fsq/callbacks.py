@@ -108,6 +108,8 @@ class TemperatureAnnealing(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self.update == "epoch":
             self._set(epoch)
+        else:  # a resumed fit (initial_epoch > 0) continues the schedule where the run left it
+            self._step = epoch * (self.params.get("steps") or 0)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.update == "step":

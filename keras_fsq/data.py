@@ -396,6 +396,48 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
+def shuffled_batches(images, batch_size, seed=0, flip=False):
+    """A ``keras.utils.PyDataset`` of ``images`` in batches, in a new order every epoch.
+
+    Epoch ``e`` takes the permutation (and, with ``flip``, the left-right mirrors, each with
+    probability 1/2) drawn from ``numpy.random.default_rng((seed, e))``: the order of any epoch
+    is known without running the ones before it, so a resumed run (``dataset.epoch = e``) sees
+    the same batches as an uninterrupted one.
+    """
+    import keras
+
+    batch_size = positive_int(batch_size, "batch_size")
+    if len(images) == 0:
+        raise ValueError("`images` must hold at least one image.")
+
+    class ShuffledBatches(keras.utils.PyDataset):
+        epoch = 0
+
+        def __len__(self):
+            return -(-len(images) // batch_size)
+
+        def _draw(self):
+            if getattr(self, "_drawn_for", None) != self.epoch:
+                rng = np.random.default_rng((seed, self.epoch))
+                self._order = rng.permutation(len(images))
+                self._mirror = rng.random(len(images)) < 0.5 if flip else np.zeros(len(images), bool)
+                self._drawn_for = self.epoch
+            return self._order, self._mirror
+
+        def __getitem__(self, index):
+            order, mirror = self._draw()
+            chosen = order[index * batch_size : (index + 1) * batch_size]
+            batch = to_unit_float(np.asarray(images)[chosen])
+            flips = mirror[chosen]
+            batch[flips] = batch[flips][:, :, ::-1]
+            return batch
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return ShuffledBatches()
+
+
 def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
     """A ``keras.utils.PyDataset`` of ``steps`` batches of random ``size``x``size`` crops of ``images``.
 

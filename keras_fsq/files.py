@@ -15,6 +15,7 @@ the previous run's, never a mixture.
 """
 
 import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -183,6 +184,54 @@ def folder_lock(folder):
             os.unlink(lock)
 
 
+JOURNAL_NAME = ".keras-fsq.commit"
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT and SIGTERM back for the block (POSIX, main thread); they arrive when it ends."""
+    import signal
+    import threading
+
+    deferrable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    held = {signal.SIGINT, signal.SIGTERM}
+    if deferrable:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        if deferrable:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _finish_commit(folder):
+    """Roll forward a commit that a killed process left half done (its journal names the staging
+    folder, complete, and the outputs it wrote); remove staging folders no journal names (runs that
+    never reached their commit)."""
+    journal = folder / JOURNAL_NAME
+    if journal.is_file():
+        try:
+            staging_name, outputs, written = json.loads(journal.read_text())
+        except (OSError, ValueError, TypeError):
+            staging_name, outputs, written = None, [], []
+        if staging_name:
+            _move_outputs(folder / staging_name, folder, outputs, written)
+        journal.unlink()
+    for stale in folder.glob(".staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _move_outputs(staging, folder, outputs, written):
+    """Move the ``written`` outputs from ``staging`` into ``folder``; remove the previous run's other outputs.
+    Idempotent: a second pass after an interruption finishes what the first began."""
+    for name in outputs:
+        if name in written:
+            if (staging / name).exists():
+                os.replace(staging / name, folder / name)
+        elif (folder / name).exists():  # the previous run's, which this run did not write
+            os.unlink(folder / name)
+
+
 @contextlib.contextmanager
 def run_folder(folder, outputs, overwrite=False):
     """Own ``folder`` for one run: yield a staging folder inside it for the run's ``outputs``.
@@ -191,17 +240,24 @@ def run_folder(folder, outputs, overwrite=False):
     When the block succeeds every staged output is moved into ``folder``
     (replacing the previous run's, whose other outputs are removed); on any exception the staging folder is
     removed and ``folder`` keeps the previous run's files untouched.
+
+    The commit is atomic as the folder's reader sees it: the moves run with SIGINT and SIGTERM held back,
+    after a journal (``JOURNAL_NAME``: the staging folder and the files it holds) is written; a process
+    killed outright (SIGKILL, power loss) mid-commit leaves the journal, and the next ``run_folder`` on
+    the folder finishes that commit before anything else, so the folder ends with the new run's files.
     """
     folder = prepare_output_folder(folder, outputs, overwrite)
     with folder_lock(folder):
+        _finish_commit(folder)
         prepare_output_folder(folder, outputs, overwrite)  # again, now that no other run can write
         staging = pathlib.Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
         try:
             yield staging
-            for name in outputs:
-                if (staging / name).exists():
-                    os.replace(staging / name, folder / name)
-                elif (folder / name).exists():  # the previous run's, which this run did not write
-                    os.unlink(folder / name)
+            written = [name for name in outputs if (staging / name).exists()]
+            with signals_deferred():
+                write_text(folder / JOURNAL_NAME, json.dumps([staging.name, list(outputs), written]))
+                _move_outputs(staging, folder, outputs, written)
+                os.unlink(folder / JOURNAL_NAME)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if not (folder / JOURNAL_NAME).exists():
+                shutil.rmtree(staging, ignore_errors=True)

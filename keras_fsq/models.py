@@ -357,6 +357,9 @@ class FSQVAE(keras.Model):
         """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline) or a
         folder written by ``save_to_preset``. It only loads: compile it to train or evaluate.
 
+        A shipped name always means the shipped preset, whatever folders the working directory
+        holds: give a folder of the same name as a path (``"./fsq_dct_q3"`` or a ``pathlib.Path``).
+
         ``load_weights=False`` gives it untrained (every preset); ``True`` needs a
         preset that ships weights (``ValueError`` naming the way out otherwise).
         """
@@ -364,7 +367,7 @@ class FSQVAE(keras.Model):
 
         if not isinstance(load_weights, bool):
             raise ValueError(f"`load_weights` must be True or False; received {load_weights!r}.")
-        if isinstance(preset, (str, pathlib.Path)) and pathlib.Path(preset).is_dir():
+        if preset_weights.names_folder(preset):
             return preset_weights.load_preset_folder(preset, load_weights)
         model = build_fsqvae(preset=preset)
         model.preset = preset

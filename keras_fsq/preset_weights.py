@@ -5,6 +5,7 @@ import importlib.resources
 import io
 import json
 import pathlib
+import re
 
 import numpy as np
 
@@ -50,28 +51,47 @@ def write_weights(model, file, dtype="float16", variables=None):
     file.write(buffer.getvalue())
 
 
-def read_weights(model, file, optional=()):
-    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables, matched by path.
+def weight_keys(paths):
+    """Keys that name the same variable in any model built the same way, whatever Keras' name counters say.
+
+    Keras names a second ``MaskGIT`` ``mask_git_1`` and numbers seed generators across a process, so
+    ``variable.path`` changes between two loads in one process. Each path component loses its
+    ``_<n>`` suffix and the key is ``(that path, how many earlier variables share it)``: variables are
+    created in the same order by the same constructor.
+    """
+    seen = {}
+    keys = []
+    for path in paths:
+        plain = "/".join(re.sub(r"_\d+$", "", part) for part in path.split("/"))
+        keys.append((plain, seen.get(plain, 0)))
+        seen[plain] = seen.get(plain, 0) + 1
+    return keys
+
+
+def read_weights(model, file, optional=(), variables=None):
+    """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables (or the given
+    ``variables``), matched by path (``weight_keys``: Keras' automatic name suffixes aside, in creation order).
 
     The ``optional`` variables keep their values when the file lacks them (all of them, or none).
     """
-
     with np.load(file) as stored:
-        stored_paths = set(stored.files)
-        model_paths = {variable.path for variable in model.variables}
-        optional_paths = {variable.path for variable in optional}
-        if optional_paths and not optional_paths & stored_paths:
-            model_paths -= optional_paths
-        if stored_paths != model_paths:
-            missing, extra = sorted(model_paths - stored_paths), sorted(stored_paths - model_paths)
+        stored_keys = dict(zip(weight_keys(stored.files), stored.files))
+        optional_ids = {id(variable) for variable in optional}
+        everything = list(model.variables if variables is None else variables)
+        required = [variable for variable in everything if id(variable) not in optional_ids]
+        candidates = everything
+        if optional_ids and len(stored_keys) == len(required):
+            candidates = required  # the file lacks the optional variables
+        model_keys = dict(zip(weight_keys([variable.path for variable in candidates]), candidates))
+        if set(stored_keys) != set(model_keys):
+            missing = sorted(model_keys[key].path for key in set(model_keys) - set(stored_keys))
+            extra = sorted(stored_keys[key] for key in set(stored_keys) - set(model_keys))
             raise ValueError(
                 f"The weights do not match the model: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
                 f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}."
             )
-        for variable in model.variables:
-            if variable.path not in model_paths:
-                continue
-            value = stored[variable.path]
+        for key, variable in model_keys.items():
+            value = stored[stored_keys[key]]
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(
                     f"The weights of {variable.path} have shape {value.shape}; the model's {variable.shape}."
@@ -104,19 +124,38 @@ def save_preset_folder(model, folder):
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
 
 
+def names_folder(preset):
+    """Whether ``preset`` means a preset folder: a ``pathlib.Path``, or a string that is not a shipped
+    preset's name and names a folder. A shipped name is never taken over by a folder of that name in
+    the working directory (a folder is given as a path, ``./name``)."""
+    from keras_fsq.presets import GENERATORS, PRESETS
+
+    if isinstance(preset, pathlib.PurePath):
+        return True
+    return (
+        isinstance(preset, str) and preset not in PRESETS and preset not in GENERATORS and pathlib.Path(preset).is_dir()
+    )
+
+
 def load_preset_folder(folder, load_weights=True):
     """The model saved in preset folder ``folder`` by ``save_preset_folder``."""
     import keras
+
+    from keras_fsq import register_serializables
 
     folder = pathlib.Path(folder)
     missing = [name for name in PRESET_FILES if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"{folder} is not a keras_fsq preset folder: it lacks {', '.join(missing)}.")
+    register_serializables()  # a fresh process has imported none of the classes the config names
     try:
         config = json.loads((folder / "config.json").read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"it holds a JSON {type(config).__name__}, not an object")
         model = keras.saving.deserialize_keras_object(config)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ValueError(f"{folder}/config.json does not describe a keras_fsq model: {error}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise ValueError(f"{folder}/config.json does not describe a keras_fsq model: {first_line}") from None
     if load_weights:
         model.load_weights(folder / "model.weights.h5")
     return model

@@ -49,29 +49,40 @@ def recipe_callbacks(recipe):
     return [TemperatureAnnealing(anneal["start"], anneal["end"], schedule=anneal["schedule"])] if anneal else []
 
 
-def fit_with_recipe(model, recipe, images, validation_images=None, seed=0, verbose="auto", callbacks=()):
+def fit_with_recipe(
+    model, recipe, images, validation_images=None, seed=0, verbose="auto", callbacks=(), initial_epoch=0, state=None
+):
     """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
 
     Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
-    the recipe says so, ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
+    the recipe says so (``data.shuffled_batches``), ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
     A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
     fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
+    Either way epoch ``e``'s batches depend only on ``seed`` and ``e``.
     ``validation_images`` are evaluated after each epoch; ``callbacks`` run beside the recipe's own.
+    A resumed run passes the epochs already done (``initial_epoch``) and its checkpoint's
+    ``state.npz`` (``keras_fsq.checkpoints``), loaded after compiling: model and optimizer variables.
     """
     batch_size = recipe["batch_size"]
     if recipe.get("crop"):
         steps_per_epoch = recipe["steps_per_epoch"]
         dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps_per_epoch, seed, recipe["flip"])
     else:
-        steps_per_epoch = -(-len(images) // batch_size)
-        dataset = data.make_dataset(images, batch_size, shuffle=True, seed=seed, flip=recipe["flip"])
+        dataset = data.shuffled_batches(images, batch_size, seed=seed, flip=recipe["flip"])
+        steps_per_epoch = len(dataset)
+    dataset.epoch = initial_epoch
     model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
+    if state is not None:
+        from keras_fsq import checkpoints
+
+        checkpoints.restore(model, state)
     validation = None if validation_images is None else data.make_dataset(validation_images, 256)
     return model.fit(
         dataset,
         validation_data=validation,
         epochs=recipe["epochs"],
-        shuffle=False,  # the dataset shuffles
+        initial_epoch=initial_epoch,
+        shuffle=False,  # the dataset orders each epoch itself; Keras would shuffle its batches with Python's random
         callbacks=recipe_callbacks(recipe) + list(callbacks),
         verbose=verbose,
     )

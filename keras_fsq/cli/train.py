@@ -74,10 +74,65 @@ def add_parser(commands):
     train.add_argument("--crops-per-image", type=positive_int, default=1)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out from its last completed epoch (--out/checkpoint), "
+        "with the same options; it ends as the uninterrupted run would",
+    )
     add_overwrite(train, "an earlier run's files in --out")
 
 
+CHECKPOINT = "checkpoint"  # the folder inside --out that keeps the last completed epoch
+# Options that do not change what is trained (a resumed run may give them differently).
+NOT_SETTINGS = ("command", "backend", "out", "overwrite", "resume")
+
+
+def run_settings(args):
+    """What a run trains, as its options say: a resumed run must match them."""
+    return {key: value for key, value in sorted(vars(args).items()) if key not in NOT_SETTINGS}
+
+
+def checked_checkpoint(args):
+    """The checkpoint ``--resume`` continues (``None`` without ``--resume``); refuses an interrupted run's
+    checkpoint that a new run would silently drop, and a resume whose options differ from the run's."""
+    import shutil
+
+    from keras_fsq import checkpoints
+
+    folder = pathlib.Path(args.out) / CHECKPOINT
+    found = checkpoints.read_checkpoint(folder) if folder.is_dir() else None
+    if not args.resume:
+        if found and not args.overwrite:
+            raise ValueError(
+                f"--out {args.out} holds an interrupted run (epoch {found[0]} done): continue it with --resume, "
+                "or pass --overwrite to start again."
+            )
+        if folder.is_dir() and args.overwrite:
+            shutil.rmtree(folder)
+        return None
+    if found is None:
+        raise ValueError(f"--resume: {folder} holds no checkpoint to continue; run without --resume.")
+    stored = found[2]
+    changed = [key for key, value in run_settings(args).items() if stored.get(key) != json_value(value)]
+    if changed:
+        key = changed[0]
+        raise ValueError(
+            f"--resume continues the run as it was started: --{key.replace('_', '-')} was {stored.get(key)!r}, "
+            f"now {json_value(getattr(args, key))!r}."
+        )
+    return found
+
+
+def json_value(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
 def run(args):
+    import shutil
+
     from keras_fsq import files
 
     if args.train_size < 1:
@@ -88,20 +143,36 @@ def run(args):
         presets.get_preset(args.preset)  # an unknown name fails before anything is written
     elif train_model_config(args, None) != {"image_shape": None}:
         raise ValueError(f"--preset {args.preset} is a saved model: its architecture options cannot change.")
-    with files.run_folder(args.out, OUTPUTS, args.overwrite) as staging:
-        metrics = train_into(args, staging)
+    resumed = checked_checkpoint(args)
+    try:
+        with files.run_folder(args.out, OUTPUTS, args.overwrite or args.resume) as staging:
+            metrics = train_into(args, staging, resumed)
+    except KeyboardInterrupt:
+        if (pathlib.Path(args.out) / CHECKPOINT / "latest.json").is_file():
+            print(
+                f"keras-fsq train: the last completed epoch is kept in {pathlib.Path(args.out) / CHECKPOINT}; "
+                "continue with the same command and --resume.",
+                file=sys.stderr,
+            )
+        raise
+    shutil.rmtree(pathlib.Path(args.out) / CHECKPOINT, ignore_errors=True)  # the run's files are in place
     print(f"wrote {args.out}/: {', '.join(OUTPUTS)}")
     return metrics
 
 
-def train_into(args, out):
-    """Train as ``args`` say and write the run's files into ``out``; the held-out metrics."""
-    from keras_fsq import files, presets, reporting, training
+def train_into(args, out, resumed=None):
+    """Train as ``args`` say and write the run's files into ``out``; the held-out metrics.
+
+    Every epoch ends with a checkpoint in ``--out``/checkpoint; ``resumed`` (``read_checkpoint``'s
+    record) continues from one."""
+    from keras_fsq import checkpoints, files, presets, reporting, training
+    from keras_fsq.progress import TrainingProgress
 
     train_images, held_out = split(load_training_images(args), args.train_size)
 
     import keras
 
+    from keras_fsq._backend import accelerator
     from keras_fsq.models import FSQVAE, build_fsqvae
 
     keras.utils.set_random_seed(args.seed)
@@ -119,19 +190,39 @@ def train_into(args, out):
         "none" if args.quantizer == "vq" else args.anneal,
         args.temperatures,
     )
-    if recipe.get("init"):  # a fine-tuning recipe starts from the weights it names
+    if recipe.get("init") and not resumed:  # a fine-tuning recipe starts from the weights it names
         from keras_fsq import preset_weights
 
         preset_weights.load_preset_weights(model, recipe["init"])
+    done, history, _, state = resumed or (0, {}, None, None)
+    steps = recipe["steps_per_epoch"] if recipe.get("crop") else -(-len(train_images) // recipe["batch_size"])
+    print(
+        f"keras-fsq train: {args.preset}, {len(train_images)} training images ({len(held_out)} held out) "
+        f"from {args.data}, {recipe['epochs']} epochs of {steps} steps of {recipe['batch_size']}, "
+        f"{keras.backend.backend()} backend on {accelerator()}"
+        + (f"; resuming after epoch {done}" if resumed else "")
+        + f"; checkpoint every epoch in {pathlib.Path(args.out) / CHECKPOINT}",
+        file=sys.stderr,
+        flush=True,
+    )
+    checkpoint = checkpoints.EpochCheckpoint(pathlib.Path(args.out) / CHECKPOINT, run_settings(args), history)
     started = time.perf_counter()
-    history = training.fit_with_recipe(
-        model, recipe, train_images, held_out, seed=args.seed, verbose=1 if sys.stdout.isatty() else 2
+    training.fit_with_recipe(
+        model,
+        recipe,
+        train_images,
+        held_out,
+        seed=args.seed,
+        verbose=0,
+        callbacks=[checkpoint, TrainingProgress()],
+        initial_epoch=done,
+        state=state,
     )
     seconds = time.perf_counter() - started
     with files.replacing(out / "model.keras") as temporary:
         model.save(temporary)
     run_name = f"{args.preset}: {type(model.quantizer).__name__}, {model.quantizer.codebook_size} codes"
-    history = {name: [float(v) for v in values] for name, values in history.history.items()}
+    history = checkpoint.history
     extra = dict(
         train_seconds=seconds,
         train_images=len(train_images),
@@ -144,7 +235,9 @@ def train_into(args, out):
 
 def is_preset_folder(preset):
     """``--preset`` names a folder saved by ``FSQVAE.save_to_preset`` rather than a built-in preset."""
-    return pathlib.Path(preset).is_dir()
+    from keras_fsq.preset_weights import names_folder
+
+    return names_folder(preset)
 
 
 def train_model_config(args, image_shape):
