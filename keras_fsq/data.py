@@ -21,9 +21,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 # take 384 MiB as float32 RGB. Pillow's own bomb limit (89 megapixels) would let a
 # 236 KB PNG of 9000x9000 cost 2.7 GB.
 MAX_IMAGE_PIXELS = 2**25
-# Array files (.npy/.npz) are refused above this many values (1 GiB as float32; the
-# whole of CIFAR-10 is 1.8e8), checked from their headers before anything is inflated.
-MAX_ARRAY_VALUES = 2**28
+# Array files (.npy/.npz) are bounded by what loading them costs, checked from their headers
+# before anything is inflated: the values kept (after --limit) times their bytes plus the 4 of
+# float32 images, at most 1 GiB (the whole of CIFAR-10 as uint8: 0.9 GiB), in dtypes images come in.
+MAX_ARRAY_BYTES = 2**30
+ARRAY_DTYPES = ("uint8", "float16", "float32", "float64")
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)  # where tensorflow-datasets downloads CIFAR-10 from
 
 
@@ -96,7 +98,7 @@ def load_images(source, data_dir=None, limit=None):
     elif path.is_dir():
         images = load_image_folder(path)
     elif path.suffix in (".npy", ".npz") and path.is_file():
-        images = load_array_file(path)
+        images = load_array_file(path, limit=limit)
     else:
         raise ValueError(f"--data {source!r} is neither a known dataset, a folder nor a .npy/.npz file.")
     return images[:limit] if limit else images
@@ -273,42 +275,72 @@ def array_file_headers(path):
         return headers
 
 
-def load_array_file(path, max_values=MAX_ARRAY_VALUES):
-    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole).
+def _read_rows(stream, rows=None):
+    """The first ``rows`` entries (all if ``None``) of the ``.npy`` array in ``stream``, reading no more bytes
+    than they take (a C-ordered array; a Fortran-ordered one is read whole)."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(stream)
+    if fortran or not shape:
+        array = np.frombuffer(stream.read(math.prod(shape) * dtype.itemsize), dtype)
+        return array.reshape(shape, order="F" if fortran else "C")[: rows if shape else None]
+    rows = shape[0] if rows is None else min(rows, shape[0])
+    count = rows * math.prod(shape[1:])
+    data = stream.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise ValueError("the array data ends early")
+    return np.frombuffer(data, dtype).reshape((rows, *shape[1:]))
 
-    The arrays' headers are checked first: more than ``max_values`` values in
-    all is a ``ValueError`` before anything is read, and so is a dtype that is
-    neither an integer nor a float.
+
+def load_array_file(path, limit=None, max_bytes=MAX_ARRAY_BYTES):
+    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole), at most
+    ``limit`` of them (only those are read).
+
+    The headers are checked first: a dtype not in ``ARRAY_DTYPES``, or more than ``max_bytes`` to load the
+    images kept and convert them to float32, is a ``ValueError`` before anything is read.
     """
+    import zipfile
+
     path = pathlib.Path(path)
     try:
         headers = array_file_headers(path)
     except Exception as error:  # ValueError, zipfile and OS errors of a damaged file
         raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
-    values = sum(math.prod(shape) for shape, _ in headers.values())
-    if values > max_values:
-        raise ValueError(f"{path} holds {values} values, over the {max_values} allowed; pass a subset.")
-    kinds = {dtype.kind for _, dtype in headers.values()}
-    if not kinds <= {"u", "i", "f"}:
+    if not headers:
+        raise ValueError(f"{path} holds no arrays.")
+    shared = "data_batch_1_x" in headers  # the shared CIFAR-10 file: every batch's images
+    wanted = sorted(name for name in headers if name.endswith("_x")) if shared else [next(iter(headers))]
+    dtypes = sorted({str(headers[name][1]) for name in wanted})
+    if not set(dtypes) <= set(ARRAY_DTYPES):
+        raise ValueError(f"{path} holds arrays of dtype {dtypes}; images are {', '.join(ARRAY_DTYPES)}.")
+    cost, left = 0, limit
+    for name in wanted:
+        shape, dtype = headers[name]
+        rows = shape[0] if shape else 1
+        kept = rows if left is None else min(rows, left)
+        cost += kept * math.prod(shape[1:]) * (dtype.itemsize + 4)
+        left = None if left is None else left - kept
+    if cost > max_bytes:
         raise ValueError(
-            f"{path} holds arrays of dtype {sorted(str(dtype) for _, dtype in headers.values())}; images are ints or "
-            "floats."
+            f"{path}: loading its images takes {cost / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB allowed; "
+            "pass --limit or a subset."
         )
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            arrays = {"": loaded}
+        arrays, left = [], limit
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for name in wanted:
+                    if left == 0:
+                        break
+                    with archive.open(name + ".npy") as stream:
+                        arrays.append(_read_rows(stream, left))
+                    left = None if left is None else left - len(arrays[-1])
         else:
-            with loaded:
-                arrays = {name: loaded[name] for name in loaded.files}
-    except Exception as error:  # ValueError, zipfile, pickle and OS errors of a damaged file
+            with open(path, "rb") as stream:
+                arrays.append(_read_rows(stream, limit))
+    except Exception as error:  # ValueError, zipfile and OS errors of a damaged file
         raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
-    if not arrays:
-        raise ValueError(f"{path} holds no arrays.")
-    if "data_batch_1_x" in arrays:  # the shared CIFAR-10 file: every batch
-        images = np.concatenate([array for name, array in sorted(arrays.items()) if name.endswith("_x")])
-    else:
-        images = next(iter(arrays.values()))
+    images = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
     if images.ndim == 3:  # one channel without its axis
         images = images[..., None]
     return to_unit_float(images, str(path))

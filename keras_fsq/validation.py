@@ -4,6 +4,7 @@ Imports NumPy only, so data loading, presets and the command line can validate
 without Keras.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -28,14 +29,15 @@ def positive_int(value, name, minimum=1, maximum=None):
 
 
 def number_at_least(value, name, minimum=0.0, strict=False):
-    """``value`` as a ``float`` ``>= minimum`` (``> minimum`` when ``strict``; a bool is not a number here),
-    else ``ValueError`` naming ``name``."""
+    """``value`` as a finite ``float`` ``>= minimum`` (``> minimum`` when ``strict``; a bool is not a number
+    here), else ``ValueError`` naming ``name``: infinity and NaN are refused (one step at ``inf`` makes weights NaN)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
+        or not math.isfinite(value)
         or not (value > minimum if strict else value >= minimum)
     ):
-        raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum:g}; received {value!r}.")
+        raise ValueError(f"`{name}` must be a finite number {'>' if strict else '>='} {minimum:g}; received {value!r}.")
     return float(value)
 
 

@@ -229,11 +229,39 @@ def test_array_files_are_checked_from_their_headers_before_inflating(tmp_path):
     assert path.stat().st_size < 50_000
     assert data.array_file_headers(path) == {"x": ((3000, 32, 32, 3), np.dtype("uint8"))}
     tracemalloc.start()
-    with pytest.raises(ValueError, match="zeros.npz holds 9216000 values, over the 1000000 allowed"):
-        data.load_array_file(path, max_values=10**6)
+    # 9,216,000 values x (1 byte + 4 of float32) = 44 MiB
+    with pytest.raises(ValueError, match=r"zeros.npz: loading its images takes 44 MiB, over the 10 MiB allowed"):
+        data.load_array_file(path, max_bytes=10 * 2**20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 2**20
     np.save(tmp_path / "objects.npy", np.array([None, 1], dtype=object))
     with pytest.raises(ValueError, match=r"objects.npy holds arrays of dtype \['object'\]"):
         data.load_array_file(tmp_path / "objects.npy")
+
+
+def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
+    import tracemalloc
+
+    # A dtype no image comes in (float128 is 16 bytes a value) is refused from its header.
+    wide = np.zeros((2, 4, 4, 3), np.longdouble)
+    np.save(tmp_path / "wide.npy", wide)
+    if wide.dtype.itemsize > 8:
+        with pytest.raises(ValueError, match=r"wide.npy holds arrays of dtype \['float128'\]"):
+            data.load_array_file(tmp_path / "wide.npy")
+    # float64 costs 12 bytes a value loaded: the same values as uint8 cost more than twice as much.
+    np.save(tmp_path / "doubles.npy", np.zeros((1000, 32, 32, 3), np.float64))  # 3.07e6 values x 12 B = 35 MiB
+    with pytest.raises(ValueError, match="doubles.npy: loading its images takes"):
+        data.load_array_file(tmp_path / "doubles.npy", max_bytes=2**25)
+    # --limit is a bound too: only the first images are read (and counted).
+    tracemalloc.start()
+    first = data.load_array_file(tmp_path / "doubles.npy", limit=10, max_bytes=2**25)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert first.shape == (10, 32, 32, 3) and peak < 2**21
+    np.savez_compressed(tmp_path / "images.npz", x=np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3))
+    np.testing.assert_array_equal(
+        data.load_array_file(tmp_path / "images.npz", limit=2),
+        np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)[:2] / np.float32(255),
+    )
+    assert data.load_images(str(tmp_path / "images.npz"), limit=3).shape == (3, 2, 2, 3)

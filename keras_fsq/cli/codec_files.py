@@ -99,10 +99,19 @@ def checked_outputs(args, outputs):
 
 
 def report_progress(count):
-    """A function ``(done, line)``: a Keras progress bar over ``count`` files, or one printed line per file."""
+    """A function ``(done, line)``: for one file its line on stdout (the command's result); for a folder,
+    progress on stderr: a line rewritten in place on a terminal, else one plain line per file."""
+    import sys
+
     if count == 1:
         return lambda done, line: print(line, flush=True)
-    import keras
+    live = sys.stderr.isatty()
 
-    bar = keras.utils.Progbar(count, unit_name="file")
-    return lambda done, line: bar.update(done)
+    def progress(done, line):
+        if live:
+            sys.stderr.write(f"\r\033[K{done}/{count} {line}" + ("\n" if done == count else ""))
+        else:
+            sys.stderr.write(f"{done}/{count} {line}\n")
+        sys.stderr.flush()
+
+    return progress

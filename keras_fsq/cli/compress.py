@@ -1,5 +1,7 @@
 """``keras-fsq compress``: images into ``.fsq`` files with a shipped codec (``--quality``) or a model."""
 
+import sys
+
 from keras_fsq.cli.codec_files import (
     DEFAULT_QUALITY,
     add_codec_arguments,
@@ -36,6 +38,14 @@ def run(args):
         model, prior = load_codec_model(args)
         progress = report_progress(len(outputs))
         written = pixels = 0
+        lossy = [source.name for source in outputs if source.suffix.lower() in (".jpg", ".jpeg")]
+        if lossy:
+            print(
+                f"keras-fsq compress: note: {lossy[0]}{f' and {len(lossy) - 1} more' if len(lossy) > 1 else ''} "
+                "already went through JPEG: its artefacts cost bits, and quality is measured against it, "
+                "not the original.",
+                file=sys.stderr,
+            )
         for done, (source, (target,)) in enumerate(outputs.items(), 1):
             image = data.read_image(source)
             files.write_bytes(target, codec.compress(model, image, prior), overwrite=args.overwrite)

