@@ -36,6 +36,9 @@ from keras_fsq.quantizers.fsq import mixed_radix_basis
 from keras_fsq.validation import number_at_least, positive_int
 
 MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
+# What running costs, not only what the weights take: attention holds heads x T^2 scores per image.
+MAX_IMAGE_ACTIVATION_BYTES = 2**28  # one image's activations (``activation_bytes``); a larger model is refused
+ACTIVATION_BUDGET_BYTES = 2**29  # sampling batches hold at most this much (``generate_tokens`` lowers batch_size)
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -129,7 +132,8 @@ class MaskGIT(keras.Model):
         self.grid_shape = tuple(positive_int(side, "grid_shape") for side in grid_shape)
         self.num_classes = positive_int(num_classes, "num_classes", minimum=0)
         self.width, self.depth = positive_int(width, "width"), positive_int(depth, "depth")
-        self.heads, self.mlp_ratio, self.dropout = heads, mlp_ratio, float(dropout)
+        self.heads, self.mlp_ratio = positive_int(heads, "heads"), positive_int(mlp_ratio, "mlp_ratio")
+        self.dropout = float(dropout)
         if not 0 <= class_dropout < 1:
             raise ValueError(f"`class_dropout` must be in [0, 1); received {class_dropout!r}.")
         self.class_dropout, self.seed = float(class_dropout), seed
@@ -142,6 +146,12 @@ class MaskGIT(keras.Model):
             raise ValueError(
                 f"This MaskGIT (vocabulary_size {vocabulary_size}, grid {self.grid_shape}, width {width}, depth "
                 f"{depth}) would have about {parameters} parameters; at most {MAX_PARAMETERS}."
+            )
+        if self.activation_bytes() > MAX_IMAGE_ACTIVATION_BYTES:  # attention grows with the square of the grid
+            raise ValueError(
+                f"This MaskGIT (grid {self.grid_shape}: {self.sequence_length} tokens, {heads} heads) would take "
+                f"{self.activation_bytes() / 2**20:,.0f} MiB of activations per image; at most "
+                f"{MAX_IMAGE_ACTIVATION_BYTES / 2**20:,.0f} MiB."
             )
         self.mask_token, self.null_class = self.vocabulary_size, self.num_classes
         self.token_embedding = keras.layers.Embedding(self.vocabulary_size + 1, self.width, name="token_embedding")
@@ -260,6 +270,15 @@ class MaskGIT(keras.Model):
         inputs = {"tokens": np.asarray(tokens, "int32"), "labels": np.asarray(labels, "int32")}
         return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float32")  # compiled, unlike a call
 
+    def activation_bytes(self):
+        """Float32 bytes of one image's largest activations in a forward pass, ``T`` tokens:
+        ``4 (3 heads T^2 + 2 mlp_ratio width T + 2 vocabulary_size T)`` (attention scores and their
+        softmax, the MLP's hidden layer, the logits)."""
+        tokens = self.sequence_length
+        return 4 * (
+            3 * self.heads * tokens**2 + 2 * self.mlp_ratio * self.width * tokens + 2 * self.vocabulary_size * tokens
+        )
+
     def generate_tokens(
         self,
         num_images,
@@ -286,6 +305,8 @@ class MaskGIT(keras.Model):
         labels = self._labels(class_labels, num_images)
         if guidance and labels is None:
             raise ValueError("`guidance` needs `class_labels` (it pushes samples towards their class).")
+        per_image = self.activation_bytes() * (2 if guidance else 1)  # guidance runs the null class beside
+        batch_size = min(batch_size, max(1, ACTIVATION_BUDGET_BYTES // per_image))
         rng = np.random.default_rng(seed)
         batches = [
             self._decode_batch(

@@ -129,6 +129,7 @@ def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys
     folder.mkdir()
     for number, image in enumerate(second):
         save_image(image.astype("float32") / 255, folder / f"{number:03d}.png")
+    save_image(np.zeros((64, 64, 3), "float32"), folder / "grid.png")  # generate's overview: not a sample
     assert main(["fid", str(tmp_path / "first.npy"), str(folder), "--batch-size", "5", "--kid-subset-size", "6"]) == 0
     out = capsys.readouterr()
     lines = dict(line.split(": ", 1) for line in out.out.splitlines())
@@ -137,6 +138,8 @@ def test_fid_command_prints_the_fid_of_the_torchscript_features(tmp_path, capsys
     mean, std = (float(part.split()[0]) for part in lines["KID"].split(" ± "))
     assert std > 0 and "100 subsets of 6" in lines["KID"]
     assert "12/12" in out.err  # the progress bar
+    assert lines["images"] == "12 and 12"  # grid.png is not counted
+    assert out.err.count("warning:") == 2 and "biased upward below 2048 per set" in out.err
 
 
 @pytest.mark.slow
