@@ -276,10 +276,17 @@ class FSQVAE(keras.Model):
         callbacks = list(callbacks or [])
         return {**kwargs, "callbacks": callbacks + [InputGuard()]}
 
+    @staticmethod
+    def _checked_array(x, name="x"):
+        """A NumPy batch of images checked up front: (N, H, W, C) floats in [0, 1], no NaN, N >= 1."""
+        validate_images(x, name)
+        if not len(x):
+            raise ValueError(f"`{name}` holds no images (shape {x.shape}); there is nothing to fit or evaluate.")
+
     def fit(self, x=None, y=None, **kwargs):
         """``keras.Model.fit``; arrays are checked up front, any input stops at its first bad batch."""
         if isinstance(x, np.ndarray):
-            validate_images(x, "x")
+            self._checked_array(x)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation and isinstance(validation[0], np.ndarray):
             validate_images(validation[0], "validation_data")
@@ -290,8 +297,15 @@ class FSQVAE(keras.Model):
 
     def evaluate(self, x=None, y=None, **kwargs):
         if isinstance(x, np.ndarray):
-            validate_images(x, "x")
+            self._checked_array(x)
         return super().evaluate(x, y, **self._guarded(kwargs))
+
+    def predict(self, x, **kwargs):
+        """``keras.Model.predict``; a NumPy batch is checked first (NaN or values outside [0, 1] would give
+        indices outside the codebook, e.g. -1)."""
+        if isinstance(x, np.ndarray):
+            self._checked_array(x)
+        return super().predict(x, **kwargs)
 
     def _as_images(self, images):
         images = validate_images(images)
@@ -441,6 +455,18 @@ def _check_prior(prior, quantizer):
         )
 
 
+def error_summary(error, limit=300):
+    """The first line of ``error``'s message that says something: Keras ends some first lines with a colon
+    and gives the cause on the next ("... Example error message for object <Dense name=head>:")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    summary = lines[0]
+    if summary.endswith(":") and len(lines) > 1:
+        summary = f"{summary} {lines[1]}"
+    return summary[:limit]
+
+
 def load_model(path):
     """A ``.keras`` file written by keras_fsq (or any Keras model file), loaded with every keras_fsq class registered.
 
@@ -464,8 +490,7 @@ def load_model(path):
             raise ValueError(
                 f"{path} names the class {unknown.group(1)!r}, which neither Keras nor keras_fsq defines."
             ) from None
-        first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} could not be loaded: {first_line}") from None
+        raise ValueError(f"{path} could not be loaded: {error_summary(error)}") from None
 
 
 QUANTIZERS = ("fsq", "vq")
@@ -600,6 +625,7 @@ def build_fsqvae(
     if missing:
         raise ValueError(f"build_fsqvae(preset=None) builds from the arguments alone; give {', '.join(missing)}.")
     levels = validate_levels(config["levels"])
+    positive_int(config["latent_dim"], "latent_dim")
     code_dim, image_shape, widths = len(levels), tuple(config["image_shape"]), list(config["widths"])
     if config["quantizer"] == "fsq":
         code_dim *= config["num_codebooks"]

@@ -440,3 +440,38 @@ def test_long_names_bad_priors_and_unencodable_output_are_handled(codec_model, p
     result = run_python(code, PYTHONIOENCODING="ascii")
     assert result.returncode == 0, result.stderr
     assert "caf\\xe9.fsq" in result.stdout
+
+
+def test_a_commit_waits_for_sigterm_and_a_killed_commit_is_finished_by_the_next_run(tmp_path):
+    import json
+    import signal
+
+    folder = tmp_path / "run"
+    outputs = ["model.keras", "metrics.json", "history.json"]
+    with files.run_folder(folder, outputs) as staging:
+        for name in outputs:
+            (staging / name).write_text(f"old {name}")
+    # SIGTERM during the moves is held back until they are all done.
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: received.append(sorted(os.listdir(folder))))
+    try:
+        with files.signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert received == []
+        assert len(received) == 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # A process killed mid-commit leaves the journal: the new model moved, the metrics not yet.
+    staging = folder / ".staging-killed"
+    staging.mkdir()
+    (staging / "metrics.json").write_text("new metrics.json")
+    (folder / "model.keras").write_text("new model.keras")
+    (folder / files.JOURNAL_NAME).write_text(json.dumps([staging.name, outputs, ["model.keras", "metrics.json"]]))
+    (folder / ".staging-never-committed").mkdir()
+    with files.run_folder(folder, outputs, overwrite=True):
+        # Finished first: the killed run's files, whole; its history.json (not written by it) is gone.
+        assert (folder / "metrics.json").read_text() == "new metrics.json"
+        assert (folder / "model.keras").read_text() == "new model.keras"
+        assert not (folder / "history.json").exists() and not (folder / files.JOURNAL_NAME).exists()
+        assert not (folder / ".staging-never-committed").exists()
+    assert os.listdir(folder) == []  # this run wrote nothing, so it removed the outputs it owns

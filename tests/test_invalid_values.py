@@ -81,3 +81,24 @@ def test_bsq_codes_of_infinite_latents_are_the_direction_of_the_infinity():
 def test_an_empty_batch_is_a_value_error(layer):
     with pytest.raises(ValueError, match="`inputs` is an empty batch"):
         layer(np.zeros((0, 4), "float32"), return_indices=True)
+
+
+def test_models_refuse_values_that_would_pass_silently():
+    from keras_fsq import build_fsqvae
+    from keras_fsq.models import error_summary
+
+    model = build_fsqvae(preset="fsq_cifar10")
+    images = np.zeros((2, 32, 32, 3), "float32")
+    images[1, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`x` must lie in \[0, 1\]; received values in \[0, 0\] and NaN"):
+        model.predict(images, verbose=0)  # would give index -1
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="`x` holds no images"):
+        model.fit(np.zeros((0, 32, 32, 3), "float32"), verbose=0)  # returned an empty History
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_fsqvae(architecture="global", latent_dim=-5)
+    for weight in (float("inf"), float("nan"), -1.0):  # one step at inf made every weight NaN
+        with pytest.raises(ValueError, match="`adversarial_weight` must be a finite number >= 0"):
+            build_fsqvae(preset="fsq_cifar10", adversarial_weight=weight)
+    cut = ValueError("A total of 2 objects could not be loaded. Example error message for object <Dense>:\n\nshape")
+    assert error_summary(cut).endswith("<Dense>: shape")

@@ -144,6 +144,26 @@ def test_bad_model_arguments():
         MaskGIT(2**30, (8, 8), width=1024)
     with pytest.raises(ValueError, match="factorized_levels"):
         MaskGIT(8, (2, 2), factorized_levels=[2, 3])
+    # What running costs: a 128x128 grid's attention takes 12 GiB per image with few parameters.
+    with pytest.raises(ValueError, match=r"16384 tokens, 4 heads\) would take 12,421 MiB of activations per image"):
+        MaskGIT(1000, (128, 128), width=16, depth=1)
+
+
+def test_sampling_batches_fit_the_activation_budget(monkeypatch):
+    from keras_fsq import maskgit
+
+    model = MaskGIT(8, (4, 4), num_classes=2, width=16, depth=1, heads=2, seed=0)
+    batches = []
+    original = model._decode_batch
+    monkeypatch.setattr(
+        model, "_decode_batch", lambda labels, count, *rest: batches.append(count) or original(labels, count, *rest)
+    )
+    monkeypatch.setattr(maskgit, "ACTIVATION_BUDGET_BYTES", 3 * model.activation_bytes())
+    model.generate_tokens(7, steps=1, class_labels=0, guidance=1.0)  # guidance: two images' worth each
+    assert batches == [1, 1, 1, 1, 1, 1, 1]
+    batches.clear()
+    model.generate_tokens(7, steps=1)
+    assert batches == [3, 3, 1]
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +209,9 @@ def test_generate_command_writes_images_and_a_grid(small_generator, tmp_path, ca
     out = tmp_path / "samples"
     assert main(["generate", "--model", str(path), "--num", "12", "--steps", "2", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.glob("*.png")) == [f"{i:04d}.png" for i in range(12)] + ["grid.png"]
+    from PIL import Image
+
+    assert Image.open(out / "grid.png").size == (10 * 64, 64)  # full rows only: no black cells
     assert "12 images" in capsys.readouterr().out
     # A second run into the same folder is refused without --overwrite; contradictory options are one line.
     assert main(["generate", "--model", str(path), "--num", "2", "--out", str(out)]) == 2
@@ -212,3 +235,16 @@ def test_masking_happens_only_in_training():
     outputs = model({"tokens": np.array([[1, 8, 2, 8]])}, training=False)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(outputs["mask"]), [[False, True, False, True]])
     assert math.prod(keras.ops.shape(outputs["logits"])) == 4 * 8
+
+
+def test_generate_refuses_a_class_for_an_unconditional_model(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    tokenizer = FSQVAE(ConvEncoder(3, [8, 8]), FSQ([5, 4, 3]), ConvDecoder(3, [8, 8]))
+    tokenizer.build((None, 32, 32, 3))
+    model = MaskGIT.for_tokenizer(tokenizer, num_classes=0, width=16, depth=1, heads=2, seed=0)
+    model.save(tmp_path / "free.keras")
+    arguments = ["generate", "--model", str(tmp_path / "free.keras"), "--class", "3", "--out", str(tmp_path / "o")]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert "--class 3:" in error and "is unconditional" in error
+    assert not (tmp_path / "o").exists()

@@ -38,7 +38,12 @@ def run(args):
 
     pairs = codec_pairs(args.input, args.output, compressing=False)
     contents = {source: read_bytes(source) for source, _ in pairs}
-    headers = {source: codec.read_header(content) for source, content in contents.items()}
+    headers = {}
+    for source, content in contents.items():
+        try:
+            headers[source] = codec.read_header(content)
+        except ValueError as error:  # a folder stops on its first bad file, named
+            raise ValueError(f"{source}: {error}") from None
     # Every output of every input, named before anything is written (a file may hold several images).
     outputs = {source: decompressed_names(target, headers[source].count) for source, target in pairs}
     with checked_outputs(args, outputs):
@@ -49,11 +54,15 @@ def run(args):
             if name not in models:
                 models[name] = load_codec_model(args, name)
             model, prior = models[name]
-            with contextlib.ExitStack() as stack:  # every image of the file is written, or none
-                # The loop runs the generator to its end, where the codec checks the payload.
-                images = codec.iter_decompress(model, contents.pop(source), prior, dtype="uint8")
-                for number, image in enumerate(images):
-                    data.save_image(image, stack.enter_context(files.replacing(targets[number], args.overwrite)))
+            try:
+                with contextlib.ExitStack() as stack:  # every image of the file is written, or none
+                    # The loop runs the generator to its end, where the codec checks the payload.
+                    images = codec.iter_decompress(model, contents.pop(source), prior, dtype="uint8")
+                    for number, image in enumerate(images):
+                        target = stack.enter_context(files.replacing(targets[number], args.overwrite))
+                        data.save_image(image, target)
+            except ValueError as error:  # CodecError included: the file that stopped the folder is named
+                raise ValueError(f"{source}: {error}") from None
             progress(
                 done,
                 f"{source.name} -> {', '.join(map(str, targets))}: {len(targets)} image(s), "
