@@ -29,6 +29,7 @@ import sys
 
 from keras_fsq._backend import BACKENDS, require_backend
 from keras_fsq.cli.arguments import ArgumentParser
+from keras_fsq.cli.codec_files import uses_engine
 
 SUBCOMMANDS = {
     "train": "train",
@@ -105,8 +106,9 @@ def main(argv=None):
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
-        import_tensorflow_quietly(args.command)
-        require_backend()
+        if not (args.command in ("compress", "decompress") and uses_engine(args)):
+            import_tensorflow_quietly(args.command)
+            require_backend()
         subcommand(args.command).run(args)
     except (ValueError, OSError, ImportError, DatasetUnavailableError) as error:  # CodecError is a ValueError
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

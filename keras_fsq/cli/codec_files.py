@@ -22,25 +22,46 @@ def add_codec_arguments(command, model_default):
     add_overwrite(command, "existing output files (never the inputs)")
 
 
-def load_codec_model(args, model_name=None):
-    """``--model`` (or a shipped codec: of ``--quality``, or ``model_name``, the one a file names) and ``--prior``."""
-    from keras_fsq import codec, presets
-    from keras_fsq.models import FSQVAE, load_model
+def uses_engine(args):
+    """Whether ``compress``/``decompress`` code with the shipped codecs' NumPy engine
+    (``compression.dct_engine``): no ``--model`` or ``--prior``, and no backend asked for
+    (``--backend`` or ``$KERAS_BACKEND``)."""
+    return not (args.model or args.prior or os.environ.get("KERAS_BACKEND"))
 
-    if args.model and pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
-        model = FSQVAE.from_preset(args.model)
-    elif args.model:
-        model = load_model(args.model)
+
+def load_codec_model(args, model_name=None, engine=False):
+    """``--model`` (or a shipped codec: of ``--quality``, or ``model_name``, the one a file names) and ``--prior``.
+
+    With ``engine`` (``uses_engine``) a shipped block-DCT codec runs in NumPy; anything else loads Keras."""
+    from keras_fsq import codec, presets
+
+    if args.model:
+        shipped = None
     elif model_name is not None:
         if model_name not in presets.PRESETS:
             raise ValueError(
                 f"The file was written by a model that does not ship with keras_fsq ({model_name or 'no name'!r}): "
                 "pass it with --model."
             )
-        model = FSQVAE.from_preset(model_name)
+        shipped = model_name
     else:
-        model = FSQVAE.from_preset(presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY))
-    if not getattr(args, "prior", None):
+        shipped = presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY)
+    if engine and presets.get_preset(shipped).get("coding_prior"):
+        from keras_fsq.compression.dct_engine import DCTEngine
+
+        return DCTEngine(shipped), None
+    from keras_fsq._backend import require_backend
+
+    require_backend()
+    from keras_fsq.models import FSQVAE, load_model
+
+    if shipped is not None:
+        model = FSQVAE.from_preset(shipped)
+    elif pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
+        model = FSQVAE.from_preset(pathlib.Path(args.model))
+    else:
+        model = load_model(args.model)
+    if not args.prior:
         return model, None
     prior_path = pathlib.Path(args.prior)
     if not prior_path.is_file():

@@ -9,6 +9,7 @@ from keras_fsq.cli.codec_files import (
     codec_pairs,
     load_codec_model,
     report_progress,
+    uses_engine,
 )
 from keras_fsq.presets import DCT_QUALITIES
 
@@ -35,7 +36,7 @@ def run(args):
         raise ValueError("--quality picks a shipped codec; give it or --model, not both.")
     outputs = {source: [target] for source, target in codec_pairs(args.input, args.output, compressing=True)}
     with checked_outputs(args, outputs):
-        model, prior = load_codec_model(args)
+        model, prior = load_codec_model(args, engine=uses_engine(args))
         progress = report_progress(len(outputs))
         written = pixels = 0
         lossy = [source.name for source in outputs if source.suffix.lower() in (".jpg", ".jpeg")]

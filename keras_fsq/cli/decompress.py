@@ -9,6 +9,7 @@ from keras_fsq.cli.codec_files import (
     codec_pairs,
     load_codec_model,
     report_progress,
+    uses_engine,
 )
 
 
@@ -52,7 +53,7 @@ def run(args):
         for done, (source, targets) in enumerate(outputs.items(), 1):
             name = None if args.model else headers[source].model_name
             if name not in models:
-                models[name] = load_codec_model(args, name)
+                models[name] = load_codec_model(args, name, engine=uses_engine(args))
             model, prior = models[name]
             try:
                 with contextlib.ExitStack() as stack:  # every image of the file is written, or none

@@ -12,6 +12,7 @@ import numpy as np
 from keras_fsq import tiling
 from keras_fsq.compression import coder
 from keras_fsq.compression.container import MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, VERSION, CodecError, Header
+from keras_fsq.compression.dct_engine import DCTEngine
 from keras_fsq.compression.symbols import (
     coded_quantizer,
     indices_of,
@@ -41,6 +42,8 @@ def padded_size(model, height, width):
 
 def _index_shape(model, count, height, width, channels):
     padded = padded_size(model, height, width)
+    if isinstance(model, DCTEngine):  # one latent per 8x8 block, its symbols themselves
+        return (count, padded[0] // model.downsampling_factor, padded[1] // model.downsampling_factor)
     latent_shape = model.encoder.compute_output_shape((count, *padded, channels))
     return tuple(coded_quantizer(model).indices_shape(latent_shape))
 
@@ -65,6 +68,8 @@ def pad_images(model, images):
 def image_symbols(model, images):
     """The symbol grid ``(N, h, w, d)`` that ``compress`` codes for images ``(N, H, W, C)`` in [0, 1]:
     ``pad_images``, ``encode_images``, as symbols."""
+    if isinstance(model, DCTEngine):
+        return model.symbols(pad_images(model, images))
     return symbol_grid(model, encode_images(model, pad_images(model, images)))
 
 
@@ -145,6 +150,12 @@ def iter_indices(model, data, prior=None):
     truncated, corrupted, not a keras_fsq file, or written by another model or
     prior, before the first chunk: every symbol is decoded and checked first.
     """
+    for chunk, index_shape, header in iter_symbols(model, data, prior):
+        yield indices_of(model, chunk, index_shape), header
+
+
+def iter_symbols(model, data, prior=None):
+    """The bytes of a file -> ``(symbols chunk (n, h, w, d), index shape, header)``; see ``iter_indices``."""
     header = Header.unpack(data)
     levels = symbol_levels(model)
     prior = prior or EntropyModel.for_model(model)
@@ -179,7 +190,7 @@ def iter_indices(model, data, prior=None):
     if crc != header.symbols_crc:
         raise CodecError("The payload decodes to other symbols than were coded (garbled, too short or too long).")
     for chunk in chunks:
-        yield indices_of(model, chunk, index_shape), header
+        yield chunk, index_shape, header
 
 
 def read_indices(model, data, prior=None):
@@ -199,6 +210,11 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
     """
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
+    if isinstance(model, DCTEngine):  # the NumPy engine decodes symbols, in strips of its own
+        for chunk, _, header in iter_symbols(model, data, prior):
+            images = model.decode_symbols(chunk)[:, : header.height, : header.width, :]
+            yield from (to_uint8(images) if dtype == "uint8" else images)
+        return
     for indices, header in iter_indices(model, data, prior):
         if model.downsampling_factor and max(indices.shape[1:3]) > tiling.TILE:  # large images: tile by tile
             for one in indices:

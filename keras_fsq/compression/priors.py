@@ -40,11 +40,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_fsq.compression.contexts import PRIOR_CONTEXTS as CONTEXTS
 from keras_fsq.levels import validate_levels
 from keras_fsq.validation import positive_int
 
-CONTEXTS = ("none", "checkerboard", "activity")
-TWO_PASS = ("checkerboard", "activity")  # anchors first, then the rest given them
 RELAXATIONS = ("interpolate", "noise")
 LOG2 = float(np.log(2.0))
 LOGIT_SCALE = 10.0

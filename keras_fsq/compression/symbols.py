@@ -6,8 +6,9 @@ index in ``[0, L_i)``; a spatial grid of latents gives symbols ``(N, h, w, D)``.
 
 import hashlib
 
-import keras
 import numpy as np
+
+from keras_fsq.compression.dct_engine import DCTEngine
 
 
 def coded_quantizer(model):
@@ -22,11 +23,15 @@ def coded_quantizer(model):
 
 def symbol_levels(model):
     """The alphabet size of each symbol of one latent position (``Quantizer.position_alphabet``)."""
+    if isinstance(model, DCTEngine):
+        return model.position_alphabet
     return coded_quantizer(model).position_alphabet
 
 
 def model_fingerprint(model):
     """First 8 bytes of SHA-256 over every weight's shape and float32 bytes (the same on every backend)."""
+    if isinstance(model, DCTEngine):
+        return model.fingerprint
     digest = hashlib.sha256()
     for weight in model.get_weights():
         weight = np.ascontiguousarray(weight, dtype="float32")
@@ -45,6 +50,8 @@ def symbol_grid(model, indices):
     A spatial grid is converted 64 rows at a time: the int32 symbols of a large
     image would otherwise take four times the memory of the result.
     """
+    import keras
+
     from keras_fsq.models import symbol_grid as grid_of
 
     quantizer, rank = coded_quantizer(model), spatial_rank(model)
@@ -58,6 +65,8 @@ def symbol_grid(model, indices):
 
 def indices_of(model, grid, index_shape):
     """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
+    import keras
+
     quantizer = coded_quantizer(model)
     symbols = np.asarray(grid).reshape((len(grid), *index_shape[1:], len(quantizer.alphabet_sizes)))
     strips = (

@@ -24,15 +24,14 @@ import importlib.resources
 import json
 import math
 
-import keras
 import numpy as np
 
 from keras_fsq import presets
-from keras_fsq.compression import neighbours, priors
+from keras_fsq.compression import neighbours
+from keras_fsq.compression.contexts import COUNTED_CONTEXTS, TWO_PASS
+from keras_fsq.compression.contexts import TABLE_CONTEXTS as CONTEXTS
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
 
-CONTEXTS = ("none", "left", "neighbours", *priors.TWO_PASS)  # counted ones, and a learned prior's (priors.py)
-COUNTED_CONTEXTS = ("none", "left", "neighbours")  # what EntropyModel.fit counts
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
 MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 2, p = 1 - floor / 2
@@ -57,8 +56,8 @@ class EntropyModel:
     def __init__(self, levels, counts, context="none", activity_buckets=None, predicted=()):
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
-        if (context in priors.TWO_PASS) != (activity_buckets is not None):
-            raise ValueError(f"`activity_buckets` is given exactly when `context` is one of {priors.TWO_PASS}.")
+        if (context in TWO_PASS) != (activity_buckets is not None):
+            raise ValueError(f"`activity_buckets` is given exactly when `context` is one of {TWO_PASS}.")
         self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
         self.predicted = sorted({int(i) for i in predicted})
         inside = all(0 <= i < len(self.levels) for i in self.predicted)
@@ -73,6 +72,8 @@ class EntropyModel:
         elif context == "neighbours":
             contexts = neighbours.BUCKETS
         else:
+            from keras_fsq.compression import priors
+
             contexts = priors.context_count(context, max_level, activity_buckets or 0)
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
@@ -109,12 +110,14 @@ class EntropyModel:
         prior = model.prior
         if prior.levels != symbol_levels(model):
             raise ValueError(f"The model's prior has levels {prior.levels}; its FSQ symbols {symbol_levels(model)}.")
+        import keras
+
         logits = keras.ops.convert_to_numpy(prior.logits).astype("float64")
         valid = np.arange(prior.max_level)[None, None, :] < np.asarray(prior.levels)[:, None, None]
         logits = np.where(valid, logits - np.where(valid, logits, -np.inf).max(axis=-1, keepdims=True), -np.inf)
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
         counts = np.floor(probabilities * PRIOR_TOTAL).astype("int64")
-        buckets = prior.activity_buckets if prior.context in priors.TWO_PASS else None
+        buckets = prior.activity_buckets if prior.context in TWO_PASS else None
         return cls(prior.levels, counts, prior.context, buckets)
 
     @classmethod
@@ -134,6 +137,8 @@ class EntropyModel:
                 "The model's FSQ keeps no level usage (track_usage=False): pass a prior from EntropyModel.fit "
                 "(keras-fsq fit-prior)."
             )
+        import keras
+
         usage = keras.ops.convert_to_numpy(quantizer.level_usage).astype("float64")
         counts = np.floor(np.tile(usage, (quantizer.num_codebooks, 1)) * total)[:, None, :].astype("int64")
         return cls(symbol_levels(model), counts)
@@ -222,7 +227,11 @@ class EntropyModel:
             contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
             contexts[:, columns == 0] = max(self.levels)
             return contexts
-        if self.context in priors.TWO_PASS:
+        if self.context in TWO_PASS:
+            import keras
+
+            from keras_fsq.compression import priors
+
             contexts = priors.contexts_of(grid, self.levels, self.context, self.activity_buckets)
             return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
         return np.broadcast_to(np.zeros((), dtype="int64"), (len(grid), int(mask.sum()), grid.shape[3]))
@@ -235,7 +244,9 @@ class EntropyModel:
             return (column == x for x in range(columns))
         if self.context == "neighbours":
             return neighbours.diagonals(rows, columns)
-        if self.context in priors.TWO_PASS:
+        if self.context in TWO_PASS:
+            from keras_fsq.compression import priors
+
             anchors = priors.anchor_mask(rows, columns)
             return [anchors, ~anchors] if (~anchors).any() else [anchors]
         return [np.ones((rows, columns), dtype=bool)]

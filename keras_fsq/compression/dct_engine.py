@@ -1,0 +1,178 @@
+"""The shipped block-DCT codecs run in NumPy: ``keras-fsq compress`` and ``decompress`` without a backend.
+
+Starting Keras and a backend costs a codec command 3-9 s before it codes a pixel; the shipped
+codecs (``fsq_dct_q1`` ... ``q6``) are a handful of convolutions, so the commands run them here
+when no backend is asked for (``--backend``, ``KERAS_BACKEND``) and the codec is a shipped one.
+``DCTEngine`` reads the preset's weight file and computes, as ``BlockDCTEncoder``/``BlockDCTDecoder``
+and the ``FSQ`` layer do:
+
+* encoder: ``c = A x + a`` per 8x8 block (the analysis kernel, YCbCr 4:2:0 DCT), ``c += W2 gelu(W1 * c)``
+  (3x3 then 1x1 convolutions over blocks), ``v = (c exp(log_gain))[order]``,
+  ``z = atanh(clip(v / h, +-0.9999))``; the FSQ symbol ``round(tanh(z / T) h') + L // 2``;
+* decoder: ``c = ((s - L // 2)[unorder]) exp(log_step)``, ``c += W2 gelu(W1 * c)``, pixels ``S c + b`` per
+  block (the transposed synthesis kernel), then ``x += F3 gelu(F2 gelu(F1 * x))`` (3x3 pixel
+  filter) and ``clip(x, 0, 1)``.
+
+Large images run in strips of block rows with a halo of two block rows, wide enough for every
+convolution's reach (one block in the coefficient domain, three pixels in the filter), so each strip
+computes what the whole image would and memory follows the strip, not the image.
+
+The symbols are those the Keras model computes up to float rounding at exact ties of ``v`` between two
+levels; files from either decode with either (tested on the training and evaluation photos).
+"""
+
+import hashlib
+import importlib.resources
+
+import numpy as np
+import scipy.special
+
+from keras_fsq import presets
+from keras_fsq.dct import BLOCK, COEFFICIENTS, coefficient_order
+
+STRIP_BLOCKS = 32  # block rows computed at once (256 pixel rows)
+HALO_BLOCKS = 2  # block rows of context above and below a strip
+
+
+def gelu(x):
+    """Keras' exact ``gelu``: ``x Phi(x) = x (1 + erf(x / sqrt 2)) / 2``."""
+    return 0.5 * x * (1.0 + scipy.special.erf(x / np.float32(np.sqrt(2.0))))
+
+
+def conv2d(x, kernel, bias):
+    """A ``padding="same"`` convolution of ``x`` ``(H, W, C)`` by ``kernel`` ``(k, k, C, O)``, as Keras' Conv2D.
+
+    Few input channels: one product of the ``k k C`` patches (a short inner dimension makes many products
+    slow); more: one product per kernel position, accumulated (no copy of the patches)."""
+    size, channels = kernel.shape[0], kernel.shape[2]
+    pad = size // 2
+    padded = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    height, width = x.shape[:2]
+    if size * size * channels <= 32:
+        patches = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))  # (H, W, C, k, k)
+        patches = patches.transpose(0, 1, 3, 4, 2).reshape(height * width, size * size * channels)
+        return (patches @ kernel.reshape(-1, kernel.shape[-1]) + bias).reshape(height, width, -1)
+    out = np.broadcast_to(bias, (height, width, kernel.shape[-1])).astype("float32")
+    for row in range(size):
+        for column in range(size):
+            out += padded[row : row + height, column : column + width] @ kernel[row, column]
+    return out
+
+
+def blocks_of(image):
+    """``(H, W, C)`` -> ``(H/8, W/8, 64 C)``: each 8x8 block's pixels in the order of a Conv2D kernel."""
+    height, width, channels = image.shape
+    blocks = image.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK, channels).transpose(0, 2, 1, 3, 4)
+    return blocks.reshape(height // BLOCK, width // BLOCK, BLOCK * BLOCK * channels)
+
+
+def image_of(blocks, channels):
+    """The inverse of ``blocks_of``."""
+    rows, columns = blocks.shape[:2]
+    pixels = blocks.reshape(rows, columns, BLOCK, BLOCK, channels).transpose(0, 2, 1, 3, 4)
+    return pixels.reshape(rows * BLOCK, columns * BLOCK, channels)
+
+
+def in_strips(function, rows, scale):
+    """``function(start, stop)`` over ``rows`` block rows, ``STRIP_BLOCKS`` at a time: each strip computed with
+    ``HALO_BLOCKS`` rows of context on either side (``function`` returns ``scale`` output rows per block row
+    of ``[start, stop)``), its interior kept; the interiors stacked."""
+    parts = []
+    for top in range(0, rows, STRIP_BLOCKS):
+        bottom = min(rows, top + STRIP_BLOCKS)
+        start, stop = max(0, top - HALO_BLOCKS), min(rows, bottom + HALO_BLOCKS)
+        result = function(start, stop)
+        parts.append(result[(top - start) * scale : (bottom - start) * scale])
+    return np.concatenate(parts)
+
+
+class DCTEngine:
+    """A shipped block-DCT codec (preset ``name``) in NumPy: what the codec glue needs of a model.
+
+    ``symbols(images)``: padded images ``(N, H, W, 3)`` in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8;
+    ``decode_symbols(grid)`` -> images float32; ``fingerprint`` equals ``model_fingerprint`` of the Keras
+    model of the preset (the same weights in the same order), so files name the same codec.
+    """
+
+    downsampling_factor = BLOCK
+    image_shape = (None, None, 3)
+    prior = None
+
+    def __init__(self, name):
+        preset = presets.get_preset(name)
+        if preset["model"].get("architecture") != "block_dct" or not preset.get("coding_prior"):
+            raise ValueError(f"{name!r} is not a shipped block-DCT codec.")
+        self.preset = name
+        with (importlib.resources.files("keras_fsq") / "weights" / preset["weights"]).open("rb") as file:
+            with np.load(file) as stored:
+                self.weights = {key: stored[key].astype("float32") for key in stored.files}
+        digest = hashlib.sha256()
+        for weight in self.weights.values():  # stored in the Keras model's weight order
+            weight = np.ascontiguousarray(weight, dtype="float32")
+            digest.update(str(weight.shape).encode())
+            digest.update(weight.tobytes())
+        self.fingerprint = digest.digest()[:8]
+        quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]
+        self.levels = tuple(preset["model"]["levels"])
+        if self.weights[quantizer].shape[0] != len(self.levels):
+            raise ValueError(f"The weights of {name!r} do not match its levels {self.levels}.")
+        self.codebooks = COEFFICIENTS // len(self.levels)
+        self.position_alphabet = list(self.levels) * self.codebooks
+        levels = np.asarray(self.position_alphabet, dtype="float32")
+        self._centre = np.floor(levels / 2).astype("float32")  # L // 2: the zero level's symbol
+        eps = 1e-3  # BlockDCTEncoder's and FSQ's
+        self._encoder_half = ((levels - 1) * (1 - eps) / 2).astype("float32")
+        self._fsq_half = ((levels - 1) * (1 - eps) / 2).astype("float32")
+        self._temperature = np.float32(self.weights["quantizer/temperature"])
+        self._order = coefficient_order(self.levels)
+        self._unorder = np.argsort(self._order)
+
+    def _weight(self, part, name):
+        return self.weights[f"fsqvae/{part}/{name}"]
+
+    def _conv(self, part, layer, x):
+        return conv2d(x, self._weight(part, f"{layer}/kernel"), self._weight(part, f"{layer}/bias"))
+
+    def _refine(self, part, coefficients):
+        return coefficients + self._conv(part, "refine_out", gelu(self._conv(part, "refine_in", coefficients)))
+
+    def _encode_rows(self, image):
+        """Symbols of whole block rows of one padded image ``(8 r, W, 3)``: ``(r, W/8, 96)`` float32."""
+        kernel = self._weight("encoder", "analysis/kernel").reshape(-1, COEFFICIENTS)
+        coefficients = blocks_of(image) @ kernel + self._weight("encoder", "analysis/bias")
+        refined = self._refine("encoder", coefficients)
+        values = (refined * np.exp(self._weight("encoder", "log_gain")))[..., self._order]
+        latents = np.arctanh(np.clip(values / self._encoder_half, -0.9999, 0.9999))
+        return np.round(np.tanh(latents / self._temperature) * self._fsq_half) + self._centre
+
+    def _decode_rows(self, grid):
+        """Pixels of the block rows of one symbol grid ``(r, w, 96)``: ``(8 r, 8 w, 3)``, before clipping."""
+        values = (grid.astype("float32") - self._centre)[..., self._unorder]
+        coefficients = self._refine("decoder", values * np.exp(self._weight("decoder", "log_step")))
+        kernel = self._weight("decoder", "synthesis/kernel")  # (8, 8, 3, 96): Conv2DTranspose's
+        blocks = coefficients @ kernel.transpose(3, 0, 1, 2).reshape(COEFFICIENTS, -1)
+        image = image_of(blocks, 3) + self._weight("decoder", "synthesis/bias")
+        hidden = gelu(conv2d(image, self._weight("decoder", "post_in/kernel"), self._weight("decoder", "post_in/bias")))
+        hidden = gelu(
+            conv2d(hidden, self._weight("decoder", "post_mid/kernel"), self._weight("decoder", "post_mid/bias"))
+        )
+        return image + conv2d(
+            hidden, self._weight("decoder", "post_out/kernel"), self._weight("decoder", "post_out/bias")
+        )
+
+    def symbols(self, images):
+        """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8."""
+        grids = []
+        for image in np.asarray(images, dtype="float32"):
+            rows = image.shape[0] // BLOCK
+            grid = in_strips(lambda top, bottom: self._encode_rows(image[top * BLOCK : bottom * BLOCK]), rows, 1)
+            grids.append(grid.astype("uint8"))
+        return np.stack(grids)
+
+    def decode_symbols(self, grids):
+        """Symbols ``(N, h, w, 96)`` -> images ``(N, 8 h, 8 w, 3)`` float32 in [0, 1]."""
+        images = []
+        for grid in np.asarray(grids):
+            image = in_strips(lambda top, bottom: self._decode_rows(grid[top:bottom]), len(grid), BLOCK)
+            images.append(np.clip(image, 0.0, 1.0))
+        return np.stack(images)
