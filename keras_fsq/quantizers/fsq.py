@@ -103,6 +103,12 @@ class FSQ(Quantizer):
     channels-last of any rank, or ``(batch, channels, ...)`` with
     ``data_format="channels_first"``.
 
+    Precision: under a mixed policy (``mixed_bfloat16``, ``mixed_float16``) the inputs are cast
+    to float32 and the bound, rounding and indices are computed there (bfloat16's 8 significant
+    bits cannot hold a 2^16 codebook's flat index); only the codes go back out in the compute
+    dtype, where every grid value ``k / (L // 2)`` is exact. Indices equal float32's on the same
+    inputs and every code stays reachable (``tests/test_mixed_precision.py``).
+
     Args:
         levels: list of ints >= 2, one per latent dimension.
         dim: input channels (default ``num_codebooks * len(levels)``: no projection).
