@@ -318,8 +318,6 @@ class FSQ(Quantizer):
         value = self._value(z)
         rounded = straight_through_round(value)
         indices = self._flat_index(ops.stop_gradient(rounded))
-        # A latent vector holding NaN has no level: index -1 (never a valid one), its codes NaN.
-        indices = ops.where(ops.any(ops.isnan(value), axis=-1), -1, indices)
         if training and self.track_usage:
             self._update_level_usage(ops.cast(ops.add(rounded, self._symbol_shift), "int32"), value)
         if training and self.temperature_mode == "soft":
@@ -342,13 +340,19 @@ class FSQ(Quantizer):
 
         Summed in float32 (exact while the codebook has at most 2^24 codes) and
         cast once: cheaper than casting every symbol first; the constant
-        ``sum_i symbol_shift_i basis_i`` is added after the sum. Larger codebooks sum in int32.
+        ``sum_i symbol_shift_i basis_i`` is added before the cast. Larger codebooks sum in int32.
+        A latent vector holding NaN has no level: index -1 (never a valid one), read from the float
+        sum, which is NaN exactly then (one test per vector, not per dimension).
         """
         if self.codebook_size <= 2**24:
-            flat = ops.cast(ops.sum(ops.multiply(rounded, self._float_basis), axis=-1), "int32")
-        else:
-            flat = ops.sum(ops.multiply(ops.cast(rounded, "int32"), self._basis), axis=-1)
-        return ops.add(flat, self._index_shift) if self._index_shift else flat
+            flat = ops.sum(ops.multiply(rounded, self._float_basis), axis=-1)
+            if self._index_shift:
+                flat = ops.add(flat, float(self._index_shift))
+            return ops.where(ops.isnan(flat), -1, ops.cast(flat, "int32"))
+        invalid = ops.any(ops.isnan(rounded), axis=-1)
+        flat = ops.sum(ops.multiply(ops.cast(rounded, "int32"), self._basis), axis=-1)
+        flat = ops.add(flat, self._index_shift) if self._index_shift else flat
+        return ops.where(invalid, -1, flat)
 
     def _noise_dropout(self, value, rounded, rate):
         """``value + U(-1/2, 1/2)`` instead of ``rounded`` for a fraction ``rate`` of latents."""
