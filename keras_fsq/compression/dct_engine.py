@@ -126,6 +126,9 @@ class DCTEngine:
         self._temperature = np.float32(self.weights["quantizer/temperature"])
         self._order = coefficient_order(self.levels)
         self._unorder = np.argsort(self._order)
+        # Rate-distortion optimized quantization (compression.rdoq): lambda in squared error per bit, from
+        # the rate weight the codec trained with (loss = MSE + rate_weight * bpp over 3 channels).
+        self.rdo_lambda = preset.get("rdo_multiplier", 0.0) * 3 * preset["model"]["rate_weight"]
 
     def _weight(self, part, name):
         return self.weights[f"fsqvae/{part}/{name}"]
@@ -137,13 +140,14 @@ class DCTEngine:
         return coefficients + self._conv(part, "refine_out", gelu(self._conv(part, "refine_in", coefficients)))
 
     def _encode_rows(self, image):
-        """Symbols of whole block rows of one padded image ``(8 r, W, 3)``: ``(r, W/8, 96)`` float32."""
+        """Continuous symbol positions of whole block rows of one padded image ``(8 r, W, 3)``: ``(r, W/8, 96)``
+        float32; the symbols are their rounding."""
         kernel = self._weight("encoder", "analysis/kernel").reshape(-1, COEFFICIENTS)
         coefficients = blocks_of(image) @ kernel + self._weight("encoder", "analysis/bias")
         refined = self._refine("encoder", coefficients)
         values = (refined * np.exp(self._weight("encoder", "log_gain")))[..., self._order]
         latents = np.arctanh(np.clip(values / self._encoder_half, -0.9999, 0.9999))
-        return np.round(np.tanh(latents / self._temperature) * self._fsq_half) + self._centre
+        return np.tanh(latents / self._temperature) * self._fsq_half + self._centre
 
     def _decode_rows(self, grid):
         """Pixels of the block rows of one symbol grid ``(r, w, 96)``: ``(8 r, 8 w, 3)``, before clipping."""
@@ -160,14 +164,26 @@ class DCTEngine:
             hidden, self._weight("decoder", "post_out/kernel"), self._weight("decoder", "post_out/bias")
         )
 
-    def symbols(self, images):
-        """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8."""
+    def positions(self, images):
+        """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> continuous symbol positions
+        ``(N, H/8, W/8, 96)`` float32 in ``[0, L - 1]``: the FSQ bound before rounding, in symbol units."""
         grids = []
         for image in np.asarray(images, dtype="float32"):
             rows = image.shape[0] // BLOCK
-            grid = in_strips(lambda top, bottom: self._encode_rows(image[top * BLOCK : bottom * BLOCK]), rows, 1)
-            grids.append(grid.astype("uint8"))
+            grids.append(in_strips(lambda top, bottom: self._encode_rows(image[top * BLOCK : bottom * BLOCK]), rows, 1))
         return np.stack(grids)
+
+    def symbols(self, images):
+        """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8."""
+        return np.round(self.positions(images)).astype("uint8")
+
+    def step_errors(self):
+        """``(96,)``: squared pixel error (values in [0, 1], summed over a block's 192 values) of one symbol
+        step of each dimension: the decoder's step of its coefficient times that coefficient's synthesis
+        basis, squared (the residual branches and the pixel filter left out)."""
+        coefficient = self._order  # dimension c carries coefficient order[c]
+        basis = (self._weight("decoder", "synthesis/kernel") ** 2).sum(axis=(0, 1, 2))
+        return (np.exp(self._weight("decoder", "log_step")) ** 2 * basis)[coefficient].astype("float32")
 
     def decode_symbols(self, grids):
         """Symbols ``(N, h, w, 96)`` -> images ``(N, 8 h, 8 w, 3)`` float32 in [0, 1]."""

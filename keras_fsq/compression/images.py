@@ -13,6 +13,7 @@ from keras_fsq import tiling
 from keras_fsq.compression import coder
 from keras_fsq.compression.container import MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, VERSION, CodecError, Header
 from keras_fsq.compression.dct_engine import DCTEngine
+from keras_fsq.compression.rdoq import rdo_symbols
 from keras_fsq.compression.symbols import (
     coded_quantizer,
     indices_of,
@@ -73,12 +74,15 @@ def image_symbols(model, images):
     return symbol_grid(model, encode_images(model, pad_images(model, images)))
 
 
-def compress(model, images, prior=None, model_name=None):
+def compress(model, images, prior=None, model_name=None, rdo_lambda=None):
     """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
 
     ``prior``: an ``EntropyModel``; by default ``EntropyModel.for_model(model)``.
     ``model_name``: recorded in the file so a reader knows which model to load
     (default ``model.preset``: the preset a shipped model came from, else empty).
+    ``rdo_lambda`` > 0: symbols chosen by ``squared error + rdo_lambda * bits`` (``compression.rdoq``;
+    the shipped codecs' NumPy engine, whose default is its preset's ``rdo_lambda``); 0, or a Keras
+    model: rounded.
     """
     levels = symbol_levels(model)
     model_name = (model.preset or "") if model_name is None else model_name
@@ -103,7 +107,15 @@ def compress(model, images, prior=None, model_name=None):
     prior = prior or EntropyModel.for_model(model)
     if prior.levels != levels:
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
-    grid = image_symbols(model, images)
+    if rdo_lambda is None:
+        rdo_lambda = model.rdo_lambda if isinstance(model, DCTEngine) else 0.0
+    if rdo_lambda:
+        if not isinstance(model, DCTEngine):
+            raise ValueError("`rdo_lambda` needs a shipped block-DCT codec's DCTEngine (its step errors).")
+        positions = model.positions(pad_images(model, images))
+        grid = rdo_symbols(positions, prior, model.step_errors(), rdo_lambda)
+    else:
+        grid = image_symbols(model, images)
     if grid.size > MAX_SYMBOLS:
         raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")
     step = coder.images_per_chunk(grid.shape[1:], height * width)
