@@ -169,6 +169,19 @@ PRESETS["fsq_dct_base"] = {
 # Each quality starts from fsq_dct_base with its steps moved to JPEG quality ``dct_quality``'s
 # tables (``block_transform.rescale_quality``) and is fine-tuned 1,500 steps at its rate weight.
 DCT_QUALITIES = {1: (8, 0.012), 2: (15, 0.006), 3: (25, 0.0028), 4: (40, 0.0016), 5: (55, 0.001), 6: (75, 0.0005)}
+# Decoder-side deblocking (alpha, beta, tc) per quality, chosen on the training photos by
+# experiments/codec_deblock.py (experiments/results/codecs/deblock_train.json).
+DCT_DEBLOCK = {
+    1: (0.15, 0.12, 0.02),
+    2: (0.15, 0.12, 0.02),
+    3: (0.15, 0.12, 0.01),
+    4: (0.15, 0.12, 0.01),
+    5: (0.1, 0.12, 0.01),
+    6: (0.15, 0.12, 0.005),
+}
+# Encoder-side rate-distortion optimized quantization: lambda = this x 3 x the rate weight, chosen on
+# the training photos by experiments/codec_rdoq.py (experiments/results/codecs/rdoq_train.json).
+DCT_RDO_MULTIPLIER = 0.6
 for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
     PRESETS[f"fsq_dct_q{_quality}"] = {
         "description": f"Image codec for photos, quality {_quality} of {len(DCT_QUALITIES)}: block DCT (YCbCr 4:2:0) "
@@ -178,6 +191,8 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
         "weights": f"fsq_dct_q{_quality}.npz",
         # the coding table (EntropyModel "neighbours"), counted on the training photos: fit_codec_priors.py
         "coding_prior": f"fsq_dct_q{_quality}.prior.json.gz",
+        "deblock": DCT_DEBLOCK[_quality],
+        "rdo_multiplier": DCT_RDO_MULTIPLIER,
     }
 
 

@@ -253,10 +253,11 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
 
 
 def random_prior(levels, context, rng):
+    from keras_fsq.compression import contexts as context_names
     from keras_fsq.compression import neighbours, priors
 
     max_level = max(levels)
-    buckets = 3 if context in priors.TWO_PASS else None
+    buckets = 3 if context in context_names.TWO_PASS else None
     contexts = {"left": max_level + 1, "neighbours": neighbours.BUCKETS}.get(context)
     contexts = contexts or priors.context_count(context, max_level, buckets or 0)
     counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (

@@ -61,7 +61,7 @@ def load_codec_model(args, model_name=None, engine=False):
         model = FSQVAE.from_preset(pathlib.Path(args.model))
     else:
         model = load_model(args.model)
-    if not args.prior:
+    if not getattr(args, "prior", None):  # fit-prior has none
         return model, None
     prior_path = pathlib.Path(args.prior)
     if not prior_path.is_file():

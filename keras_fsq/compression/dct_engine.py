@@ -17,8 +17,9 @@ Large images run in strips of block rows with a halo of two block rows, wide eno
 convolution's reach (one block in the coefficient domain, three pixels in the filter), so each strip
 computes what the whole image would and memory follows the strip, not the image.
 
-The symbols are those the Keras model computes up to float rounding at exact ties of ``v`` between two
-levels; files from either decode with either (tested on the training and evaluation photos).
+The symbols are those the Keras model computes but at exact ties between two levels, where float
+rounding decides (none in 10^6 symbols on PyTorch, one on JAX, on BSD68 photos); files from either
+decode with either, to pixels within 1e-5 (tested).
 """
 
 import hashlib
@@ -129,6 +130,7 @@ class DCTEngine:
         # Rate-distortion optimized quantization (compression.rdoq): lambda in squared error per bit, from
         # the rate weight the codec trained with (loss = MSE + rate_weight * bpp over 3 channels).
         self.rdo_lambda = preset.get("rdo_multiplier", 0.0) * 3 * preset["model"]["rate_weight"]
+        self.deblock = tuple(preset["deblock"]) if preset.get("deblock") else None  # (alpha, beta, tc), decoder side
 
     def _weight(self, part, name):
         return self.weights[f"fsqvae/{part}/{name}"]

@@ -13,6 +13,8 @@ from keras_fsq import tiling
 from keras_fsq.compression import coder
 from keras_fsq.compression.container import MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, VERSION, CodecError, Header
 from keras_fsq.compression.dct_engine import DCTEngine
+from keras_fsq.compression.deblock import deblock
+from keras_fsq.compression.deblock import setting_of as deblock_setting
 from keras_fsq.compression.rdoq import rdo_symbols
 from keras_fsq.compression.symbols import (
     coded_quantizer,
@@ -222,17 +224,28 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
     """
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
+    setting = deblock_setting(model)
+
+    def finished(images):  # the shipped codecs' deblocking filter, on the decoded padded images
+        if setting is not None:
+            deblock(images, *setting, in_place=True)
+        return images
+
     if isinstance(model, DCTEngine):  # the NumPy engine decodes symbols, in strips of its own
         for chunk, _, header in iter_symbols(model, data, prior):
-            images = model.decode_symbols(chunk)[:, : header.height, : header.width, :]
+            images = finished(model.decode_symbols(chunk))[:, : header.height, : header.width, :]
             yield from (to_uint8(images) if dtype == "uint8" else images)
         return
     for indices, header in iter_indices(model, data, prior):
         if model.downsampling_factor and max(indices.shape[1:3]) > tiling.TILE:  # large images: tile by tile
             for one in indices:
-                yield tiling.decode_tiled(model, one, dtype=dtype)[: header.height, : header.width, :]
+                if setting is None:
+                    yield tiling.decode_tiled(model, one, dtype=dtype)[: header.height, : header.width, :]
+                    continue
+                image = finished(tiling.decode_tiled(model, one, dtype="float32"))[: header.height, : header.width]
+                yield to_uint8(image) if dtype == "uint8" else image
         else:
-            images = model.decode(indices)[:, : header.height, : header.width, :]
+            images = finished(model.decode(indices))[:, : header.height, : header.width, :]
             yield from (to_uint8(images) if dtype == "uint8" else images)
 
 

@@ -1,0 +1,78 @@
+"""The codec's levers around its networks: rate-distortion optimized quantization and the deblocking filter."""
+
+import numpy as np
+import pytest
+
+from keras_fsq import codec, data, presets
+from keras_fsq.compression.dct_engine import DCTEngine
+from keras_fsq.compression.deblock import deblock
+from keras_fsq.compression.rdoq import rdo_symbols
+from tests.conftest import SHARED_DATA
+
+
+def test_deblocking_smooths_small_steps_at_block_edges_and_keeps_real_edges():
+    image = np.full((16, 24, 3), 0.5, "float32")
+    image[:, 8:16] = 0.52  # a coding step at the edges x = 8 and x = 16
+    image[:, 16:] = 0.9  # a real edge at x = 16: far above alpha
+    out = deblock(image, alpha=0.1, beta=0.05, tc=0.01)
+    assert out[0, 7, 0] > 0.5 and out[0, 8, 0] < 0.52  # the step at x = 8 is split between its sides
+    assert abs((out[0, 8, 0] - out[0, 7, 0]) - 0.02) > 0.005
+    np.testing.assert_array_equal(out[:, 15:17], image[:, 15:17])  # the real edge stays
+    np.testing.assert_array_equal(out[:, 3:5], image[:, 3:5])  # inside a block nothing moves
+    np.testing.assert_array_equal(image[:, 8], np.float32(0.52))  # a copy, unless asked to work in place
+    np.testing.assert_array_equal(deblock(image, alpha=0.0, beta=0.05, tc=0.01), image)
+    assert deblock(image, 0.1, 0.05, 0.01, in_place=True) is image and image[0, 8, 0] < 0.52
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return data.read_image(SHARED_DATA / "bsd68" / "101085.png")
+
+
+def test_rdoq_spends_fewer_bits_and_keeps_the_file_decodable(photo):
+    engine = DCTEngine("fsq_dct_q2")
+    prior = codec.EntropyModel.for_model(engine)
+    positions = engine.positions(codec.pad_images(engine, photo[None]))
+    np.testing.assert_array_equal(rdo_symbols(positions, prior, engine.step_errors(), 0.0), np.round(positions))
+    lam = 3 * presets.get_preset("fsq_dct_q2")["model"]["rate_weight"]
+    chosen = rdo_symbols(positions, prior, engine.step_errors(), lam)
+    rounded = np.round(positions).astype("uint8")
+    changed = chosen != rounded
+    assert 0 < changed.mean() < 0.2
+    assert (np.abs(chosen.astype(int) - rounded)[changed] == 1).all()  # one step ...
+    centre = (np.asarray(prior.levels) - 1) // 2
+    assert (np.abs(chosen.astype(int) - centre) <= np.abs(rounded.astype(int) - centre)).all()  # ... toward zero
+    assert not changed[..., prior.predicted].any()  # predicted (DC) dimensions keep their rounding
+    plain, optimized = codec.compress(engine, photo, rdo_lambda=0.0), codec.compress(engine, photo)  # the default
+    assert engine.rdo_lambda == pytest.approx(presets.DCT_RDO_MULTIPLIER * lam)
+    assert len(optimized) < 0.95 * len(plain)
+
+    def psnr(file_bytes):
+        return 10 * np.log10(1 / np.mean((codec.decompress(engine, file_bytes)[0] - photo) ** 2))
+
+    assert psnr(plain) - 0.5 < psnr(optimized) < psnr(plain)
+    with pytest.raises(ValueError, match="rdo_lambda"):
+        codec.compress(codec_keras_model(), photo, rdo_lambda=lam)
+
+
+def codec_keras_model():
+    from keras_fsq import FSQVAE
+
+    return FSQVAE.from_preset("fsq_dct_q2")
+
+
+def test_the_shipped_codecs_decode_with_their_deblocking_on_every_path(photo):
+    from keras_fsq import FSQVAE
+
+    name = "fsq_dct_q1"
+    assert presets.get_preset(name).get("deblock") is not None
+    engine, model = DCTEngine(name), FSQVAE.from_preset(name)
+    file_bytes = codec.compress(engine, photo, rdo_lambda=0.0)  # rounded symbols: the engine's own
+    by_engine, by_keras = codec.decompress(engine, file_bytes), codec.decompress(model, file_bytes)
+    np.testing.assert_allclose(by_engine, by_keras, atol=1e-4)
+    padded = codec.pad_images(engine, photo[None])
+    unfiltered = engine.decode_symbols(engine.symbols(padded))[:, : photo.shape[0], : photo.shape[1]]
+    assert np.abs(unfiltered - by_engine).max() > 1e-3  # the filter moved pixels at block edges
+    rows, columns = np.mgrid[: photo.shape[0], : photo.shape[1]]
+    inside = (rows % 8 >= 2) & (rows % 8 <= 5) & (columns % 8 >= 2) & (columns % 8 <= 5)  # 2+ pixels from edges
+    np.testing.assert_allclose(unfiltered[0][inside], by_engine[0][inside], atol=1e-6)
