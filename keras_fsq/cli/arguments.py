@@ -63,7 +63,9 @@ def add_data_arguments(parser, train_size=4000, batch_size=64):
         "--data",
         default="shared-cifar10",
         help="a folder of images (centre crops), a .npy/.npz file of images, the shared data folder "
-        "(its cifar10/ images), shared-cifar10 (the same, found through --data-dir), or cifar10 (tensorflow-datasets)",
+        "(its cifar10/ images), shared-cifar10 (the same, found through --data-dir), shared-cifar10-jpeg50k (its "
+        "50,000 JPEG training images, held-out ones left out), a folder or .tar.gz of class subfolders, "
+        "or cifar10 (tensorflow-datasets)",
     )
     parser.add_argument("--data-dir", help="where shared/data or the tfds data lives (default: $KERAS_FSQ_DATA)")
     parser.add_argument(
