@@ -444,23 +444,24 @@ def test_long_names_bad_priors_and_unencodable_output_are_handled(codec_model, p
 
 def test_a_commit_waits_for_sigterm_and_a_killed_commit_is_finished_by_the_next_run(tmp_path):
     import json
-    import signal
 
     folder = tmp_path / "run"
     outputs = ["model.keras", "metrics.json", "history.json"]
     with files.run_folder(folder, outputs) as staging:
         for name in outputs:
             (staging / name).write_text(f"old {name}")
-    # SIGTERM during the moves is held back until they are all done.
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda *_: received.append(sorted(os.listdir(folder))))
-    try:
-        with files.signals_deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert received == []
-        assert len(received) == 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM during the moves is held back until they are all done (in a process's main thread, as a command).
+    held = run_python(
+        "import os, signal\n"
+        "from keras_fsq import files\n"
+        "received = []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: received.append(1))\n"
+        "with files.signals_deferred():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('inside', len(received))\n"
+        "print('after', len(received))\n"
+    )
+    assert held.stdout.split() == ["inside", "0", "after", "1"], held.stderr
     # A process killed mid-commit leaves the journal: the new model moved, the metrics not yet.
     staging = folder / ".staging-killed"
     staging.mkdir()
