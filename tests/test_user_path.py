@@ -115,6 +115,13 @@ def test_a_killed_train_resumes_and_ends_as_the_uninterrupted_run(tmp_path, monk
     resumed = run([*CLI, *TRAIN, "--out", "cut", "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming after epoch {done}" in resumed.stderr
+    # A checkpoint naming a folder outside itself, or a state larger than the model, is refused.
+    from keras_fsq import checkpoints
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "latest.json").write_text(json.dumps({"epoch": 1, "folder": "../cut", "settings": {}}))
+    with pytest.raises(ValueError, match="does not name a complete checkpoint|holds no state.npz"):
+        checkpoints.read_checkpoint(tmp_path / "bad")
 
     whole = json.loads((tmp_path / "whole" / "history.json").read_text())
     cut = json.loads((tmp_path / "cut" / "history.json").read_text())

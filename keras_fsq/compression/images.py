@@ -26,7 +26,7 @@ from keras_fsq.compression.symbols import (
 )
 from keras_fsq.compression.tables import MIN_SYMBOL_BITS, EntropyModel
 from keras_fsq.data import to_uint8
-from keras_fsq.validation import validate_images
+from keras_fsq.validation import number_at_least, validate_images
 
 
 def padded_size(model, height, width):
@@ -111,6 +111,7 @@ def compress(model, images, prior=None, model_name=None, rdo_lambda=None):
         raise ValueError(f"`prior` is for levels {prior.levels}; the model's symbols have {levels}.")
     if rdo_lambda is None:
         rdo_lambda = model.rdo_lambda if isinstance(model, DCTEngine) else 0.0
+    rdo_lambda = number_at_least(rdo_lambda, "rdo_lambda")
     if rdo_lambda:
         if not isinstance(model, DCTEngine):
             raise ValueError("`rdo_lambda` needs a shipped block-DCT codec's DCTEngine (its step errors).")
