@@ -95,11 +95,13 @@ def read_checkpoint(folder):
     try:
         record = json.loads(latest.read_text())
         epoch, name, settings = int(record["epoch"]), str(record["folder"]), record["settings"]
+        if pathlib.PurePath(name).name != name or not name.startswith("epoch-"):
+            raise ValueError(f"it names {name!r}, not an epoch folder beside it")
         history = json.loads((folder / name / "history.json").read_text())
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{latest} does not name a complete checkpoint ({error}).") from None
     state = folder / name / "state.npz"
-    if not state.is_file() or pathlib.Path(name).name != name:
+    if not state.is_file():
         raise ValueError(f"{latest} names {name}, which holds no state.npz.")
     return epoch, history, settings, state
 
