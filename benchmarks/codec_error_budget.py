@@ -12,9 +12,9 @@ For each quality, over the photos (the NumPy engine, the shipped coding tables, 
   (a blocky decode has ``B`` well above the original's; the target is within 10%);
 * **error by colour channel** (Y, Cb, Cr) and **by band**: the error's energy in the 8x8 DCT of
   luma, grouped as DC, low (u + v <= 2), middle (<= 6) and high frequencies;
-* **bits by band and by context**: ``-log2 P(s | context)`` of every coded symbol under the
-  table (before the per-image powers), summed by the coefficient's band (luma DC/low/mid/high,
-  chroma DC/AC) and by the context bucket it was coded in.
+* **bits by band and by context**: ``-log2 P(s | context)`` of every symbol under the table
+  (the rounded symbols, before RDOQ and the per-image powers), summed by the coefficient's band
+  (luma DC/low/mid/high, chroma DC/AC) and by the context bucket it was coded in.
 
 Prints one table per quality and writes ``error_budget.json``.
 """
