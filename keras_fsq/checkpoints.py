@@ -109,8 +109,8 @@ def read_checkpoint(folder):
 def restore(model, state_path):
     """Load a checkpoint's ``state.npz`` into ``model`` and its optimizer (``model`` compiled as it was).
 
-    Priced first from the archive's headers: a state holding more bytes than the variables it must fill
-    (a damaged or crafted file) is a ``ValueError`` before anything is inflated."""
+    Priced first from the archive's headers: a state holding more than 8 bytes per value of the variables
+    it must fill (a damaged or crafted file) is a ``ValueError`` before anything is inflated."""
     import math
 
     import numpy as np
@@ -122,9 +122,9 @@ def restore(model, state_path):
         headers = data.array_file_headers(state_path)
     except Exception as error:  # zip and header errors of a damaged file
         raise ValueError(f"{state_path} is not a readable checkpoint state: {error}") from None
-    needed = sum(math.prod(v.shape) * 4 for v in variables)
+    needed = sum(math.prod(v.shape) * 8 for v in variables)  # float32 weights, an int64 step count
     stored = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in headers.values())
     if stored > needed:
-        raise ValueError(f"{state_path} holds {stored} bytes of arrays; the model and optimizer take {needed}.")
+        raise ValueError(f"{state_path} holds {stored} bytes of arrays; the model and optimizer take at most {needed}.")
     with open(state_path, "rb") as file:
         preset_weights.read_weights(model, file, variables=variables)
