@@ -12,6 +12,15 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("KERAS_FSQ_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+def missing(reason):
+    """Skip a test whose data or optional package is missing on this machine; under CI, where the test
+    command installs everything and ../shared/data is laid out, fail instead: a broken path must not
+    pass as a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI has everything: a missing piece is an error here)")
+    pytest.skip(reason)
+
+
 def gradient(fn, x):
     """d sum(fn(x)) / dx as a numpy array, using the active backend's autodiff."""
     x = np.asarray(x, dtype="float32")
@@ -53,7 +62,7 @@ def cifar_images():
     """The 5,085 real CIFAR-10 images of ../shared/data as uint8 (N, 32, 32, 3)."""
     path = SHARED_DATA / "cifar10" / "cifar10_train_first1017_of_each_batch.npz"
     if not path.exists():
-        pytest.skip(f"real images not found at {path}; set KERAS_FSQ_DATA")
+        missing(f"real images not found at {path}; set KERAS_FSQ_DATA")
     with np.load(path) as archive:
         return np.concatenate([archive[f"data_batch_{i}_x"] for i in range(1, 6)])
 
@@ -73,7 +82,7 @@ def flat_and_textured_crops():
 
     folder = SHARED_DATA / "bsd68"
     if not folder.is_dir():
-        pytest.skip(f"real photos not found at {folder}; set KERAS_FSQ_DATA")
+        missing(f"real photos not found at {folder}; set KERAS_FSQ_DATA")
     tiles = load_image_folder(folder, size=32, mode="tile")
     order = np.argsort(tiles.std(axis=(1, 2, 3)))
     tenth = len(tiles) // 10

@@ -18,7 +18,7 @@ from keras_fsq.block_transform import (
     jpeg_steps,
     rescale_quality,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, missing
 
 
 def four_two_zero(images):
@@ -73,7 +73,7 @@ def test_coefficient_order_and_steps():
 def photo():
     path = SHARED_DATA / "bsd68" / "101085.png"
     if not path.exists():
-        pytest.skip(f"real photos not found at {path}")
+        missing(f"real photos not found at {path}")
     image = data.read_image(path)
     return image[: image.shape[0] // 8 * 8, : image.shape[1] // 8 * 8]
 

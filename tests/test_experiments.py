@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from keras_fsq import FSQVAE, codec, preset_weights
-from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA
+from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, missing
 
 
 @pytest.mark.slow
 def test_the_codec_family_command_trains_every_quality_from_its_base(tmp_path):
     if not (SHARED_DATA / "photos").is_dir():
-        pytest.skip(f"training photos not found at {SHARED_DATA / 'photos'}")
+        missing(f"training photos not found at {SHARED_DATA / 'photos'}")
     out = tmp_path / "family"
     out.mkdir()
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHON": sys.executable, "TABLE_PHOTOS": "4"}

@@ -4,7 +4,7 @@ import pytest
 from keras import ops
 
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, missing
 
 
 def test_psnr_matches_definition():
@@ -61,7 +61,7 @@ def test_ms_ssim_matches_tensorflows_on_real_photos():
 
     folder = SHARED_DATA / "bsd68"
     if not folder.is_dir():
-        pytest.skip("real photos not found")
+        missing("real photos not found")
     clean = np.stack([read_image(p)[:256, :256] for p in image_paths(folder)[:2]])
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1).astype("float32")
     ours = np.asarray(keras.ops.convert_to_numpy(ms_ssim(clean, noisy)))

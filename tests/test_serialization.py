@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 
 from keras_fsq import FSQ
-from tests.conftest import BACKEND, REPO_ROOT
+from tests.conftest import BACKEND, REPO_ROOT, missing
 
 
 def fsq_model(levels=(8, 5, 5, 5)):
@@ -72,7 +72,7 @@ OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != BACKEND]
 def test_saved_on_this_backend_loads_on_another(tmp_path, other):
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[other]
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
+        missing(f"{module} is not installed")
     model = fsq_model()
     x = np.random.default_rng(2).normal(scale=2.0, size=(5, 6, 4)).astype("float32")
     model.save(tmp_path / "m.keras")

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from keras_fsq import FSQ, FSQVAE, ConvDecoder, ConvEncoder, build_fsqvae, codec, data, tiling
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, missing
 
 
 @pytest.fixture(scope="module")
 def photo():
     path = SHARED_DATA / "bsd68" / "101085.png"
     if not path.exists():
-        pytest.skip(f"real photos not found at {path}")
+        missing(f"real photos not found at {path}")
     image = data.read_image(path)
     return image[:256, :320]
 
