@@ -345,7 +345,7 @@ class FSQ(Quantizer):
         sum, which is NaN exactly then (one test per vector, not per dimension).
         """
         if self.codebook_size <= 2**24:
-            flat = ops.sum(ops.multiply(rounded, self._float_basis), axis=-1)
+            flat = ops.matmul(rounded, self._float_basis)  # one product and sum: exact for integers < 2^24
             if self._index_shift:
                 flat = ops.add(flat, float(self._index_shift))
             return ops.where(ops.isnan(flat), -1, ops.cast(flat, "int32"))
