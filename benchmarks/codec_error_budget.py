@@ -67,7 +67,7 @@ def symbol_bits(prior, grid):
     """Bits of every coded symbol under the table ``(N, h, w, d)`` and the context each was coded in."""
     bits = np.zeros(grid.shape)
     contexts = np.zeros(grid.shape, dtype="int64")
-    log_table = -np.log2(np.where(prior._probabilities > 0, prior._probabilities, 1.0))
+    log_table = prior.bits
     dims = np.arange(grid.shape[-1])
     for mask in prior.passes(*grid.shape[1:3]):
         symbols, context = prior.coded_symbols(grid, mask)

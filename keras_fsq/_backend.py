@@ -65,6 +65,14 @@ def accelerator():
     return ", ".join(gpus) if gpus else "CPU"
 
 
+def sync_fit_state(model):
+    """Inside JAX's ``fit`` the variables live in a state tuple: write it back into them, so that reading
+    them (a checkpoint) or assigning them (a schedule) sees and changes what the loop uses. A no-op elsewhere."""
+    sync = getattr(model, "jax_state_sync", None)  # Keras' JAX trainer defines it; the others do not
+    if sync is not None:
+        sync()
+
+
 def scale_loss_for_distribution(loss):
     """``loss / replicas`` inside a ``tf.distribute`` strategy with several replicas, else ``loss``.
 

@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from keras_fsq._backend import sync_fit_state
+
 SCHEDULES = ("exponential", "linear", "cosine")
 
 
@@ -97,11 +99,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
 
     def _set(self, t):
         self.current = scheduled_value(self.start, self.end, t / max(self._total - 1, 1), self.schedule)
-        # On JAX, fit keeps variables in a state tuple: write it back first, so
-        # that the loop re-reads the variables, our assignment included.
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
+        sync_fit_state(self.model)  # on JAX the loop then re-reads the variables, our assignment included
         for variable in self._variables:
             variable.assign(self.current)
 

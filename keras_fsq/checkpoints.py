@@ -25,15 +25,9 @@ import shutil
 import keras
 
 from keras_fsq import files, preset_weights
+from keras_fsq._backend import sync_fit_state
 
 LATEST = "latest.json"
-
-
-def _synced(model):
-    """On JAX, ``fit`` holds the variables in a state tuple: write them back before reading them."""
-    sync = getattr(model, "jax_state_sync", None)
-    if sync is not None:
-        sync()
 
 
 def optimizer_variables(model):
@@ -62,7 +56,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
-        _synced(self.model)
+        sync_fit_state(self.model)
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epoch + 1:04d}"
         staging = self.folder / f".{name}.partial"

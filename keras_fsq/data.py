@@ -4,6 +4,7 @@ The offline real images (``shared/data`` beside a checkout) are found through
 a ``data_dir`` argument or the ``KERAS_FSQ_DATA`` environment variable.
 """
 
+import functools
 import math
 import os
 import pathlib
@@ -466,22 +467,21 @@ def shuffled_batches(images, batch_size, seed=0, flip=False):
     if len(images) == 0:
         raise ValueError("`images` must hold at least one image.")
 
+    @functools.lru_cache(maxsize=2)  # the epoch being read, and the next one a prefetch may start
+    def draw(epoch):
+        """Epoch ``epoch``'s order of the images and which of them are mirrored."""
+        rng = np.random.default_rng((seed, epoch))
+        order = rng.permutation(len(images))
+        return order, (rng.random(len(images)) < 0.5 if flip else np.zeros(len(images), bool))
+
     class ShuffledBatches(keras.utils.PyDataset):
         epoch = 0
 
         def __len__(self):
             return -(-len(images) // batch_size)
 
-        def _draw(self):
-            if getattr(self, "_drawn_for", None) != self.epoch:
-                rng = np.random.default_rng((seed, self.epoch))
-                self._order = rng.permutation(len(images))
-                self._mirror = rng.random(len(images)) < 0.5 if flip else np.zeros(len(images), bool)
-                self._drawn_for = self.epoch
-            return self._order, self._mirror
-
         def __getitem__(self, index):
-            order, mirror = self._draw()
+            order, mirror = draw(self.epoch)
             chosen = order[index * batch_size : (index + 1) * batch_size]
             batch = to_unit_float(np.asarray(images)[chosen])
             flips = mirror[chosen]

@@ -14,7 +14,7 @@ from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.presets import DEFAULT_PRESET
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.validation import number_at_least, positive_int, validate_images
+from keras_fsq.validation import error_summary, number_at_least, positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
@@ -453,18 +453,6 @@ def _check_prior(prior, quantizer):
         raise ValueError(
             f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.position_alphabet}."
         )
-
-
-def error_summary(error, limit=300):
-    """The first line of ``error``'s message that says something: Keras ends some first lines with a colon
-    and gives the cause on the next ("... Example error message for object <Dense name=head>:")."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    summary = lines[0]
-    if summary.endswith(":") and len(lines) > 1:
-        summary = f"{summary} {lines[1]}"
-    return summary[:limit]
 
 
 def load_model(path):

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from keras_fsq.presets import get_preset
+from keras_fsq.validation import error_summary
 
 
 def _weights_file(name):
@@ -154,8 +155,7 @@ def load_preset_folder(folder, load_weights=True):
             raise ValueError(f"it holds a JSON {type(config).__name__}, not an object")
         model = keras.saving.deserialize_keras_object(config)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise ValueError(f"{folder}/config.json does not describe a keras_fsq model: {first_line}") from None
+        raise ValueError(f"{folder}/config.json does not describe a keras_fsq model: {error_summary(error)}") from None
     if load_weights:
         model.load_weights(folder / "model.weights.h5")
     return model

@@ -52,10 +52,11 @@ class TrainingProgress(keras.callbacks.Callback):
         self.steps = self.params.get("steps") or 0
         self.step_seconds = None
         self.estimated = False
+        self.first_epoch = None  # a resumed fit starts past 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.epoch_started, self.shown = epoch, time.perf_counter(), 0.0
-        self.first_epoch = getattr(self, "first_epoch", epoch)
+        self.first_epoch = epoch if self.first_epoch is None else self.first_epoch
         self.timed_from = None
 
     def _seconds_left(self, step):

@@ -58,3 +58,15 @@ def validate_images(images, name="images"):
             f"`{name}` must lie in [0, 1]; received {seen}" + (" and NaN." if np.isnan(images).any() else ".")
         )
     return images
+
+
+def error_summary(error, limit=300):
+    """The first line of ``error``'s message that says something: Keras ends some first lines with a colon
+    and gives the cause on the next ("... Example error message for object <Dense name=head>:")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    summary = lines[0]
+    if summary.endswith(":") and len(lines) > 1:
+        summary = f"{summary} {lines[1]}"
+    return summary[:limit]

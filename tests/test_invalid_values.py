@@ -85,7 +85,7 @@ def test_an_empty_batch_is_a_value_error(layer):
 
 def test_models_refuse_values_that_would_pass_silently():
     from keras_fsq import build_fsqvae
-    from keras_fsq.models import error_summary
+    from keras_fsq.validation import error_summary
 
     model = build_fsqvae(preset="fsq_cifar10")
     images = np.zeros((2, 32, 32, 3), "float32")

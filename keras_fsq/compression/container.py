@@ -24,6 +24,21 @@ MAX_PIXELS = 2**25  # per file, as keras_fsq.data.MAX_IMAGE_PIXELS per image
 MAX_SYMBOLS = 2**26  # per file: the decoded symbols are held (one byte each) and checked before any image
 
 
+def weights_fingerprint(weights):
+    """The header's model fingerprint: the first 8 bytes of SHA-256 over every weight array's shape and
+    float32 bytes, in order (the same on every backend, and for the NumPy engine's copy of the weights)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in weights:
+        weight = np.ascontiguousarray(weight, dtype="float32")
+        digest.update(str(weight.shape).encode())
+        digest.update(weight.tobytes())
+    return digest.digest()[:8]
+
+
 class CodecError(ValueError):
     """A file that is not a valid keras_fsq file for this model and prior."""
 

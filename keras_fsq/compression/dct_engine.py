@@ -22,13 +22,12 @@ rounding decides (none in 10^6 symbols on PyTorch, one on JAX, on BSD68 photos);
 decode with either, to pixels within 1e-5 (tested).
 """
 
-import hashlib
 import importlib.resources
 
 import numpy as np
-import scipy.special
 
 from keras_fsq import presets
+from keras_fsq.compression.container import weights_fingerprint
 from keras_fsq.dct import BLOCK, COEFFICIENTS, coefficient_order
 
 STRIP_BLOCKS = 32  # block rows computed at once (256 pixel rows)
@@ -37,6 +36,8 @@ HALO_BLOCKS = 2  # block rows of context above and below a strip
 
 def gelu(x):
     """Keras' exact ``gelu``: ``x Phi(x) = x (1 + erf(x / sqrt 2)) / 2``."""
+    import scipy.special  # here, not at import: every codec import would pay for it, only the engine runs it
+
     return 0.5 * x * (1.0 + scipy.special.erf(x / np.float32(np.sqrt(2.0))))
 
 
@@ -107,12 +108,7 @@ class DCTEngine:
         with (importlib.resources.files("keras_fsq") / "weights" / preset["weights"]).open("rb") as file:
             with np.load(file) as stored:
                 self.weights = {key: stored[key].astype("float32") for key in stored.files}
-        digest = hashlib.sha256()
-        for weight in self.weights.values():  # stored in the Keras model's weight order
-            weight = np.ascontiguousarray(weight, dtype="float32")
-            digest.update(str(weight.shape).encode())
-            digest.update(weight.tobytes())
-        self.fingerprint = digest.digest()[:8]
+        self.fingerprint = weights_fingerprint(self.weights.values())  # stored in the Keras model's weight order
         quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]
         self.levels = tuple(preset["model"]["levels"])
         if self.weights[quantizer].shape[0] != len(self.levels):
@@ -121,9 +117,8 @@ class DCTEngine:
         self.position_alphabet = list(self.levels) * self.codebooks
         levels = np.asarray(self.position_alphabet, dtype="float32")
         self._centre = np.floor(levels / 2).astype("float32")  # L // 2: the zero level's symbol
-        eps = 1e-3  # BlockDCTEncoder's and FSQ's
-        self._encoder_half = ((levels - 1) * (1 - eps) / 2).astype("float32")
-        self._fsq_half = ((levels - 1) * (1 - eps) / 2).astype("float32")
+        eps = 1e-3  # BlockDCTEncoder's and FSQ's: both bound to the same h = (L - 1)(1 - eps) / 2
+        self._half = ((levels - 1) * (1 - eps) / 2).astype("float32")
         self._temperature = np.float32(self.weights["quantizer/temperature"])
         self._order = coefficient_order(self.levels)
         self._unorder = np.argsort(self._order)
@@ -148,8 +143,8 @@ class DCTEngine:
         coefficients = blocks_of(image) @ kernel + self._weight("encoder", "analysis/bias")
         refined = self._refine("encoder", coefficients)
         values = (refined * np.exp(self._weight("encoder", "log_gain")))[..., self._order]
-        latents = np.arctanh(np.clip(values / self._encoder_half, -0.9999, 0.9999))
-        return np.tanh(latents / self._temperature) * self._fsq_half + self._centre
+        latents = np.arctanh(np.clip(values / self._half, -0.9999, 0.9999))
+        return np.tanh(latents / self._temperature) * self._half + self._centre
 
     def _decode_rows(self, grid):
         """Pixels of the block rows of one symbol grid ``(r, w, 96)``: ``(8 r, 8 w, 3)``, before clipping."""
@@ -158,13 +153,8 @@ class DCTEngine:
         kernel = self._weight("decoder", "synthesis/kernel")  # (8, 8, 3, 96): Conv2DTranspose's
         blocks = coefficients @ kernel.transpose(3, 0, 1, 2).reshape(COEFFICIENTS, -1)
         image = image_of(blocks, 3) + self._weight("decoder", "synthesis/bias")
-        hidden = gelu(conv2d(image, self._weight("decoder", "post_in/kernel"), self._weight("decoder", "post_in/bias")))
-        hidden = gelu(
-            conv2d(hidden, self._weight("decoder", "post_mid/kernel"), self._weight("decoder", "post_mid/bias"))
-        )
-        return image + conv2d(
-            hidden, self._weight("decoder", "post_out/kernel"), self._weight("decoder", "post_out/bias")
-        )
+        hidden = gelu(self._conv("decoder", "post_mid", gelu(self._conv("decoder", "post_in", image))))
+        return image + self._conv("decoder", "post_out", hidden)
 
     def positions(self, images):
         """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> continuous symbol positions

@@ -17,7 +17,7 @@ no file: a file decodes with or without it.
 
 import numpy as np
 
-BLOCK = 8
+from keras_fsq.dct import BLOCK
 
 
 def setting_of(model):
@@ -28,12 +28,8 @@ def setting_of(model):
 
     if isinstance(model, DCTEngine):
         return model.deblock
-    name = model.preset
-    return (
-        tuple(presets.get_preset(name)["deblock"])
-        if name in presets.PRESETS and presets.get_preset(name).get("deblock")
-        else None
-    )
+    setting = presets.PRESETS.get(model.preset, {}).get("deblock")
+    return tuple(setting) if setting else None
 
 
 def _filter_edges(image, alpha, beta, tc):

@@ -35,7 +35,7 @@ def rdo_symbols(positions, prior, step_errors, lam):
         return grid
     centre = (levels - 1) // 2
     movable = ~np.isin(np.arange(len(levels)), prior.predicted)
-    log_table = -np.log2(np.where(prior._probabilities > 0, prior._probabilities, 1.0))
+    log_table = prior.bits
     dims = np.arange(len(levels))
     rows, columns = grid.shape[1:3]
     for mask in prior.passes(rows, columns):

@@ -4,10 +4,9 @@ Each dimension of each latent vector (of every codebook) is one symbol, its leve
 index in ``[0, L_i)``; a spatial grid of latents gives symbols ``(N, h, w, D)``.
 """
 
-import hashlib
-
 import numpy as np
 
+from keras_fsq.compression.container import weights_fingerprint
 from keras_fsq.compression.dct_engine import DCTEngine
 
 
@@ -32,12 +31,7 @@ def model_fingerprint(model):
     """First 8 bytes of SHA-256 over every weight's shape and float32 bytes (the same on every backend)."""
     if isinstance(model, DCTEngine):
         return model.fingerprint
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        weight = np.ascontiguousarray(weight, dtype="float32")
-        digest.update(str(weight.shape).encode())
-        digest.update(weight.tobytes())
-    return digest.digest()[:8]
+    return weights_fingerprint(model.get_weights())
 
 
 def spatial_rank(model):

@@ -186,10 +186,15 @@ class EntropyModel:
         counts = np.where(np.isin(np.arange(len(levels)), predicted)[:, None, None], residual.counts, plain.counts)
         return cls(levels, counts, context, None, predicted)
 
+    @property
+    def bits(self):
+        """``-log2 P_i(level | context)``, shape ``(d, contexts, max L)``: what each symbol costs under the table
+        (the per-image powers aside); 0 past ``L_i``, where nothing is ever coded."""
+        return -np.log2(np.where(self._probabilities > 0, self._probabilities, 1.0))
+
     def code_length(self):
         """Bits per dimension ``(d,)`` of the symbols this table was counted from, coded under it."""
-        logs = np.log2(np.where(self._probabilities > 0, self._probabilities, 1))  # 0 past L: never counted
-        return -(self.counts * logs).sum(axis=(1, 2))
+        return (self.counts * self.bits).sum(axis=(1, 2))
 
     @property
     def fingerprint(self):
