@@ -14,6 +14,13 @@ instead, its log beside it (the VQ tokenizer of experiments/generation_report.py
 
     KERAS_BACKEND=torch python experiments/train_presets.py --preset fsq_cifar10 --quantizer vq \
         --out runs/vq_cifar10.keras --data-dir ../shared/data
+
+``--from-model`` ships a model trained elsewhere instead of training one, e.g. the tokenizer
+``keras-fsq train`` trains (resumably) on the 50,000 JPEGs (``experiments/train_generator.sh``),
+evaluated and written the same way:
+
+    python experiments/train_presets.py --preset fsq_cifar10 --from-model runs/generator/tokenizer/model.keras \
+        --data-dir ../shared/data
 """
 
 import argparse
@@ -28,13 +35,14 @@ parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--quantizer", help="instead of the preset's (e.g. vq); needs --out")
 parser.add_argument("--out", type=pathlib.Path, help="save the whole model (.keras) here instead of shipping weights")
+parser.add_argument("--from-model", type=pathlib.Path, help="ship this trained .keras model's weights; no training")
 args = parser.parse_args()
 if args.quantizer and not args.out:
     parser.error("--quantizer needs --out (only the preset's own model ships)")
 
 import keras  # noqa: E402
 
-from keras_fsq import build_fsqvae, data, preset_weights, presets, reporting, training  # noqa: E402
+from keras_fsq import build_fsqvae, data, load_model, preset_weights, presets, reporting, training  # noqa: E402
 from keras_fsq.comparisons import best_block_average  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,11 +52,18 @@ keras.utils.set_random_seed(args.seed)
 overrides = {"quantizer": args.quantizer} if args.quantizer else {}
 model = build_fsqvae(preset=args.preset, **overrides)
 recipe = presets.get_preset(args.preset)["recipe"]
-if recipe.get("init"):  # a fine-tuning recipe starts from the shipped weights it names
-    preset_weights.load_preset_weights(model, recipe["init"])
 started = time.perf_counter()
-training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
-seconds = time.perf_counter() - started
+if args.from_model:
+    model.set_weights(load_model(args.from_model).get_weights())  # refused unless the preset's architecture
+    run = json.loads(args.from_model.with_name("metrics.json").read_text())  # keras-fsq train's run report
+    run = next(iter(run.values())) if len(run) == 1 else run
+    recipe = {**recipe, "epochs": run["epochs"], "trained_by": f"keras-fsq train ({args.from_model})"}
+    seconds, train_count = run["train_seconds"], run["train_images"]
+else:
+    if recipe.get("init"):  # a fine-tuning recipe starts from the shipped weights it names
+        preset_weights.load_preset_weights(model, recipe["init"])
+    training.fit_with_recipe(model, recipe, train, seed=args.seed, verbose=2)
+    seconds, train_count = time.perf_counter() - started, len(train)
 full = reporting.evaluate_images(model, held_out)
 baseline = best_block_average(held_out, full["bits_per_image"])
 if args.out:
@@ -77,7 +92,7 @@ result = {
     "seed": args.seed,
     "backend": keras.backend.backend(),
     "train_seconds": seconds,
-    "train_images": len(train),
+    "train_images": train_count,
     "held_out_images": len(held_out),
     "recipe": recipe,
     "float32": full,

@@ -453,45 +453,67 @@ def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=Fa
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
+def epoch_order(count, seed, epoch, flip=False):
+    """Epoch ``epoch``'s order of ``count`` items and which are mirrored (all ``False`` without ``flip``),
+    drawn from ``numpy.random.default_rng((seed, epoch))``: known without running the epochs before it."""
+    rng = np.random.default_rng((seed, epoch))
+    order = rng.permutation(count)
+    return order, (rng.random(count) < 0.5 if flip else np.zeros(count, bool))
+
+
 def shuffled_batches(images, batch_size, seed=0, flip=False):
     """A ``keras.utils.PyDataset`` of ``images`` in batches, in a new order every epoch.
 
     Epoch ``e`` takes the permutation (and, with ``flip``, the left-right mirrors, each with
-    probability 1/2) drawn from ``numpy.random.default_rng((seed, e))``: the order of any epoch
-    is known without running the ones before it, so a resumed run (``dataset.epoch = e``) sees
-    the same batches as an uninterrupted one.
+    probability 1/2) of ``epoch_order(len(images), seed, e, flip)``, so a resumed run
+    (``dataset.epoch = e``) sees the same batches as an uninterrupted one.
     """
-    import keras
-
-    batch_size = positive_int(batch_size, "batch_size")
     if len(images) == 0:
         raise ValueError("`images` must hold at least one image.")
 
-    @functools.lru_cache(maxsize=2)  # the epoch being read, and the next one a prefetch may start
-    def draw(epoch):
-        """Epoch ``epoch``'s order of the images and which of them are mirrored."""
-        rng = np.random.default_rng((seed, epoch))
-        order = rng.permutation(len(images))
-        return order, (rng.random(len(images)) < 0.5 if flip else np.zeros(len(images), bool))
+    def batch(chosen, mirror):
+        batch = to_unit_float(np.asarray(images)[chosen])
+        batch[mirror] = batch[mirror][:, :, ::-1]
+        return batch
 
-    class ShuffledBatches(keras.utils.PyDataset):
+    return epoch_batches(len(images), batch_size, seed, flip, batch)
+
+
+def shuffled_records(arrays, batch_size, seed=0):
+    """A ``keras.utils.PyDataset`` of dicts of rows of ``arrays`` (``{name: array}``, equal lengths), in
+    batches in a new order every epoch (``epoch_order``), e.g. ``{"tokens": ..., "labels": ...}`` for
+    ``MaskGIT.fit``; as ``shuffled_batches``, a resumed run sees the same batches."""
+    lengths = {len(array) for array in arrays.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(f"`arrays` must hold rows of one non-zero length; got lengths {sorted(lengths)}.")
+    return epoch_batches(
+        lengths.pop(), batch_size, seed, False, lambda chosen, _: {n: a[chosen] for n, a in arrays.items()}
+    )
+
+
+def epoch_batches(count, batch_size, seed, flip, batch):
+    """A ``PyDataset`` of ``ceil(count / batch_size)`` batches per epoch, batch ``i`` of epoch ``e`` being
+    ``batch(rows, mirrored)`` for its rows of ``epoch_order(count, seed, e, flip)``."""
+    import keras
+
+    batch_size = positive_int(batch_size, "batch_size")
+    draw = functools.lru_cache(maxsize=2)(lambda epoch: epoch_order(count, seed, epoch, flip))  # read and prefetched
+
+    class EpochBatches(keras.utils.PyDataset):
         epoch = 0
 
         def __len__(self):
-            return -(-len(images) // batch_size)
+            return -(-count // batch_size)
 
         def __getitem__(self, index):
             order, mirror = draw(self.epoch)
             chosen = order[index * batch_size : (index + 1) * batch_size]
-            batch = to_unit_float(np.asarray(images)[chosen])
-            flips = mirror[chosen]
-            batch[flips] = batch[flips][:, :, ::-1]
-            return batch
+            return batch(chosen, mirror[chosen])
 
         def on_epoch_end(self):
             self.epoch += 1
 
-    return ShuffledBatches()
+    return EpochBatches()
 
 
 def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):

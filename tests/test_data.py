@@ -265,3 +265,31 @@ def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
         np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)[:2] / np.float32(255),
     )
     assert data.load_images(str(tmp_path / "images.npz"), limit=3).shape == (3, 2, 2, 3)
+
+
+def test_shuffled_batches_and_records_order_each_epoch_from_the_seed_alone():
+    images = np.arange(10 * 2 * 2 * 1, dtype="float32").reshape(10, 2, 2, 1) / 40
+    first = data.shuffled_batches(images, 4, seed=3, flip=True)
+    assert len(first) == 3
+    epoch0 = np.concatenate([first[i] for i in range(3)])
+    first.on_epoch_end()
+    epoch1 = np.concatenate([first[i] for i in range(3)])
+    resumed = data.shuffled_batches(images, 4, seed=3, flip=True)
+    resumed.epoch = 1  # what a resumed run sets
+    np.testing.assert_array_equal(np.concatenate([resumed[i] for i in range(3)]), epoch1)
+    assert not np.array_equal(epoch0, epoch1)
+    # every image once per epoch, some mirrored
+    assert sorted(np.sort(epoch0.reshape(10, -1), axis=1).sum(axis=1)) == sorted(images.reshape(10, -1).sum(axis=1))
+
+    records = {"tokens": np.arange(20).reshape(10, 2), "labels": np.arange(10)}
+    batches = data.shuffled_records(records, 4, seed=3)
+    rows = [batches[i] for i in range(3)]
+    assert [len(b["labels"]) for b in rows] == [4, 4, 2]
+    labels = np.concatenate([b["labels"] for b in rows])
+    assert sorted(labels) == list(range(10))
+    np.testing.assert_array_equal(np.concatenate([b["tokens"] for b in rows]), records["tokens"][labels])
+    np.testing.assert_array_equal(labels, data.epoch_order(10, 3, 0)[0])
+    with pytest.raises(ValueError, match="arrays"):
+        data.shuffled_records({"tokens": np.zeros((3, 2)), "labels": np.zeros(2)}, 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        data.shuffled_records(records, 0)

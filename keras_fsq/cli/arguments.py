@@ -58,7 +58,10 @@ def parse_words(text):
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_data_arguments(parser, train_size=4000, batch_size=64):
+DEFAULT_TRAIN_SIZE = 4000  # the README's split of the bundled images: 4,000 train, 1,085 held out
+
+
+def add_data_arguments(parser, train_size=None, batch_size=64):
     parser.add_argument(
         "--data",
         default="shared-cifar10",
@@ -72,7 +75,8 @@ def add_data_arguments(parser, train_size=4000, batch_size=64):
         "--train-size",
         type=non_negative_int,
         default=train_size,
-        help="the first N images train; the rest are held out",
+        help="the first N images train; the rest are held out (default: 4,000; with shared-cifar10-jpeg50k every "
+        "JPEG trains and the 1,085 lossless images it leaves out are held out)",
     )
     parser.add_argument("--limit", type=positive_int, help="use at most this many images in all")
     parser.add_argument(
@@ -85,6 +89,21 @@ def add_data_arguments(parser, train_size=4000, batch_size=64):
 
 def add_overwrite(parser, what="existing output files"):
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
+def load_split(args, load_images=None):
+    """``(training images, held-out images)`` for ``--data``: the first ``--train-size`` images and the rest;
+    for ``shared-cifar10-jpeg50k``, its JPEGs (the first ``--train-size`` if given) and, held out, the lossless
+    images whose JPEGs it leaves out (``class_folders.HELD_OUT_START`` on), so no held-out image trains in
+    either form and the held-out metrics are measured against lossless originals."""
+    from keras_fsq import class_folders, data
+
+    load = load_images or (lambda: data.load_images(args.data, args.data_dir, args.limit))
+    if args.data == data.SHARED_CIFAR10_JPEG_NAME:
+        images = load()
+        held_out = data.load_shared_cifar10(args.data_dir)[0][class_folders.HELD_OUT_START :]
+        return images[: args.train_size or len(images)], held_out
+    return split(load(), DEFAULT_TRAIN_SIZE if args.train_size is None else args.train_size)
 
 
 def split(images, train_size):

@@ -7,13 +7,13 @@ import time
 from keras_fsq.cli.arguments import (
     add_data_arguments,
     add_overwrite,
+    load_split,
     non_negative_float,
     non_negative_int,
     parse_ints,
     parse_levels,
     positive_float,
     positive_int,
-    split,
 )
 
 OUTPUTS = (
@@ -135,7 +135,7 @@ def run(args):
 
     from keras_fsq import files
 
-    if args.train_size < 1:
+    if args.train_size is not None and args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for training.")
     if not is_preset_folder(args.preset):
         from keras_fsq import presets
@@ -168,7 +168,7 @@ def train_into(args, out, resumed=None):
     from keras_fsq import checkpoints, files, presets, reporting, training
     from keras_fsq.progress import TrainingProgress
 
-    train_images, held_out = split(load_training_images(args), args.train_size)
+    train_images, held_out = load_split(args, lambda: load_training_images(args))
 
     import keras
 

@@ -8,12 +8,12 @@ import sys
 from keras_fsq.cli.arguments import (
     add_data_arguments,
     add_overwrite,
+    load_split,
     non_negative_float,
     non_negative_int,
     parse_ints,
     parse_words,
     positive_int,
-    split,
 )
 
 
@@ -48,7 +48,7 @@ def add_parser(commands):
 def run(args):
     from keras_fsq import files
 
-    if args.train_size < 1:
+    if args.train_size is not None and args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for tuning.")
     from keras_fsq import tuning
 
@@ -119,9 +119,9 @@ def tune_into(args, space, out):
     """Run the search ``args`` describe with its project in ``out``; the results table's rows."""
     import keras
 
-    from keras_fsq import data, files, tuning
+    from keras_fsq import files, tuning
 
-    train_images, held_out = split(data.load_images(args.data, args.data_dir, args.limit), args.train_size)
+    train_images, held_out = load_split(args)
     check_same_search(out / "search.json", search_description(args, train_images, held_out), args.overwrite)
     keras.utils.set_random_seed(args.seed)
     hypermodel = tuning.FSQVAEHyperModel(
