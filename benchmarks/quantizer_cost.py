@@ -1,14 +1,16 @@
-"""Forward+backward time and memory of FSQ against an identity layer and VectorQuantizer.
+"""Forward+backward time and memory of FSQ, LFQ, BSQ and VQ against identity layers, eager and compiled.
 
-    KERAS_BACKEND=jax python benchmarks/quantizer_cost.py [--repeats 20] [--scaling]
+    KERAS_BACKEND=jax python benchmarks/quantizer_cost.py [--repeats 20] [--mode both|eager|compiled] [--scaling]
     KERAS_BACKEND=jax python benchmarks/quantizer_cost.py --memory
 
 For each input shape and codebook size (2^8, 2^12, 2^16 with the FSQ paper's level
-sets; VQ with the same number of codes and dimension) it times ``d sum(layer(x)^2) / dx``
-compiled with the backend's own compiler (tf.function(jit_compile), jax.jit, or eager
-torch) and prints medians in ms and the ratios FSQ/identity and VQ/FSQ, measured side by
-side in one run. Targets (issue 8): FSQ within 1.5x of identity; VQ at 2^16 at least 20x
-slower than FSQ. "FSQ" is the layer's default (the FSQ paper's quantizer); "FSQ + loss"
+sets; VQ with the same number of codes and dimension; LFQ and BSQ with as many bits) it
+times ``d sum(layer(x)^2) / dx`` eagerly and compiled with the backend's own compiler
+(tf.function(jit_compile=True), jax.jit, torch.compile), every layer in turn round after
+round, and prints medians in ms and the ratios to an identity layer of the same input
+shape (target: FSQ at most 1.5x identity in a compiled step), VQ/FSQ and, on torch with
+vector-quantize-pytorch installed, FSQ / the peer's FSQ on the same values (target: at most
+0.9 eager). "FSQ" is the layer's default (the FSQ paper's quantizer); "FSQ + loss"
 adds the seed's options, its quantization loss (commitment and entropy terms) and the
 level-usage EMA. ``--no-vq`` leaves VQ out. ``--memory`` prints each step's memory peak instead: the
 resident memory one forward+backward adds above what was resident before it (outputs,
@@ -30,8 +32,9 @@ LEVELS = {"2^8": [8, 6, 5], "2^12": [7, 5, 5, 5, 5], "2^16": [8, 8, 8, 5, 5, 5]}
 SHAPES = {"(64, 8, 8, d)": (64, 8, 8), "(64, 1024, d)": (64, 1024)}
 
 
-def gradient_function(layer):
-    """A compiled ``x -> d sum(layer(x, training=True)^2) / dx`` on the active backend."""
+def gradient_function(layer, compiled=True):
+    """``x -> d sum(layer(x, training=True)^2) / dx`` on the active backend, compiled by its own compiler
+    (``tf.function(jit_compile=True)``, ``jax.jit``, ``torch.compile``) or eager (``compiled=False``)."""
     import keras
 
     from keras_fsq import Quantizer
@@ -42,14 +45,13 @@ def gradient_function(layer):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(jit_compile=True)
         def step(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = tf.reduce_sum(tf.square(layer(x, **kwargs)))
             return tape.gradient(y, x)
 
-        return step
+        return tf.function(step, jit_compile=True) if compiled else step
     if backend == "jax":
         import jax
 
@@ -57,14 +59,28 @@ def gradient_function(layer):
             values, _ = layer.stateless_call(trainable, non_trainable, x, **kwargs)
             return (values**2).sum()
 
-        grad = jax.jit(jax.grad(loss))
+        grad = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
         return lambda x: grad(x, trainable, non_trainable)
+    return torch_gradient(lambda x: layer(x, **kwargs), compiled)
+
+
+def torch_gradient(forward, compiled):
+    """``x -> d sum(forward(x)^2) / dx`` on torch; ``compiled``: the loss through ``torch.compile``
+    (AOTAutograd compiles its backward too)."""
+    import torch
+
+    def loss(x):
+        out = forward(x)
+        out = out[0] if isinstance(out, tuple) else out
+        return (out**2).sum()
+
+    loss = torch.compile(loss) if compiled else loss
 
     def step(x):
         x = x.detach().requires_grad_(True)
-        (layer(x, **kwargs) ** 2).sum().backward()
+        loss(x).backward()
         return x.grad
 
     return step
@@ -136,42 +152,97 @@ def median_ms(fn, x, repeats):
     return statistics.median(times)
 
 
-def benchmark_cases(with_vq=True):
-    """Yield (input name, codebook name, x, {layer name: compiled step}) for every table row."""
+def peer_fsq(levels):
+    """vector-quantize-pytorch's FSQ (channels-last 3-D inputs), or ``None`` when it is not installed."""
+    try:
+        from vector_quantize_pytorch import FSQ as PeerFSQ
+    except ImportError:
+        return None
+    return PeerFSQ(levels=levels)
+
+
+def benchmark_cases(with_vq=True, compiled=True):
+    """Yield (input name, codebook name, {layer name: (x, step)}) for every table row.
+
+    FSQ, FSQ + loss and VQ take ``d = len(levels)`` channels; LFQ and BSQ ``log2(codes)`` bits; each is
+    compared with an identity layer of its own input shape. On torch, vector-quantize-pytorch's FSQ
+    (``peer``) runs beside ours on the same values when it is installed.
+    """
     import keras
     from keras import ops
 
-    from keras_fsq import FSQ, VectorQuantizer
+    from keras_fsq import BSQ, FSQ, LFQ, VectorQuantizer
 
+    torch_backend = keras.backend.backend() == "torch"
     for shape_name, shape in SHAPES.items():
         for size_name, levels in LEVELS.items():
-            d = len(levels)
-            x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape + (d,)).astype("float32"))
+            d, bits = len(levels), int(size_name.split("^")[1])
+            rng = np.random.default_rng(0)
+            x = ops.convert_to_tensor(rng.normal(size=shape + (d,)).astype("float32"))
+            x_bits = ops.convert_to_tensor(rng.normal(size=shape + (bits,)).astype("float32"))
             layers = {
-                "identity": keras.layers.Identity(),
-                "fsq": FSQ(levels),
-                "fsq_loss": FSQ(levels, loss_weight=1.0, track_usage=True),  # the seed's options
-                "vq": VectorQuantizer(int(np.prod(levels)), d, commitment_weight=0.0, seed=0),
+                "identity": (x, keras.layers.Identity()),
+                "fsq": (x, FSQ(levels)),
+                "fsq_loss": (x, FSQ(levels, loss_weight=1.0, track_usage=True)),  # the seed's options
+                "identity_bits": (x_bits, keras.layers.Identity()),
+                "lfq": (x_bits, LFQ(bits, commitment_weight=0.0)),
+                "bsq": (x_bits, BSQ(bits)),
+                "vq": (x, VectorQuantizer(int(np.prod(levels)), d, commitment_weight=0.0, seed=0)),
             }
             # Eager torch materializes VQ's rows x codes distance matrix; skip it past 4 GiB.
-            if not with_vq or keras.backend.backend() == "torch" and np.prod(shape) * np.prod(levels) * 4 > 4 * 2**30:
+            if not with_vq or torch_backend and np.prod(shape) * np.prod(levels) * 4 > 4 * 2**30:
                 del layers["vq"]
-            for layer in layers.values():
-                layer.build(x.shape)
-            steps = {name: gradient_function(layer) for name, layer in layers.items()}
-            yield f"{shape_name} d={d}", f"{size_name} ({int(np.prod(levels))})", x, steps
+            steps = {}
+            for name, (inputs, layer) in layers.items():
+                layer.build(inputs.shape)
+                steps[name] = (inputs, gradient_function(layer, compiled))
+            peer = peer_fsq(levels) if torch_backend else None
+            if peer is not None:
+                flat = ops.reshape(x, (shape[0], -1, d))  # the peer reads (batch, sequence, d)
+                steps["peer"] = (flat, torch_gradient(peer, compiled))
+            yield f"{shape_name} d={d}", f"{size_name} ({int(np.prod(levels))})", steps
 
 
-def time_table(repeats, with_vq=True):
-    print("| input | codebook | identity | FSQ | FSQ + loss | VQ | FSQ / identity | VQ / FSQ |")
-    print("|---|---|---|---|---|---|---|---|")
-    for input_name, codebook_name, x, steps in benchmark_cases(with_vq):
-        ms = {name: median_ms(step, x, repeats) for name, step in steps.items()}
-        vq, ratio = (f"{ms['vq']:.3f}", f"{ms['vq'] / ms['fsq']:.1f}") if "vq" in ms else ("skipped", "–")
-        print(
-            f"| {input_name} | {codebook_name} | {ms['identity']:.3f} | {ms['fsq']:.3f} | {ms['fsq_loss']:.3f} "
-            f"| {vq} | {ms['fsq'] / ms['identity']:.2f} | {ratio} |"
-        )
+def time_table(repeats, with_vq=True, compiled=True):
+    """Medians (ms) of every layer's step, timed in turns (one call each, round after round)."""
+    columns = ["identity", "fsq", "fsq_loss", "identity_bits", "lfq", "bsq", "vq", "peer"]
+    print(
+        "| input | codebook | identity | FSQ | FSQ + loss | identity (bits) | LFQ | BSQ | VQ | vector-quantize-pytorch "
+        "FSQ | FSQ / identity | LFQ / identity | BSQ / identity | VQ / FSQ | FSQ / peer |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for input_name, codebook_name, steps in benchmark_cases(with_vq, compiled):
+        ms = alternating_medians(steps, repeats)
+
+        def cell(name, denominator=None, digits=3):
+            if name not in ms or denominator is not None and denominator not in ms:
+                return "–"
+            return f"{ms[name] / ms[denominator]:.2f}" if denominator else f"{ms[name]:.{digits}f}"
+
+        cells = [cell(name) for name in columns] + [
+            cell("fsq", "identity"),
+            cell("lfq", "identity_bits"),
+            cell("bsq", "identity_bits"),
+            cell("vq", "fsq"),
+            cell("fsq", "peer"),
+        ]
+        print(f"| {input_name} | {codebook_name} | " + " | ".join(cells) + " |")
+
+
+def alternating_medians(steps, repeats):
+    """``{name: median ms}`` of ``steps`` (``{name: (x, step)}``), warmed up (compiled), then timed in turns."""
+    from keras import ops
+
+    for x, step in steps.values():
+        for _ in range(3):
+            ops.convert_to_numpy(step(x))
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, (x, step) in steps.items():
+            start = time.perf_counter()
+            ops.convert_to_numpy(step(x))
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def memory_table():
@@ -179,9 +250,9 @@ def memory_table():
 
     print("| input | codebook | identity | FSQ | FSQ + loss | VQ |")
     print("|---|---|---|---|---|---|")
-    for input_name, codebook_name, x, steps in benchmark_cases():
+    for input_name, codebook_name, steps in benchmark_cases():
         mib = {}
-        for name, step in steps.items():
+        for name, (x, step) in steps.items():
             ops.convert_to_numpy(step(x))  # compile and warm up
             mib[name] = peak_step_mib(step, x)
         vq = f"{mib['vq']:.1f}" if "vq" in mib else "skipped"
@@ -198,6 +269,7 @@ def main():
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--memory", action="store_true", help="print peak memory per step instead of times")
     mode.add_argument("--scaling", action="store_true", help="also time FSQ as batch and image size grow")
+    parser.add_argument("--mode", choices=["both", "eager", "compiled"], default="both")
     parser.add_argument(
         "--no-vq", action="store_true", help="leave VQ out of the time table (it takes most of the run)"
     )
@@ -211,8 +283,10 @@ def main():
         print(f"backend {keras.backend.backend()}; peak MiB one forward+backward adds to the resident set\n")
         memory_table()
     else:
-        print(f"backend {keras.backend.backend()}; median of {args.repeats} forward+backward passes, ms\n")
-        time_table(args.repeats, with_vq=not args.no_vq)
+        for compiled in {"both": (False, True), "eager": (False,), "compiled": (True,)}[args.mode]:
+            how = "compiled" if compiled else "eager"
+            print(f"\n{keras.backend.backend()}, {how}: median of {args.repeats} forward+backward passes, ms\n")
+            time_table(args.repeats, with_vq=not args.no_vq, compiled=compiled)
     if args.scaling:
         scaling_table(args.repeats)
 

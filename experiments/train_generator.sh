@@ -18,13 +18,14 @@ python=${PYTHON:-python}
 out=${OUT:-runs/generator}
 size=()
 [ -n "${LIMIT:-}" ] && size+=(--limit "$LIMIT")
-[ -n "${EPOCHS:-}" ] && size+=(--epochs "$EPOCHS")
+maskgit_epochs=()  # the preset's recipe; the tokenizer trains 12 epochs of the 50k images (its recipe's 30 are for 4,000)
+[ -n "${EPOCHS:-}" ] && maskgit_epochs=(--epochs "$EPOCHS")
 tokenizer=$out/tokenizer
 if [ ! -f "$tokenizer/model.keras" ] || [ -f "$tokenizer/checkpoint/latest.json" ]; then
   resume=()
   [ -f "$tokenizer/checkpoint/latest.json" ] && resume=(--resume)
   "$python" -m keras_fsq.cli train --preset fsq_cifar10 --data shared-cifar10-jpeg50k --data-dir "$data_dir" \
-    --seed 0 --out "$tokenizer" "${size[@]}" "${resume[@]}"
+    --seed 0 --epochs "${EPOCHS:-12}" --out "$tokenizer" "${size[@]}" "${resume[@]}"
 fi
 if [ -z "${OUT:-}" ]; then  # the full run ships: the tokenizer's weights, then the MaskGIT's over its tokens
   "$python" experiments/train_presets.py --preset fsq_cifar10 --from-model "$tokenizer/model.keras" \
@@ -38,4 +39,4 @@ checkpoint=experiments/checkpoints/maskgit_cifar10
 resume=()
 [ -f "$checkpoint/latest.json" ] && resume=(--resume)
 "$python" experiments/train_maskgit.py --preset maskgit_cifar10 --data shared-cifar10-jpeg50k --seed 0 \
-  --data-dir "$data_dir" "${where[@]}" "${size[@]}" "${resume[@]}"
+  --data-dir "$data_dir" "${where[@]}" "${size[@]}" "${maskgit_epochs[@]}" "${resume[@]}"

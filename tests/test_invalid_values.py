@@ -21,8 +21,12 @@ def compiled(function):
     return None
 
 
-def test_a_nan_latent_gets_index_minus_one_in_training_and_compiled():
-    layer = FSQ([8, 5, 5, 5])
+@pytest.mark.parametrize(
+    "layer",
+    [FSQ([8, 5, 5, 5]), LFQ(4), BSQ(4), VectorQuantizer(16, 4, seed=0), AdaptiveFSQ([[3, 3, 3, 3], [5, 5, 5, 5]])],
+    ids=["fsq", "lfq", "bsq", "vq", "adaptive"],
+)
+def test_a_nan_latent_gets_index_minus_one_in_training_and_compiled(layer):
     z = np.zeros((3, 4), "float32")
     z[1, 2] = np.nan
     _, indices = layer(z, training=True, return_indices=True)

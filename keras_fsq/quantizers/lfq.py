@@ -13,9 +13,11 @@ from keras_fsq.validation import positive_int
 MAX_EXACT_ENTROPY_BITS = 10
 
 
-def _bits_to_index(positive, basis):
-    """Index ``sum_i [z_i > 0] 2^i`` of boolean ``positive`` ``(..., d)``, int32."""
-    return ops.sum(ops.multiply(ops.cast(positive, "int32"), basis), axis=-1)
+def _bits_to_index(positive, basis, z):
+    """Index ``sum_i [z_i > 0] 2^i`` of boolean ``positive`` ``(..., d)``, int32; -1 (never a valid index,
+    as FSQ's) for a vector of ``z`` holding NaN, which has no sign."""
+    index = ops.sum(ops.multiply(ops.cast(positive, "int32"), basis), axis=-1)
+    return ops.where(ops.any(ops.isnan(z), axis=-1), -1, index)
 
 
 def _entropy(probabilities, axis=-1):
@@ -164,7 +166,7 @@ class LFQ(_BinaryQuantizer):
             loss = loss + self.commitment_weight * ops.mean(ops.square(z - ops.stop_gradient(quantized)))
         if self.entropy_weight or self.commitment_weight:
             self.add_loss(loss)
-        return codes, _bits_to_index(positive, self._basis)
+        return codes, _bits_to_index(positive, self._basis, z)
 
     def indices_to_codes(self, indices):
         return ops.multiply(self.indices_to_signs(indices), self.codebook_scale)
@@ -217,7 +219,7 @@ class BSQ(_BinaryQuantizer):
                 unit, self.inv_temperature / math.sqrt(self.codebook_bits), self._codebook
             )
             self.add_loss(self.entropy_weight * (per_sample - self.diversity_gamma * codebook_entropy))
-        return codes, _bits_to_index(positive, self._basis)
+        return codes, _bits_to_index(positive, self._basis, z)
 
     def indices_to_codes(self, indices):
         return ops.divide(self.indices_to_signs(indices), math.sqrt(self.codebook_bits))

@@ -103,6 +103,8 @@ class VectorQuantizer(Quantizer):
         if self.commitment_weight:  # also outside training, so evaluate() reports it
             self.add_loss(self.commitment_weight * ops.mean(ops.square(z - ops.stop_gradient(quantized))))
         codes = z + ops.stop_gradient(quantized - z)
+        # A row holding NaN is nearest to no code: index -1 (never a valid one), as FSQ's; its codes are NaN.
+        flat_indices = ops.where(ops.any(ops.isnan(flat), axis=-1), -1, flat_indices)
         indices = ops.reshape(flat_indices, ops.shape(z)[:-1])
         return codes, indices
 
