@@ -13,7 +13,7 @@ under ``P_i(level | context)``. The prior, by default:
   counted on its training photos (``EntropyModel.shipped``): each symbol given its
   left and upper neighbours, coded along anti-diagonals, the DC coefficients as
   residuals of a median prediction (``keras_fsq.compression.neighbours``);
-* the model's learned ``CategoricalPrior`` (``keras_fsq.compression.priors``; rate-distortion
+* the model's learned ``CategoricalPrior`` (``keras_fsq.priors.learned``; rate-distortion
   trained models): ``context="none"`` (factorized) or ``"checkerboard"``
   (anchors first, then every other position given its decoded neighbours);
 * else the FSQ layer's EMA level usage (factorized).

@@ -1,20 +1,20 @@
 """FSQVAE: encoder -> quantizer -> decoder, trained with plain ``model.fit``."""
 
 import math
-import pathlib
-import re
-import zipfile
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_fsq import architectures
 from keras_fsq._backend import scale_loss_for_distribution
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.presets import DEFAULT_PRESET
+from keras_fsq.priors.grid import symbol_grid
+from keras_fsq.priors.learned import CategoricalPrior, check_prior
 from keras_fsq.quantizers.base import Quantizer
-from keras_fsq.validation import error_summary, number_at_least, positive_int, validate_images
+from keras_fsq.validation import number_at_least, positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
@@ -69,7 +69,7 @@ class FSQVAE(keras.Model):
         decoder: layer mapping codes back to images in [0, 1].
         reconstruction_loss: ``"mse"`` (default), ``"binary_crossentropy"`` (the seed paper's)
             or ``"mse_ms_ssim"`` (MSE + 0.1 (1 - MS-SSIM)).
-        prior: optional ``keras_fsq.compression.priors.CategoricalPrior`` over the FSQ symbols
+        prior: optional ``keras_fsq.priors.learned.CategoricalPrior`` over the FSQ symbols
             (levels ``quantizer.levels * num_codebooks``): a learned entropy model,
             saved with the model, that the codec codes with. With it the loss adds
             ``R / (H W)`` (the hard symbols' bits per pixel under the prior,
@@ -108,7 +108,7 @@ class FSQVAE(keras.Model):
             raise ValueError(f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}.")
         rate_weight = number_at_least(rate_weight, "rate_weight")
         if prior is not None:
-            _check_prior(prior, quantizer)
+            check_prior(prior, quantizer)
         elif rate_weight:
             raise ValueError("`rate_weight` > 0 needs a `prior` (the rate is measured under it).")
         adversarial_weight = number_at_least(adversarial_weight, "adversarial_weight")
@@ -427,82 +427,6 @@ class FSQVAE(keras.Model):
         return cls(**config)
 
 
-def symbol_grid(symbols, spatial_rank):
-    """Per-dimension symbols ``(N, *grid, [k,] d)`` as ``(N, h, w, D)``.
-
-    ``grid`` is ``(h, w)``, or ``(n,)`` for a global latent (then ``h = 1``).
-    """
-    shape = ops.shape(symbols)
-    if spatial_rank == 1:
-        return ops.reshape(symbols, (shape[0], 1, shape[1], -1))
-    return ops.reshape(symbols, (shape[0], shape[1], shape[2], -1))
-
-
-def _check_prior(prior, quantizer):
-    """A prior must be a CategoricalPrior over exactly the FSQ's symbols (levels repeated per codebook)."""
-    from keras_fsq.compression.priors import CategoricalPrior
-    from keras_fsq.quantizers import FSQ
-
-    if not isinstance(prior, CategoricalPrior):
-        raise ValueError(
-            f"`prior` must be a keras_fsq.compression.priors.CategoricalPrior; received {type(prior).__name__}."
-        )
-    if type(quantizer) is not FSQ or quantizer.project_in is not None:
-        raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
-    if prior.levels != quantizer.position_alphabet:
-        raise ValueError(
-            f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.position_alphabet}."
-        )
-
-
-def load_model(path):
-    """A ``.keras`` file written by keras_fsq (or any Keras model file), loaded with every keras_fsq class registered.
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the
-    file for one that is truncated, not a ``.keras`` archive, or names a class
-    neither Keras nor keras_fsq defines.
-    """
-    from keras_fsq import register_serializables
-
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist" + (" (it is a folder)." if path.is_dir() else "."))
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a .keras model file (not a zip archive: truncated, or another format).")
-    register_serializables()
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:  # Keras raises TypeError, ValueError, KeyError, zip and HDF5 errors alike
-        unknown = re.search(r"Could not locate class '([^']+)'", str(error))
-        if unknown:
-            raise ValueError(
-                f"{path} names the class {unknown.group(1)!r}, which neither Keras nor keras_fsq defines."
-            ) from None
-        raise ValueError(f"{path} could not be loaded: {error_summary(error)}") from None
-
-
-QUANTIZERS = ("fsq", "vq")
-ARCHITECTURES = ("global", "conv", "residual", "gdn", "block_dct")
-# What an argument means when neither it nor the preset sets it.
-_FALLBACKS = {
-    "quantizer": "fsq",
-    "dct_quality": 50,
-    "codebook_size": None,
-    "latent_dim": 64,
-    "depth": 1,
-    "attention": False,
-    "normalization": "batch",
-    "quantizer_loss_weight": 0.0,
-    "norm_momentum": 0.99,
-    "num_codebooks": 1,
-    "prior": None,
-    "rate_weight": 0.0,
-    "adversarial_weight": 0.0,
-    "adversarial_start": 0,
-    "discriminator_widths": [32, 64, 128],
-}
-
-
 def build_fsqvae(
     preset=DEFAULT_PRESET,
     *,
@@ -529,132 +453,40 @@ def build_fsqvae(
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
-    The base is ``preset``, by default ``keras_fsq.presets.DEFAULT_PRESET`` (a
-    conv model, 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE); the seed
-    paper's model is ``preset="fsq_cifar10_paper"``. ``preset=None`` builds from
-    the arguments alone: ``architecture``, ``levels``, ``widths`` and ``image_shape``
-    must then be given. This builds the model only: ``FSQVAE.from_preset`` also
-    loads the shipped weights.
+    ``preset`` is a name of ``keras_fsq.presets.PRESETS`` (default ``"fsq_cifar10"``: a conv
+    model, an 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE; the seed paper's is
+    ``"fsq_cifar10_paper"``), or None to build from the arguments alone (``architecture``,
+    ``levels``, ``widths`` and ``image_shape`` then needed). Builds the model only:
+    ``FSQVAE.from_preset`` also loads the shipped weights.
 
-    Args:
-        preset: a name of ``keras_fsq.presets.PRESETS`` (default ``"fsq_cifar10"``), or None.
-        quantizer: ``"fsq"`` (``FSQ(levels)``) or ``"vq"`` (a ``VectorQuantizer``
-            of ``codebook_size`` codes, default ``prod(levels)``, of dimension ``len(levels)``).
-        levels: FSQ levels.
-        num_codebooks: FSQ codebooks per latent vector (``len(levels) * num_codebooks`` channels).
-        latent_dim: total latent size of the global encoder (``latent_dim // len(levels)`` codes).
-        image_shape: ``(H, W, C)`` of the images.
-        architecture: ``"global"`` (the paper's ``Encoder``/``Decoder``), ``"conv"``
-            (``ConvEncoder``/``ConvDecoder``), ``"residual"`` (``ResidualEncoder``/``ResidualDecoder``)
-            ``"gdn"`` (``GDNEncoder``/``GDNDecoder``, the first photo codecs' transforms) or
-            ``"block_dct"`` (``keras_fsq.block_transform``: YCbCr 4:2:0 and an 8x8 DCT with
-            learned residuals, one vector per 8x8 pixels); the conv ones code one vector
-            per ``2^len(widths)`` pixels square.
-        widths: encoder widths (the decoder mirrors them).
-        depth: residual blocks per stage of the residual architecture.
-        attention: whether the residual architecture adds attention at its lowest resolution.
-        normalization: the residual blocks' normalization.
-        reconstruction_loss: ``"mse"``, ``"binary_crossentropy"`` or ``"mse_ms_ssim"``.
-        quantizer_loss_weight: weight of the seed paper's quantization loss on FSQ (0: none).
-        norm_momentum: the BatchNorm moving-average momentum of the blocks (0.99); lower
-            it (e.g. 0.9) for runs of a few hundred steps.
-        prior: ``None``, or the context of a learned ``CategoricalPrior`` over the FSQ
-            symbols (``"none"`` factorized, ``"checkerboard"``): the codec's entropy model.
-        rate_weight: lambda of rate-distortion training (needs a prior).
-        dct_quality: of ``architecture="block_dct"`` (``BlockDCTEncoder``/``BlockDCTDecoder``,
-            ``widths`` = [residual width, pixel filter width]): the JPEG quality whose
-            tables initialise its quantisation gains.
-        adversarial_weight: ``w`` of an adversarial loss (``keras_fsq.adversarial``; 0: none):
-            the model gets a ``PatchDiscriminator`` of the preset's ``discriminator_widths``.
-        adversarial_start: training steps before the adversarial loss switches on.
-        seed: the VQ codebook's initialisation seed.
+    ``architecture`` and ``quantizer`` name builders of ``keras_fsq.architectures`` (``"global"``,
+    ``"conv"``, ``"residual"``, ``"gdn"``, ``"block_dct"``; ``"fsq"``, ``"vq"``), whose docstrings say
+    which arguments each reads (``widths``, ``latent_dim``, ``depth``, ``attention``, ``normalization``,
+    ``norm_momentum``, ``dct_quality``, ``num_codebooks``, ``codebook_size``, ``quantizer_loss_weight``
+    (the seed paper's quantization loss; 0: none), ``seed`` (VQ's initialisation)). The model's own:
+    ``reconstruction_loss`` (``"mse"``, ``"binary_crossentropy"``, ``"mse_ms_ssim"``); ``prior``
+    (``None``, or the context of a learned ``CategoricalPrior`` over the FSQ symbols: ``"none"``,
+    ``"checkerboard"``, ``"activity"``) and ``rate_weight`` (lambda of rate-distortion training);
+    ``adversarial_weight`` (an adversarial loss with a ``PatchDiscriminator`` of the preset's
+    ``discriminator_widths``; 0: none) switched on after ``adversarial_start`` steps.
     """
     from keras_fsq import presets
-    from keras_fsq.blocks import (
-        ConvDecoder,
-        ConvEncoder,
-        Decoder,
-        Encoder,
-        GDNDecoder,
-        GDNEncoder,
-        ResidualDecoder,
-        ResidualEncoder,
-    )
-    from keras_fsq.compression.priors import CategoricalPrior
-    from keras_fsq.levels import validate_levels
-    from keras_fsq.quantizers import FSQ, VectorQuantizer
 
-    given = dict(
-        quantizer=quantizer,
-        levels=levels,
-        codebook_size=codebook_size,
-        latent_dim=latent_dim,
-        image_shape=image_shape,
-        architecture=architecture,
-        widths=widths,
-        depth=depth,
-        attention=attention,
-        normalization=normalization,
-        reconstruction_loss=reconstruction_loss,
-        quantizer_loss_weight=quantizer_loss_weight,
-        norm_momentum=norm_momentum,
-        num_codebooks=num_codebooks,
-        prior=prior,
-        rate_weight=rate_weight,
-        dct_quality=dct_quality,
-        adversarial_weight=adversarial_weight,
-        adversarial_start=adversarial_start,
-    )
-    config = dict(_FALLBACKS, reconstruction_loss="mse")
+    given = {key: value for key, value in locals().items() if key not in ("preset", "seed") and value is not None}
+    config = dict(architectures.DEFAULTS, reconstruction_loss="mse")
     if preset is not None:
         config.update(presets.get_preset(preset)["model"])
-    config.update({key: value for key, value in given.items() if value is not None})
+    config.update(given)
     missing = [key for key in ("architecture", "levels", "widths", "image_shape") if config.get(key) is None]
     if missing:
         raise ValueError(f"build_fsqvae(preset=None) builds from the arguments alone; give {', '.join(missing)}.")
-    levels = validate_levels(config["levels"])
     positive_int(config["latent_dim"], "latent_dim")
-    code_dim, image_shape, widths = len(levels), tuple(config["image_shape"]), list(config["widths"])
-    if config["quantizer"] == "fsq":
-        code_dim *= config["num_codebooks"]
-        # Level usage: the codec's default prior and the usage metrics read it.
-        quantizer_layer = FSQ(
-            levels,
-            num_codebooks=config["num_codebooks"],
-            loss_weight=config["quantizer_loss_weight"],
-            track_usage=True,
-            name="quantizer",
-        )
-    elif config["quantizer"] == "vq":
-        size = config["codebook_size"] or math.prod(levels)
-        quantizer_layer = VectorQuantizer(size, code_dim, seed=seed, name="quantizer")
-    else:
-        raise ValueError(f"Unknown `quantizer` {config['quantizer']!r}; choose one of {QUANTIZERS}.")
-    momentum = config["norm_momentum"]
-    if config["architecture"] == "global":
-        encoder = Encoder(max(1, config["latent_dim"] // code_dim), code_dim, widths, momentum, name="encoder")
-        decoder = Decoder(image_shape, widths[::-1], momentum, name="decoder")
-    elif config["architecture"] == "conv":
-        encoder = ConvEncoder(code_dim, widths, momentum, name="encoder")
-        decoder = ConvDecoder(image_shape[-1], widths[::-1], momentum, name="decoder")
-    elif config["architecture"] == "residual":
-        blocks = {key: config[key] for key in ("depth", "attention", "normalization", "norm_momentum")}
-        encoder = ResidualEncoder(code_dim, widths, name="encoder", **blocks)
-        decoder = ResidualDecoder(image_shape[-1], widths[::-1], name="decoder", **blocks)
-    elif config["architecture"] == "gdn":
-        encoder = GDNEncoder(code_dim, widths, name="encoder")
-        decoder = GDNDecoder(image_shape[-1], widths[::-1], name="decoder")
-    elif config["architecture"] == "block_dct":
-        from keras_fsq.block_transform import BlockDCTDecoder, BlockDCTEncoder
-
-        quality = config["dct_quality"]
-        encoder = BlockDCTEncoder(levels, quality, width=widths[0], name="encoder")
-        decoder = BlockDCTDecoder(levels, quality, width=widths[0], filter_width=widths[-1], name="decoder")
-    else:
-        raise ValueError(f"Unknown `architecture` {config['architecture']!r}; choose one of {ARCHITECTURES}.")
+    encoder, quantizer_layer, decoder = architectures.build_parts(config, seed)
     prior_layer = None
     if config["prior"] is not None:
-        prior_layer = CategoricalPrior(levels * config["num_codebooks"], context=config["prior"], name="prior")
+        prior_layer = CategoricalPrior(
+            list(config["levels"]) * config["num_codebooks"], context=config["prior"], name="prior"
+        )
     discriminator = None
     if config["adversarial_weight"]:
         from keras_fsq.adversarial import PatchDiscriminator
@@ -672,5 +504,5 @@ def build_fsqvae(
         adversarial_start=config["adversarial_start"],
         name="fsqvae",
     )
-    model.build((None,) + image_shape)
+    model.build((None, *config["image_shape"]))
     return model

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_fsq import class_folders, data
+from keras_fsq import class_folders, data, sources
 from tests.conftest import BACKEND, SHARED_DATA
 
 
@@ -40,8 +40,8 @@ def test_folders_and_archives_give_the_same_images_labels_and_classes(tmp_path):
         assert class_folders.read_class_folders(source, limit=2)[0].shape == (2, 4, 4, 3)
         kept = class_folders.read_class_folders(source, exclude=["cat/a.png"])[0]
         assert kept[:, 0, 0, 0].tolist() == [30, 20]  # a path or its tail leaves an image out
-    assert data.load_images(str(tmp_path / "set.tar.gz")).shape == (3, 4, 4, 3)  # --data an archive
-    assert data.load_images(str(tmp_path / "tree" / "set"), limit=1).shape == (1, 4, 4, 3)  # or a tree
+    assert sources.load_images(str(tmp_path / "set.tar.gz")).shape == (3, 4, 4, 3)  # --data an archive
+    assert sources.load_images(str(tmp_path / "tree" / "set"), limit=1).shape == (1, 4, 4, 3)  # or a tree
 
 
 def test_bad_class_sets_are_one_clear_error(tmp_path):

@@ -253,8 +253,9 @@ def test_unequal_levels_round_trip_several_images_of_odd_sizes(levels, architect
 
 
 def random_prior(levels, context, rng):
-    from keras_fsq.compression import contexts as context_names
-    from keras_fsq.compression import neighbours, priors
+    from keras_fsq.compression import neighbours
+    from keras_fsq.priors import contexts as context_names
+    from keras_fsq.priors import learned as priors
 
     max_level = max(levels)
     buckets = 3 if context in context_names.TWO_PASS else None

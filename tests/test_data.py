@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_fsq import data
+from keras_fsq import data, sources
 from tests.conftest import SHARED_DATA
 
 
@@ -264,7 +264,7 @@ def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
         data.load_array_file(tmp_path / "images.npz", limit=2),
         np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)[:2] / np.float32(255),
     )
-    assert data.load_images(str(tmp_path / "images.npz"), limit=3).shape == (3, 2, 2, 3)
+    assert sources.load_images(str(tmp_path / "images.npz"), limit=3).shape == (3, 2, 2, 3)
 
 
 def test_shuffled_batches_and_records_order_each_epoch_from_the_seed_alone():

@@ -42,9 +42,9 @@ def test_output_folders_are_checked_before_any_work(tmp_path):
 @pytest.fixture
 def no_work(monkeypatch):
     """Fail the test if a command starts loading data."""
-    from keras_fsq import data
+    from keras_fsq import sources
 
-    monkeypatch.setattr(data, "load_images", lambda *args: pytest.fail("data was loaded before --out was checked"))
+    monkeypatch.setattr(sources, "load_images", lambda *args: pytest.fail("data was loaded before --out was checked"))
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])

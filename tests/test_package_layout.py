@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle between its modules; data and presets need no Keras."""
+"""The package's shape: no import cycle between its modules and no import that climbs back up, counting
+imports inside functions; data and presets need no Keras."""
 
 import ast
 import pathlib
@@ -13,10 +14,10 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def module_level_imports(path):
-    """The keras_fsq modules ``path`` imports when it is imported (its top-level statements)."""
+def imports_of(path):
+    """The keras_fsq modules ``path`` imports anywhere: at the top and inside functions (when they run)."""
     names = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -27,10 +28,32 @@ def module_level_imports(path):
 
 def import_graph():
     modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
-    return {
-        name: sorted(m for m in module_level_imports(path) if m in modules and m != name)
-        for name, path in modules.items()
-    }
+    return {name: sorted(m for m in imports_of(path) if m in modules and m != name) for name, path in modules.items()}
+
+
+# Which way each part may import: a module under the key imports none of the modules under the values.
+# The priors sit below the model and the codec that use them; the quantizers below everything that
+# quantizes; the model below the codec; nothing but the command line imports the command line.
+LAYERS = {
+    "keras_fsq.priors": ("keras_fsq.models", "keras_fsq.compression", "keras_fsq.codec", "keras_fsq.maskgit"),
+    "keras_fsq.quantizers": ("keras_fsq.models", "keras_fsq.priors", "keras_fsq.compression", "keras_fsq.maskgit"),
+    "keras_fsq.models": ("keras_fsq.compression", "keras_fsq.codec", "keras_fsq.maskgit", "keras_fsq.tuning"),
+    "keras_fsq.architectures": ("keras_fsq.models", "keras_fsq.compression"),
+    "keras_fsq.data": ("keras_fsq.sources", "keras_fsq.class_folders"),
+    "keras_fsq.class_folders": ("keras_fsq.sources",),
+}
+
+
+def climbing_imports(graph, layers):
+    """``(module, imported)`` pairs where a module under a ``layers`` key imports one of its values."""
+    return sorted(
+        (module, imported)
+        for module, imported_modules in graph.items()
+        for below, above in layers.items()
+        if module == below or module.startswith(below + ".")
+        for imported in imported_modules
+        if any(imported == top or imported.startswith(top + ".") for top in above)
+    )
 
 
 def find_cycle(graph):
@@ -64,10 +87,21 @@ def test_find_cycle_sees_a_cycle():
     assert find_cycle({"a": ["b"], "b": [], "c": ["a"]}) is None
 
 
-def test_the_package_has_no_import_cycle():
+def test_the_package_has_no_import_cycle_counting_imports_inside_functions():
     graph = import_graph()
     assert "keras_fsq.models" in graph and graph["keras_fsq.data"], "the graph was not read"
+    assert "keras_fsq.sources" in graph["keras_fsq.cli.train"], "imports inside functions were not read"
     assert find_cycle(graph) is None
+
+
+def test_no_import_climbs_back_up():
+    graph = import_graph()
+    assert climbing_imports({"a.low": ["a.high.x"], "a.high.x": ["a.low"]}, {"a.low": ("a.high",)}) == [
+        ("a.low", "a.high.x")
+    ]
+    assert climbing_imports(graph, LAYERS) == []
+    outside = [(m, i) for m, imported in graph.items() if not m.startswith("keras_fsq.cli") for i in imported]
+    assert [pair for pair in outside if pair[1].startswith("keras_fsq.cli")] == []
 
 
 def test_data_presets_and_levels_import_without_keras():

@@ -1,4 +1,4 @@
-"""Learned priors (keras_fsq.compression.priors) and rate-distortion training, and the codec coding with them."""
+"""Learned priors (keras_fsq.priors.learned) and rate-distortion training, and the codec coding with them."""
 
 import math
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_fsq import FSQ, FSQVAE, CategoricalPrior, ConvDecoder, ConvEncoder, codec, load_model
-from keras_fsq.compression.priors import anchor_mask, checkerboard_contexts
+from keras_fsq.priors.learned import anchor_mask, checkerboard_contexts
 from tests.conftest import BACKEND, REPO_ROOT
 
 LEVELS = [5, 4, 3]
@@ -223,7 +223,7 @@ def test_a_prior_table_too_large_is_refused_before_any_weight_exists():
 
 
 def test_the_activity_context_is_the_checkerboards_bucket_alone():
-    from keras_fsq.compression import priors
+    from keras_fsq.priors import learned as priors
 
     symbols = np.random.default_rng(0).integers(0, 5, size=(2, 6, 7, 3)).astype("int32")
     full = keras.ops.convert_to_numpy(priors.contexts_of(symbols, [5, 5, 5], "checkerboard", 4))

@@ -96,10 +96,10 @@ def load_split(args, load_images=None):
     for ``shared-cifar10-jpeg50k``, its JPEGs (the first ``--train-size`` if given) and, held out, the lossless
     images whose JPEGs it leaves out (``class_folders.HELD_OUT_START`` on), so no held-out image trains in
     either form and the held-out metrics are measured against lossless originals."""
-    from keras_fsq import class_folders, data
+    from keras_fsq import class_folders, data, sources
 
-    load = load_images or (lambda: data.load_images(args.data, args.data_dir, args.limit))
-    if args.data == data.SHARED_CIFAR10_JPEG_NAME:
+    load = load_images or (lambda: sources.load_images(args.data, args.data_dir, args.limit))
+    if args.data == sources.SHARED_CIFAR10_JPEG_NAME:
         images = load()
         held_out = data.load_shared_cifar10(args.data_dir)[0][class_folders.HELD_OUT_START :]
         return images[: args.train_size or len(images)], held_out

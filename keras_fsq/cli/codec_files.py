@@ -53,7 +53,8 @@ def load_codec_model(args, model_name=None, engine=False):
     from keras_fsq._backend import require_backend
 
     require_backend()
-    from keras_fsq.models import FSQVAE, load_model
+    from keras_fsq.models import FSQVAE
+    from keras_fsq.saving import load_model
 
     if shipped is not None:
         model = FSQVAE.from_preset(shipped)

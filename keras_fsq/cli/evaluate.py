@@ -24,8 +24,8 @@ def add_parser(commands):
 
 
 def run(args):
-    from keras_fsq import data, files, reporting
-    from keras_fsq.models import load_model
+    from keras_fsq import files, reporting, sources
+    from keras_fsq.saving import load_model
 
     model_path = pathlib.Path(args.model)
     if not model_path.is_file():
@@ -38,7 +38,7 @@ def run(args):
 
             extract = inception_features(progress=True)
         model = load_model(args.model)
-        _, held_out = split(data.load_images(args.data, args.data_dir, args.limit), args.train_size)
+        _, held_out = split(sources.load_images(args.data, args.data_dir, args.limit), args.train_size)
         extra = reporting.reconstruction_scores(model, held_out, extract) if extract else None
         metrics = reporting.write_run_report(model, held_out, staging, model_path.stem, extra=extra)
     print(f"wrote {out}/: metrics.json, metrics.md, reconstructions.png")

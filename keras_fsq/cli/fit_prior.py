@@ -34,7 +34,7 @@ def default_tile(model):
 
 
 def run(args):
-    from keras_fsq import codec, data, files
+    from keras_fsq import codec, data, files, sources
 
     files.check_target(args.out, args.overwrite, inputs=[args.model, args.data])
     model, _ = load_codec_model(args)
@@ -42,7 +42,7 @@ def run(args):
         images = data.load_image_folder(args.data, size=args.tile or default_tile(model), mode="tile")
         images = images[: args.limit] if args.limit else images
     else:
-        images = data.load_images(args.data, args.data_dir, args.limit)
+        images = sources.load_images(args.data, args.data_dir, args.limit)
     prior = codec.EntropyModel.fit(model, images, context=args.context)
     files.write_text(args.out, prior.to_json(), overwrite=args.overwrite)
     print(f"wrote {args.out}: {args.context} prior from {len(images)} images")

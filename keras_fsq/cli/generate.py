@@ -43,7 +43,7 @@ def load_generator(name):
     """A generator preset's model, or a ``.keras`` MaskGIT, and its sampling settings."""
     from keras_fsq import presets
     from keras_fsq.maskgit import MaskGIT
-    from keras_fsq.models import load_model
+    from keras_fsq.saving import load_model
 
     if pathlib.Path(name).suffix == ".keras":
         if not pathlib.Path(name).is_file():

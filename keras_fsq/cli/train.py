@@ -4,6 +4,7 @@ import pathlib
 import sys
 import time
 
+from keras_fsq.architectures import ARCHITECTURES, QUANTIZERS
 from keras_fsq.cli.arguments import (
     add_data_arguments,
     add_overwrite,
@@ -15,6 +16,7 @@ from keras_fsq.cli.arguments import (
     positive_float,
     positive_int,
 )
+from keras_fsq.priors.contexts import PRIOR_CONTEXTS
 
 OUTPUTS = (
     "model.keras",
@@ -41,12 +43,13 @@ def add_parser(commands):
     )
     train.add_argument(
         "--architecture",
-        choices=["global", "conv", "residual", "gdn"],
-        help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size",
+        choices=list(ARCHITECTURES),
+        help="global: the paper's 32x32 model; conv, residual, gdn: fully convolutional, any image size; "
+        "block_dct: the photo codecs' 8x8 DCT transform (keras_fsq.architectures)",
     )
     train.add_argument("--widths", type=parse_ints, help="encoder widths, e.g. 32,64,128,256 (global) or 64,128 (conv)")
     train.add_argument("--depth", type=non_negative_int, help="residual blocks per resolution (residual)")
-    train.add_argument("--quantizer", choices=["fsq", "vq"])
+    train.add_argument("--quantizer", choices=list(QUANTIZERS))
     train.add_argument("--levels", type=parse_levels, help="FSQ levels, e.g. 8,5,5,5")
     train.add_argument("--num-codebooks", type=positive_int, help="FSQ codebooks per latent vector")
     train.add_argument(
@@ -56,7 +59,7 @@ def add_parser(commands):
     )
     train.add_argument(
         "--prior",
-        choices=["none", "checkerboard", "activity"],
+        choices=list(PRIOR_CONTEXTS),
         help="the learned prior's context (default with --rate-weight: checkerboard)",
     )
     train.add_argument("--codebook-size", type=positive_int, help="VQ codebook size (default: the product of --levels)")
@@ -261,11 +264,11 @@ def train_model_config(args, image_shape):
 
 def load_training_images(args):
     """``load_images``, or random crops of ``--crop`` pixels from a folder of images."""
-    from keras_fsq import data
+    from keras_fsq import data, sources
 
     if args.crop and data.is_image_folder(args.data):
         images = data.load_image_folder(args.data, args.crop, "random_crop", args.crops_per_image, seed=args.seed)
         return images[: args.limit] if args.limit else images
     if args.crop:
         raise ValueError("--crop needs --data to be a folder of images.")
-    return data.load_images(args.data, args.data_dir, args.limit)
+    return sources.load_images(args.data, args.data_dir, args.limit)

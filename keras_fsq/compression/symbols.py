@@ -46,7 +46,7 @@ def symbol_grid(model, indices):
     """
     import keras
 
-    from keras_fsq.models import symbol_grid as grid_of
+    from keras_fsq.priors.grid import symbol_grid as grid_of
 
     quantizer, rank = coded_quantizer(model), spatial_rank(model)
     strips = [indices] if rank == 1 else [indices[:, top : top + 64] for top in range(0, indices.shape[1], 64)]

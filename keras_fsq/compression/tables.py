@@ -28,9 +28,9 @@ import numpy as np
 
 from keras_fsq import presets
 from keras_fsq.compression import neighbours
-from keras_fsq.compression.contexts import COUNTED_CONTEXTS, TWO_PASS
-from keras_fsq.compression.contexts import TABLE_CONTEXTS as CONTEXTS
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
+from keras_fsq.priors.contexts import COUNTED_CONTEXTS, TWO_PASS
+from keras_fsq.priors.contexts import TABLE_CONTEXTS as CONTEXTS
 
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
@@ -72,7 +72,7 @@ class EntropyModel:
         elif context == "neighbours":
             contexts = neighbours.BUCKETS
         else:
-            from keras_fsq.compression import priors
+            from keras_fsq.priors import learned as priors
 
             contexts = priors.context_count(context, max_level, activity_buckets or 0)
         counts = np.asarray(counts, dtype="int64")
@@ -235,7 +235,7 @@ class EntropyModel:
         if self.context in TWO_PASS:
             import keras
 
-            from keras_fsq.compression import priors
+            from keras_fsq.priors import learned as priors
 
             contexts = priors.contexts_of(grid, self.levels, self.context, self.activity_buckets)
             return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
@@ -250,7 +250,7 @@ class EntropyModel:
         if self.context == "neighbours":
             return neighbours.diagonals(rows, columns)
         if self.context in TWO_PASS:
-            from keras_fsq.compression import priors
+            from keras_fsq.priors import learned as priors
 
             anchors = priors.anchor_mask(rows, columns)
             return [anchors, ~anchors] if (~anchors).any() else [anchors]

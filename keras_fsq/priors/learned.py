@@ -40,8 +40,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.compression.contexts import PRIOR_CONTEXTS as CONTEXTS
 from keras_fsq.levels import validate_levels
+from keras_fsq.priors.contexts import PRIOR_CONTEXTS as CONTEXTS
 from keras_fsq.validation import positive_int
 
 RELAXATIONS = ("interpolate", "noise")
@@ -199,3 +199,19 @@ class CategoricalPrior(keras.layers.Layer):
             "relaxation": self.relaxation,
             "seed": self.seed,
         }
+
+
+def check_prior(prior, quantizer):
+    """A prior must be a CategoricalPrior over exactly the FSQ's symbols (levels repeated per codebook)."""
+    from keras_fsq.quantizers import FSQ
+
+    if not isinstance(prior, CategoricalPrior):
+        raise ValueError(
+            f"`prior` must be a keras_fsq.priors.learned.CategoricalPrior; received {type(prior).__name__}."
+        )
+    if type(quantizer) is not FSQ or quantizer.project_in is not None:
+        raise ValueError("`prior` needs an FSQ quantizer without projection (dim == num_codebooks * len(levels)).")
+    if prior.levels != quantizer.position_alphabet:
+        raise ValueError(
+            f"`prior` has levels {prior.levels}; the quantizer's symbols have levels {quantizer.position_alphabet}."
+        )
