@@ -16,32 +16,37 @@ layers when it runs, so the command line offers exactly the registered names and
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-ARCHITECTURES = {}
-QUANTIZERS = {}
+Config = dict[str, Any]
+Architecture = Callable[[Config, int], tuple[Any, Any]]  # (config, code_dim) -> (encoder, decoder)
+QuantizerBuilder = Callable[[Config, list[int], "int | None"], Any]  # (config, levels, seed) -> layer
+ARCHITECTURES: dict[str, Architecture] = {}
+QUANTIZERS: dict[str, QuantizerBuilder] = {}
 
 
-def architecture(name):
+def architecture(name: str) -> Callable[[Architecture], Architecture]:
     """Register ``function(config, code_dim) -> (encoder, decoder)`` as architecture ``name``."""
 
-    def register(function):
+    def register(function: Architecture) -> Architecture:
         ARCHITECTURES[name] = function
         return function
 
     return register
 
 
-def quantizer(name):
+def quantizer(name: str) -> Callable[[QuantizerBuilder], QuantizerBuilder]:
     """Register ``function(config, levels, seed) -> quantizer layer`` as quantizer ``name``."""
 
-    def register(function):
+    def register(function: QuantizerBuilder) -> QuantizerBuilder:
         QUANTIZERS[name] = function
         return function
 
     return register
 
 
-def build_parts(config, seed=None):
+def build_parts(config: Config, seed: int | None = None) -> tuple[Any, Any, Any]:
     """``(encoder, quantizer, decoder)`` of the registered builders ``config`` names; ``ValueError`` for
     an unknown name, listing the registered ones."""
     from keras_fsq.levels import validate_levels
@@ -56,7 +61,7 @@ def build_parts(config, seed=None):
 
 
 @quantizer("fsq")
-def fsq(config, levels, seed):
+def fsq(config: Config, levels: list[int], seed: int | None) -> Any:
     """``FSQ(levels)`` with ``num_codebooks`` codebooks, level usage tracked (the codec's default prior reads it)."""
     from keras_fsq.quantizers import FSQ
 
@@ -70,7 +75,7 @@ def fsq(config, levels, seed):
 
 
 @quantizer("vq")
-def vq(config, levels, seed):
+def vq(config: Config, levels: list[int], seed: int | None) -> Any:
     """The VQ-VAE baseline: ``codebook_size`` codes (default ``prod(levels)``) of dimension ``len(levels)``."""
     from keras_fsq.quantizers import VectorQuantizer
 
@@ -78,7 +83,7 @@ def vq(config, levels, seed):
 
 
 @architecture("global")
-def global_(config, code_dim):
+def global_(config: Config, code_dim: int) -> tuple[Any, Any]:
     """The seed paper's 32x32 model: ``latent_dim // code_dim`` codes for the whole image."""
     from keras_fsq.blocks import Decoder, Encoder
 
@@ -88,7 +93,7 @@ def global_(config, code_dim):
 
 
 @architecture("conv")
-def conv(config, code_dim):
+def conv(config: Config, code_dim: int) -> tuple[Any, Any]:
     """Strided convolutions: one code vector per ``2^len(widths)`` pixels square, any image size."""
     from keras_fsq.blocks import ConvDecoder, ConvEncoder
 
@@ -98,7 +103,7 @@ def conv(config, code_dim):
 
 
 @architecture("residual")
-def residual(config, code_dim):
+def residual(config: Config, code_dim: int) -> tuple[Any, Any]:
     """Residual stages (``depth`` blocks each, optional attention at the lowest resolution)."""
     from keras_fsq.blocks import ResidualDecoder, ResidualEncoder
 
@@ -109,7 +114,7 @@ def residual(config, code_dim):
 
 
 @architecture("gdn")
-def gdn(config, code_dim):
+def gdn(config: Config, code_dim: int) -> tuple[Any, Any]:
     """GDN transforms, the first learned photo codecs'."""
     from keras_fsq.blocks import GDNDecoder, GDNEncoder
 
@@ -120,7 +125,7 @@ def gdn(config, code_dim):
 
 
 @architecture("block_dct")
-def block_dct(config, code_dim):
+def block_dct(config: Config, code_dim: int) -> tuple[Any, Any]:
     """YCbCr 4:2:0 and an 8x8 DCT with learned residuals (``keras_fsq.block_transform``): ``widths`` is
     [residual width, pixel filter width], ``dct_quality`` the JPEG quality of its initial gains."""
     from keras_fsq.block_transform import BlockDCTDecoder, BlockDCTEncoder

@@ -5,6 +5,8 @@ Keras-free: the layers (``keras_fsq.block_transform``) start from these kernels,
 commands' NumPy engine (``keras_fsq.compression.dct_engine``) runs the trained codecs with them.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 
 BLOCK = 8
@@ -29,7 +31,7 @@ JPEG_LUMA_TABLE = np.array(
 JPEG_CHROMA_TABLE = np.array([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]])
 
 
-def block_analysis_kernel():
+def block_analysis_kernel() -> tuple[np.ndarray, np.ndarray]:
     """``(8, 8, 3, 96)`` kernel and ``(96,)`` bias: RGB block -> 64 luma and 2 x 16 chroma DCT coefficients."""
     import scipy.fft
 
@@ -48,7 +50,7 @@ def block_analysis_kernel():
     return kernel.astype("float32"), bias.astype("float32")
 
 
-def block_synthesis_kernel():
+def block_synthesis_kernel() -> tuple[np.ndarray, np.ndarray]:
     """``(8, 8, 3, 96)`` Conv2DTranspose kernel and ``(3,)`` bias: the exact inverse of the analysis
     on 4:2:0 data (chroma replicated over 2x2 pixels)."""
     import scipy.fft
@@ -67,7 +69,7 @@ def block_synthesis_kernel():
     return kernel.astype("float32"), (0.5 * inverse[:, 0]).astype("float32")
 
 
-def jpeg_steps(quality=50):
+def jpeg_steps(quality: float = 50) -> np.ndarray:
     """Quantisation step of each of the 96 coefficients, in units of pixels in [0, 1], at JPEG ``quality``.
 
     JPEG's scaling (libjpeg): ``s = 5000 / q`` below 50, ``200 - 2 q`` above; step
@@ -84,7 +86,7 @@ def jpeg_steps(quality=50):
 CODEBOOK_LEVELS = (255, 31, 15, 7)  # FSQ levels of one codebook; 24 codebooks hold the 96 coefficients
 
 
-def coefficient_order(levels=CODEBOOK_LEVELS):
+def coefficient_order(levels: Sequence[int] = CODEBOOK_LEVELS) -> np.ndarray:
     """Which coefficient each FSQ channel carries: ``order[4 j + i]`` goes to codebook ``j``, dimension ``i``.
 
     The coefficients sorted by how many steps their range spans at JPEG's tables

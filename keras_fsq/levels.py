@@ -2,11 +2,14 @@
 
 import math
 import numbers
+from collections.abc import Iterable
 
 MAX_INDEX = 2**31 - 1  # indices are int32 on every backend
 
 
-def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
+def validate_levels(
+    levels: Iterable[int], name: str = "levels", max_codebook_size: int | None = MAX_INDEX
+) -> list[int]:
     """``levels`` as a list of ints >= 2 whose product is at most ``max_codebook_size``, else ``ValueError``."""
     if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
         raise ValueError(f"`{name}` must be a list of integers >= 2; received {levels!r}.")
@@ -27,10 +30,16 @@ def validate_levels(levels, name="levels", max_codebook_size=MAX_INDEX):
 
 
 # The FSQ paper's recommended level sets (Mentzer et al. 2023, Table 1), by codebook bits.
-RECOMMENDED_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
+RECOMMENDED_LEVELS: dict[int, list[int]] = {
+    8: [8, 6, 5],
+    10: [8, 5, 5, 5],
+    12: [7, 5, 5, 5, 5],
+    14: [8, 8, 8, 6, 5],
+    16: [8, 8, 8, 5, 5, 5],
+}
 
 
-def levels_for_codebook_size(bits):
+def levels_for_codebook_size(bits: int) -> list[int]:
     """The FSQ paper's level set for a codebook of about ``2^bits`` codes (bits in 8, 10, 12, 14, 16)."""
     if bits not in RECOMMENDED_LEVELS:
         raise ValueError(

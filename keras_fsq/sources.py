@@ -23,7 +23,7 @@ SHARED_CIFAR10_NAMES = ("shared-cifar10",)
 SHARED_CIFAR10_JPEG_NAME = "shared-cifar10-jpeg50k"  # the 50,000 JPEG training images, held-out ones left out
 
 
-def holds_class_folders(path):
+def holds_class_folders(path: str | pathlib.Path) -> bool:
     """A folder with no images of its own and subfolders that hold some (``keras_fsq.class_folders``)."""
     path = pathlib.Path(path)
     entries = list(path.iterdir())
@@ -32,7 +32,7 @@ def holds_class_folders(path):
     return any(p.is_dir() and any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()) for p in entries)
 
 
-def load_images(source, data_dir=None, limit=None):
+def load_images(source: str, data_dir: str | pathlib.Path | None = None, limit: int | None = None) -> np.ndarray:
     """The images a ``source`` names, float32 (N, H, W, C) in [0, 1], at most ``limit`` of them.
 
     ``source``: ``"shared-cifar10"`` (the bundled images, found through

@@ -8,15 +8,16 @@ import math
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def positive_int(value, name, minimum=1, maximum=None):
+def positive_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
     """``value`` as an ``int`` in ``[minimum, maximum]`` (a bool is not an int here), else ``ValueError``."""
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or value < minimum
-        or (maximum is not None and value > maximum)
+        or int(value) < minimum
+        or (maximum is not None and int(value) > maximum)
     ):
         if minimum == 1 and maximum is None:
             wanted = "a positive int"
@@ -28,7 +29,7 @@ def positive_int(value, name, minimum=1, maximum=None):
     return int(value)
 
 
-def number_at_least(value, name, minimum=0.0, strict=False):
+def number_at_least(value: object, name: str, minimum: float = 0.0, strict: bool = False) -> float:
     """``value`` as a finite ``float`` ``>= minimum`` (``> minimum`` when ``strict``; a bool is not a number
     here), else ``ValueError`` naming ``name``: infinity and NaN are refused (one step at ``inf`` makes weights NaN)."""
     if (
@@ -41,7 +42,7 @@ def number_at_least(value, name, minimum=0.0, strict=False):
     return float(value)
 
 
-def validate_images(images, name="images"):
+def validate_images(images: ArrayLike, name: str = "images") -> np.ndarray:
     """Check a NumPy batch of images: (N, H, W, C) floats in [0, 1]."""
     images = np.asarray(images)
     if images.ndim != 4:
@@ -60,7 +61,7 @@ def validate_images(images, name="images"):
     return images
 
 
-def error_summary(error, limit=300):
+def error_summary(error: BaseException, limit: int = 300) -> str:
     """The first line of ``error``'s message that says something: Keras ends some first lines with a colon
     and gives the cause on the next ("... Example error message for object <Dense name=head>:")."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Check the style (ruff), run the test suite once per Keras backend, then build the
-# docs with --strict; exit non-zero if anything fails. Tests marked slow (real
+# Check the style (ruff) and the typed modules (mypy, the list in pyproject.toml), run the
+# test suite once per Keras backend, then build the docs with --strict; exit non-zero if anything fails. Tests marked slow (real
 # training, the examples, FID on many images) run on TensorFlow only; everything
 # else, the contract tests, codec round trips and cross-backend checks included,
 # runs on all three. Each backend's tests run on two pytest-xdist workers (the machine's two
@@ -12,6 +12,8 @@ export TF_CPP_MIN_LOG_LEVEL=2 NO_MKDOCS_2_WARNING=1
 status=0
 echo "=== ruff check"
 python -m ruff check . || status=1
+echo "=== mypy"
+python -m mypy || status=1
 for backend in tensorflow jax torch; do
   echo "=== KERAS_BACKEND=$backend"
   if [ "$backend" = tensorflow ]; then selection=(); else selection=(-m "not slow"); fi

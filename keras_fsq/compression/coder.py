@@ -10,6 +10,8 @@ the payload to be exactly that coding.
 """
 
 import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import constriction
 import numpy as np
@@ -17,13 +19,16 @@ import numpy as np
 from keras_fsq.compression.container import CodecError
 from keras_fsq.compression.tables import ADAPTIVE_POWERS
 
+if TYPE_CHECKING:
+    from keras_fsq.compression.tables import EntropyModel
+
 SLACK_BITS = 64  # the range coder's final flush
 CHUNK_SYMBOLS = 2**20
 CHUNK_PIXELS = 2**22
 CODER_SLICE = 2**14  # symbols given to the range coder per call: their probability rows stay small
 
 
-def _code_powers(coder, powers, count, dims):
+def _code_powers(coder: Any, powers: np.ndarray | None, count: int, dims: int) -> np.ndarray | None:
     """Encode (``powers`` given, ``(n, d)``) or decode (``powers=None``) each image's ``power_rows``
     choices: a flag (one bit), then, when set, ``d`` choices of ``ADAPTIVE_CHOICE_BITS`` bits each."""
     family = constriction.stream.model.Categorical(perfect=False)
@@ -41,7 +46,9 @@ def _code_powers(coder, powers, count, dims):
     return decoded
 
 
-def _group_arrays(contexts, powers, group):
+def _group_arrays(
+    contexts: np.ndarray, powers: np.ndarray | None, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """For the symbols of the dimensions ``group`` of one pass, ``(n, positions, g)`` flattened in that
     order: their dimensions, contexts and powers (None without adaptation)."""
     shape = (*contexts.shape[:2], len(group))
@@ -50,21 +57,23 @@ def _group_arrays(contexts, powers, group):
     return dims, contexts[..., group].ravel(), group_powers
 
 
-def _slices(dims, contexts, powers):
+def _slices(
+    dims: np.ndarray, contexts: np.ndarray, powers: np.ndarray | None
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
     """``(start, end, dims, contexts, powers)`` of at most ``CODER_SLICE`` symbols each."""
     for start in range(0, len(dims), CODER_SLICE):
         end = start + CODER_SLICE
         yield start, end, dims[start:end], contexts[start:end], None if powers is None else powers[start:end]
 
 
-def _encode_chunk(encoder, chunk, prior, powers=None):
+def _encode_chunk(encoder: Any, chunk: np.ndarray, prior: "EntropyModel", powers: np.ndarray | None = None) -> None:
     """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_rows`` choices ``powers``
     ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one group of
     dimensions at a time (``prior.dimension_groups``), every image's positions of the pass in one call."""
     family = constriction.stream.model.Categorical(perfect=False)
     if powers is not None:
         _code_powers(encoder, powers, *chunk.shape[::3])
-    cache = {}
+    cache: dict = {}
     for block, passes in prior.pass_blocks(*chunk.shape[1:3]):  # a run of passes' contexts at once
         coded, contexts = prior.coded_symbols(chunk, block)
         order = np.flatnonzero(block.ravel())
@@ -73,11 +82,12 @@ def _encode_chunk(encoder, chunk, prior, powers=None):
             pass_coded, pass_contexts = coded[:, inside], contexts[:, inside]
             for group in prior.dimension_groups():
                 symbols = pass_coded[..., group].ravel().astype("int32")
-                for start, end, *rows in _slices(*_group_arrays(pass_contexts, powers, group)):
-                    encoder.encode(symbols[start:end], family, prior.rows(*rows, cache))  # a queue coder: one stream
+                for start, end, dims, contexts_, powers_ in _slices(*_group_arrays(pass_contexts, powers, group)):
+                    rows = prior.rows(dims, contexts_, powers_, cache)
+                    encoder.encode(symbols[start:end], family, rows)  # a queue coder: one stream
 
 
-def encode_symbols(grid, prior, step, adaptive=True):
+def encode_symbols(grid: np.ndarray, prior: "EntropyModel", step: int, adaptive: bool = True) -> np.ndarray:
     """Symbols ``(N, h, w, d)`` -> range-coded uint32 words, in chunks of ``step`` images.
 
     ``adaptive``: each image may code each dimension under a sharpened or
@@ -90,12 +100,14 @@ def encode_symbols(grid, prior, step, adaptive=True):
     return encoder.get_compressed()
 
 
-def images_per_chunk(symbol_shape, pixels_per_image):
+def images_per_chunk(symbol_shape: Sequence[int], pixels_per_image: int) -> int:
     """How many images one decoding chunk holds: at most ``CHUNK_SYMBOLS`` symbols and ``CHUNK_PIXELS`` pixels."""
     return max(1, min(CHUNK_SYMBOLS // math.prod(symbol_shape), CHUNK_PIXELS // pixels_per_image))
 
 
-def decode_symbol_chunks(words, shape, prior, step, adaptive=True):
+def decode_symbol_chunks(
+    words: np.ndarray, shape: tuple[int, int, int, int], prior: "EntropyModel", step: int, adaptive: bool = True
+) -> Iterator[np.ndarray]:
     """Inverse of ``encode_symbols``: a grid of ``shape`` ``(N, h, w, d)`` (uint8), yielded ``step`` images at a time.
 
     The decoded symbols are coded again as they come; after the last chunk
@@ -110,14 +122,14 @@ def decode_symbol_chunks(words, shape, prior, step, adaptive=True):
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         try:
             powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
-            flat, cache = chunk.reshape(len(chunk), rows * columns, dims), {}
+            flat, cache = chunk.reshape(len(chunk), rows * columns, dims), {}  # type: ignore[var-annotated]
             for mask in prior.passes(rows, columns):
                 positions = np.flatnonzero(mask.ravel())
                 contexts, shifts = prior.contexts_and_shifts(chunk, mask)
                 for group in prior.dimension_groups():
                     arrays = _group_arrays(contexts, powers, group)
                     symbols = np.concatenate(
-                        [decoder.decode(family, prior.rows(*rows_of, cache)) for _, _, *rows_of in _slices(*arrays)]
+                        [decoder.decode(family, prior.rows(d, c, p, cache)) for _, _, d, c, p in _slices(*arrays)]
                     ).reshape(len(chunk), len(positions), len(group))
                     if shifts is not None:  # residuals of the median prediction: back to levels
                         symbols = np.mod(symbols + shifts[..., group], np.asarray(prior.levels)[group])

@@ -13,6 +13,11 @@ Imports no Keras: a file's header is read and checked without a model.
 import struct
 import zlib
 from collections import namedtuple
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 MAGIC = b"KFSQ"
 VERSION = 4  # 4: per-image prior adaptation (``tables.EntropyModel.power_rows``); version 3 files still decode
@@ -24,7 +29,7 @@ MAX_PIXELS = 2**25  # per file, as keras_fsq.data.MAX_IMAGE_PIXELS per image
 MAX_SYMBOLS = 2**26  # per file: the decoded symbols are held (one byte each) and checked before any image
 
 
-def weights_fingerprint(weights):
+def weights_fingerprint(weights: "Iterable[ArrayLike]") -> bytes:
     """The header's model fingerprint: the first 8 bytes of SHA-256 over every weight array's shape and
     float32 bytes, in order (the same on every backend, and for the NumPy engine's copy of the weights)."""
     import hashlib
@@ -51,7 +56,7 @@ class Header(
 ):
     """A file's header fields and its payload (bytes); ``pack`` writes the whole file, ``unpack`` checks one."""
 
-    def pack(self):
+    def pack(self) -> bytes:
         """The bytes of the file: header, payload and the closing CRC-32."""
         name = self.model_name.encode("utf-8")
         body = (
@@ -76,7 +81,7 @@ class Header(
         return body + _LENGTH.pack(zlib.crc32(body))
 
     @classmethod
-    def unpack(cls, data):
+    def unpack(cls, data: bytes) -> "Header":
         """Check the container of a file's bytes (magic, version, checksum, lengths) -> its ``Header``.
 
         Needs no model: ``CodecError`` for anything that is not an intact keras_fsq file.

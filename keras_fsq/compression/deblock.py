@@ -15,12 +15,14 @@ in NumPy, after the decoder network, for every backend and the NumPy engine alik
 no file: a file decodes with or without it.
 """
 
+from typing import Any
+
 import numpy as np
 
 from keras_fsq.dct import BLOCK
 
 
-def setting_of(model):
+def setting_of(model: Any) -> tuple[float, float, float] | None:
     """The deblocking ``(alpha, beta, tc)`` of a model: a ``DCTEngine``'s own (its preset's unless changed),
     a Keras model's shipped preset's (``"deblock"``), else ``None``."""
     from keras_fsq import presets
@@ -28,11 +30,11 @@ def setting_of(model):
 
     if isinstance(model, DCTEngine):
         return model.deblock
-    setting = presets.PRESETS.get(model.preset, {}).get("deblock")
+    setting = presets.PRESETS.get(model.preset, {}).get("deblock")  # type: ignore[attr-defined]
     return tuple(setting) if setting else None
 
 
-def _filter_edges(image, alpha, beta, tc):
+def _filter_edges(image: np.ndarray, alpha: float, beta: float, tc: float) -> np.ndarray:
     """Filter the vertical block edges of ``image`` ``(H, W, C)`` (columns 8k-1 | 8k), in place."""
     width = image.shape[1]
     edges = np.arange(BLOCK, width - 2, BLOCK)
@@ -52,7 +54,7 @@ def _filter_edges(image, alpha, beta, tc):
     return image
 
 
-def deblock(images, alpha, beta, tc, in_place=False):
+def deblock(images: np.ndarray, alpha: float, beta: float, tc: float, in_place: bool = False) -> np.ndarray:
     """``images`` ``(N, H, W, C)`` or ``(H, W, C)`` float in [0, 1] with their block edges filtered: a copy,
     or (``in_place``, a float32 array) the array itself.
 

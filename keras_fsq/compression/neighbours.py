@@ -22,24 +22,28 @@ machine. On BSD68 with the block-DCT codec of quality 1, the DC coefficients hol
 39% of a factorized prior's bits; this context takes a quarter off the whole payload.
 """
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 
 BUCKETS = 8
 _THRESHOLDS = 2 ** np.arange(1, BUCKETS) - 1  # b(a) = how many of these a reaches
 
 
-def bucket(activity):
+def bucket(activity: np.ndarray) -> np.ndarray:
     """``min(BUCKETS - 1, floor(log2(1 + a)))`` of non-negative ints ``a`` (int64)."""
     return np.searchsorted(_THRESHOLDS, activity, side="right").astype("int64")
 
 
-def diagonals(rows, columns):
+def diagonals(rows: int, columns: int) -> Iterator[np.ndarray]:
     """Boolean ``(rows, columns)`` masks of the anti-diagonals ``y + x = k``, in coding order (a generator)."""
     diagonal = np.add.outer(np.arange(rows), np.arange(columns))
     return (diagonal == k for k in range(rows + columns - 1))
 
 
-def contexts_and_shifts(grid, mask, levels, predicted):
+def contexts_and_shifts(
+    grid: np.ndarray, mask: np.ndarray, levels: Sequence[int], predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Contexts and shifts of the symbols of ``grid`` ``(N, h, w, d)`` at the True positions of ``mask``.
 
     Returns two int64 arrays of shape ``(N, positions, d)`` (positions row-major, as
@@ -47,11 +51,10 @@ def contexts_and_shifts(grid, mask, levels, predicted):
     ``predicted`` dimensions (a boolean ``(d,)``), 0 for the others: the coder
     codes ``(s - shift) mod L``.
     """
-    levels = np.asarray(levels, dtype="int64")
-    centre = (levels - 1) // 2
+    centre = (np.asarray(levels, dtype="int64") - 1) // 2
     rows, columns = np.nonzero(mask)
 
-    def neighbour(dy, dx):
+    def neighbour(dy: int, dx: int) -> np.ndarray:
         y, x = rows - dy, columns - dx
         inside = (y >= 0) & (x >= 0)
         values = grid[:, np.maximum(y, 0), np.maximum(x, 0)].astype("int64")

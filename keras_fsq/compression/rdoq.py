@@ -17,12 +17,17 @@ a model trained on ``MSE + rate_weight * bits_per_pixel`` (mean over the 3 chann
 ``lambda = 3 rate_weight``.
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from keras_fsq.compression import neighbours
 
+if TYPE_CHECKING:
+    from keras_fsq.compression.tables import EntropyModel
 
-def rdo_symbols(positions, prior, step_errors, lam):
+
+def rdo_symbols(positions: np.ndarray, prior: "EntropyModel", step_errors: np.ndarray, lam: float) -> np.ndarray:
     """Symbols ``(N, h, w, d)`` uint8 chosen by ``sse + lam * bits`` from continuous ``positions`` (same shape).
 
     ``prior``: the ``EntropyModel`` the file is coded under; ``step_errors``: ``(d,)`` squared pixel
@@ -53,7 +58,15 @@ def rdo_symbols(positions, prior, step_errors, lam):
     return grid
 
 
-def _neighbours_saved_bits(grid, mask, nearest, toward, centre, log_table, dims):
+def _neighbours_saved_bits(
+    grid: np.ndarray,
+    mask: np.ndarray,
+    nearest: np.ndarray,
+    toward: np.ndarray,
+    centre: np.ndarray,
+    log_table: np.ndarray,
+    dims: np.ndarray,
+) -> np.ndarray:
     """Bits the right and lower neighbours (not coded yet: their rounded symbols) save when a ``"neighbours"``
     magnitude context reads ``toward`` instead of ``nearest`` as their left or upper neighbour."""
     ys, xs = np.nonzero(mask)

@@ -18,6 +18,7 @@ coded as the residual of a median prediction. The shipped block-DCT codecs code
 under such a table, counted on their training photos (``EntropyModel.shipped``).
 """
 
+import functools
 import gzip
 import hashlib
 import importlib.resources
@@ -123,10 +124,9 @@ class EntropyModel:
     @classmethod
     def shipped(cls, preset):
         """The coding table that ships with ``preset`` (``weights/<name>.prior.json.gz``), counted on its
-        training images by ``experiments/fit_codec_priors.py``."""
-        name = presets.get_preset(preset)["coding_prior"]
-        with (importlib.resources.files("keras_fsq") / "weights" / name).open("rb") as file:
-            return cls.from_json(gzip.decompress(file.read()).decode("utf-8"))
+        training images by ``experiments/fit_codec_priors.py``. Read and built once per process: a
+        folder of files codes with one table (an ``EntropyModel`` is not changed after it is built)."""
+        return shipped_table(presets.get_preset(preset)["coding_prior"])
 
     @classmethod
     def from_level_usage(cls, model, total=2**16):
@@ -387,3 +387,12 @@ class EntropyModel:
             )
         except (KeyError, TypeError, json.JSONDecodeError) as error:
             raise ValueError(f"Not an EntropyModel JSON: {error}") from error
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_table(name):
+    """The ``EntropyModel`` of the shipped coding table file ``weights/<name>``, read once per process."""
+    with (importlib.resources.files("keras_fsq") / "weights" / name).open("rb") as file:
+        table = EntropyModel.from_json(gzip.decompress(file.read()).decode("utf-8"))
+    table.counts.setflags(write=False)  # shared by every caller: nobody may change it
+    return table
