@@ -20,8 +20,10 @@ last 1,085; nothing here trained on them), with the project's Inception network:
 * ``--factorized-generator``: the same transformer and budget over the same FSQ tokens,
   predicted as per-dimension symbols (``train_maskgit.py --factorized``).
 
-Memorization: the mean distance (RMSE over pixels) of each sample to its nearest
-training image, beside the same for held-out images. Speed: seconds for 1,000
+Memorization: the distance (RMSE over pixels) of each sample to its nearest training
+image (the generator's training set: by default the 48,915 JPEGs of shared-cifar10-jpeg50k,
+``--train-set bundled`` for the first 4,000 bundled images), beside the same for the held-out
+images: mean, median, and the fraction under 0.08 (near-copies). Speed: seconds for 1,000
 samples at the preset's settings (guidance doubles the transformer passes).
 Writes ``generation.json``, ``generation.md`` and a class grid ``samples.png``.
 """
@@ -38,6 +40,9 @@ parser.add_argument("--factorized-generator", help="a .keras MaskGIT with factor
 parser.add_argument("--steps", default="4,12", help="decoding steps to sweep beside the preset's")
 parser.add_argument("--guidance", default="0,2", help="guidance values to sweep beside the preset's")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument(
+    "--train-set", default="jpeg50k", choices=["jpeg50k", "bundled"], help="what the generator trained on"
+)
 parser.add_argument("--count", type=int, default=1085, help="held-out images (and samples) per FID; 1,085: all")
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("experiments/results/generation"))
@@ -46,13 +51,22 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import MaskGIT, comparisons, data, fid, inception, load_model, presets, reporting  # noqa: E402
+from keras_fsq import MaskGIT, class_folders, comparisons, data, fid, inception  # noqa: E402
+from keras_fsq.presets import get_generator  # noqa: E402
+from keras_fsq.reporting import save_image_grid  # noqa: E402
+from keras_fsq.saving import load_model  # noqa: E402
 
+NEAR_COPY = 0.08  # RMSE under which an image counts as a near-copy of a training image
 images, labels = data.load_shared_cifar10(args.data_dir)
-train, train_labels = images[:4000], labels[:4000]
-held_out, held_labels = images[4000 : 4000 + args.count], labels[4000 : 4000 + args.count]
+start = class_folders.HELD_OUT_START
+held_out, held_labels = images[start : start + args.count], labels[start : start + args.count]
+if args.train_set == "bundled":
+    train, train_labels = images[:start], labels[:start]
+else:  # the JPEGs of the held-out images are not among them
+    jpegs, train_labels, _ = class_folders.load_cifar10_jpeg(args.data_dir)
+    train = data.to_unit_float(jpegs)
 model = load_model(args.generator) if args.generator else MaskGIT.from_preset("maskgit_cifar10")
-sampling = presets.get_generator("maskgit_cifar10")["sampling"]
+sampling = get_generator("maskgit_cifar10")["sampling"]
 extract = inception.inception_features()
 real = extract(held_out)
 
@@ -86,7 +100,7 @@ def independent_positions(tokenizer, seed):
 
 
 report = {"backend": keras.backend.backend(), "seed": args.seed, "held_out": len(held_out), "sampling": sampling}
-report["real_vs_real"] = scores(train[: len(held_out)])
+report["real_vs_real"] = scores(images[: len(held_out)])  # lossless training images
 report["tokenizer_rfid"] = scores(model.tokenizer.reconstruct(held_out))
 samples, _ = sample(model)
 report["samples"] = scores(samples)
@@ -103,9 +117,15 @@ if args.vq_generator:
     }
 if args.factorized_generator:
     report["factorized_samples"] = scores(sample(load_model(args.factorized_generator))[0])
+nearest = {
+    name: comparisons.nearest_rmse(pixels, train) for name, pixels in (("samples", samples), ("held_out", held_out))
+}
 report["memorization"] = {
-    "samples_nearest_train_rmse": float(comparisons.nearest_rmse(samples, train).mean()),
-    "held_out_nearest_train_rmse": float(comparisons.nearest_rmse(held_out, train).mean()),
+    "train_set": args.train_set,
+    "train_images": len(train),
+    **{f"{name}_nearest_train_rmse": float(d.mean()) for name, d in nearest.items()},
+    **{f"{name}_nearest_train_rmse_median": float(np.median(d)) for name, d in nearest.items()},
+    **{f"{name}_near_copies": float((d < NEAR_COPY).mean()) for name, d in nearest.items()},
 }
 model.generate(50, class_labels=np.zeros(50, "int32"), seed=1, **sampling)  # warm up compiled functions
 started = time.perf_counter()
@@ -115,7 +135,7 @@ report["seconds_per_1000_samples"] = time.perf_counter() - started
 args.out.mkdir(parents=True, exist_ok=True)
 (args.out / "generation.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
 grid = np.concatenate([model.generate(10, class_labels=np.full(10, c), seed=c, **sampling) for c in range(10)])
-reporting.save_image_grid(grid, args.out / "samples.png", columns=10, scale=2)
+save_image_grid(grid, args.out / "samples.png", columns=10, scale=2)
 rows = [
     (f"real vs real ({len(held_out)} training images)", report["real_vs_real"]),
     ("tokenizer reconstructions (rFID)", report["tokenizer_rfid"]),
@@ -140,8 +160,11 @@ lines += [f"| {name} | {v['fid']:.2f} | {v['kid']:.4f} |" for name, v in rows]
 memo = report["memorization"]
 lines += [
     "",
-    f"Nearest training image (RMSE): samples {memo['samples_nearest_train_rmse']:.4f}, "
-    f"held-out images {memo['held_out_nearest_train_rmse']:.4f}.",
+    f"Nearest of the {memo['train_images']:,} training images (RMSE, mean / median): samples "
+    f"{memo['samples_nearest_train_rmse']:.4f} / {memo['samples_nearest_train_rmse_median']:.4f}, held-out images "
+    f"{memo['held_out_nearest_train_rmse']:.4f} / {memo['held_out_nearest_train_rmse_median']:.4f} (median ratio "
+    f"{memo['samples_nearest_train_rmse_median'] / memo['held_out_nearest_train_rmse_median']:.2f}); near-copies "
+    f"(RMSE < {NEAR_COPY}): samples {memo['samples_near_copies']:.1%}, held-out {memo['held_out_near_copies']:.1%}.",
     f"1,000 samples: {report['seconds_per_1000_samples']:.1f} s ({keras.backend.backend()}).",
 ]
 if args.vq_generator:

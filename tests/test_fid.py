@@ -238,6 +238,10 @@ def test_fid_command_rejects_bad_input_in_one_line(tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()[-2:]
     assert "nowhere is neither a folder of images nor a .npy/.npz file" in errors[0]
     assert "holds 1 image(s); FID needs at least 2" in errors[1]
+    # A small file of very many images is refused before Inception runs (a FID-50k set at most).
+    np.save(tmp_path / "many.npy", np.zeros((50_001, 1, 1, 3), "uint8"))
+    assert main(["fid", str(tmp_path / "many.npy"), str(tmp_path / "many.npy")]) == 2
+    assert "holds 50001 images; FID takes at most 50000 per set" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["fid", str(tmp_path / "one.npy"), str(tmp_path / "one.npy"), "--batch-size", "0"])
     assert exit_info.value.code == 2

@@ -24,6 +24,10 @@ def add_parser(commands):
     )
 
 
+# At most FID-50k's sets: a set this size is the real work of a standard FID (Inception at 16 images/s
+# on 2 CPU cores, benchmarks/fid_speed.py: about 50 minutes there, minutes on a GPU); a file of more
+# images (a 1 MB .npz can hold hundreds of thousands) is refused before any is read.
+MAX_SET_SIZE = 50_000
 RELIABLE_SET_SIZE = 2048  # below this FID is biased upward (two sets of 1,000 real CIFAR-10 images: about 44)
 GRID_NAME = "grid.png"  # the overview `keras-fsq generate` writes beside its samples
 
@@ -52,6 +56,11 @@ def run(args):
     for path, images in zip((args.first, args.second), sets):
         if len(images) < 2:
             raise ValueError(f"{path} holds {len(images)} image(s); FID needs at least 2 in each set.")
+        if len(images) > MAX_SET_SIZE:
+            raise ValueError(
+                f"{path} holds {len(images)} images; FID takes at most {MAX_SET_SIZE} per set (FID-50k's): pass a "
+                "subset."
+            )
         if len(images) < RELIABLE_SET_SIZE:
             print(
                 f"keras-fsq fid: warning: {path} holds {len(images)} images; FID is biased upward below "

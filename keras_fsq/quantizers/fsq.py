@@ -150,6 +150,9 @@ class FSQ(Quantizer):
     ):
         super().__init__(**kwargs)
         self.levels = validate_levels(levels)
+        # A plain int, read on the hot path: Keras tracks ``self.levels`` as a wrapped list, which
+        # torch.compile cannot trace through (a graph break per call).
+        self._codebook_size = math.prod(self.levels)
         for name, value in (("num_codebooks", num_codebooks), ("dim", num_codebooks if dim is None else dim)):
             positive_int(value, name)
         if not 0 < temperature < math.inf:
@@ -256,7 +259,7 @@ class FSQ(Quantizer):
 
     @property
     def codebook_size(self):
-        return math.prod(self.levels)
+        return self._codebook_size
 
     @property
     def indices_per_position(self):
