@@ -3,7 +3,7 @@
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_base --seed 0 \
         --data-dir ../shared/data
     KERAS_BACKEND=tensorflow python experiments/train_codecs.py --preset fsq_photo_q3 --seed 0 --data-dir ../shared/data
-    KERAS_BACKEND=torch python experiments/train_codecs.py --preset fsq_dct_q3 --resume --seed 1 \
+    KERAS_BACKEND=torch python experiments/train_codecs.py --preset fsq_dct_q3 --warm-restart --seed 1 \
         --data-dir ../shared/data
 
 Trains on random crops of the 229 photos in ``<data-dir>/photos`` (never on
@@ -14,7 +14,13 @@ ship inside the package, ``keras_fsq/weights/<preset>.npz``: float16 when that m
 the training-crop PSNR by under 0.01 dB and the rate by under 0.1% (float32
 otherwise). The training log goes to ``experiments/results/codecs/<preset>.json``.
 
-``--resume`` adds to a preset's shipped weights instead: it starts from them and
+A run keeps its work: every epoch ends with a checkpoint (model, optimizer, history;
+``keras_fsq.checkpoints``) in ``--checkpoint`` (default ``experiments/checkpoints/<preset>``,
+``<out-dir>/checkpoints/<preset>`` with ``--out-dir``), removed once the weights are written;
+``--resume`` continues an interrupted run with the same options to the result an
+uninterrupted one reaches (each epoch's crops come from the seed and the epoch).
+
+``--warm-restart`` adds to a preset's shipped weights instead: it starts from them and
 trains the recipe's steps again at a tenth of its peak learning rate (cosine
 from there, no warmup), so training accumulates across runs. The log keeps
 every earlier run under ``runs`` and the total step count under ``total_steps``;
@@ -25,13 +31,17 @@ import argparse
 import io
 import json
 import pathlib
+import shutil
+import sys
 import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--preset", required=True, help="a codec preset: fsq_photo_base, fsq_photo_q<Q>, fsq_dct_base, ...")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
-parser.add_argument("--resume", action="store_true", help="continue from the preset's shipped weights")
+parser.add_argument("--warm-restart", action="store_true", help="continue from the preset's shipped weights")
+parser.add_argument("--checkpoint", type=pathlib.Path, help="the checkpoint folder (default: see above)")
+parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --checkpoint")
 parser.add_argument("--steps-per-epoch", type=int, help="instead of the recipe's (a smoke test: 2)")
 parser.add_argument(
     "--out-dir", type=pathlib.Path, help="write weights and logs here (a quality starts from the base found here)"
@@ -41,13 +51,26 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import build_fsqvae, data, preset_weights, presets, training  # noqa: E402
+from keras_fsq import build_fsqvae, checkpoints, data, preset_weights, presets, training  # noqa: E402
 from keras_fsq.block_transform import rescale_quality  # noqa: E402
+from keras_fsq.progress import TrainingProgress  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = args.out_dir or ROOT / "experiments" / "results" / "codecs"
 WEIGHTS = args.out_dir or ROOT / "keras_fsq" / "weights"
 name = args.preset
+checkpoint_folder = args.checkpoint or (args.out_dir or ROOT / "experiments") / "checkpoints" / name
+settings = {
+    key: value for key, value in vars(args).items() if key in ("preset", "seed", "warm_restart", "steps_per_epoch")
+}
+found = checkpoints.read_checkpoint(checkpoint_folder) if checkpoint_folder.is_dir() else None
+if found and not args.resume:
+    sys.exit(f"{checkpoint_folder} holds an interrupted run (epoch {found[0]} done): add --resume, or remove it.")
+if args.resume and found is None:
+    sys.exit(f"--resume: {checkpoint_folder} holds no checkpoint.")
+if args.resume and found[2] != settings:
+    changed = sorted(key for key in settings if found[2].get(key) != settings[key])
+    sys.exit(f"--resume continues the run as it was started; these options differ: {', '.join(changed)}.")
 preset = presets.get_preset(name)
 recipe = preset["recipe"]
 if args.steps_per_epoch:
@@ -59,8 +82,8 @@ photos = [
 keras.utils.set_random_seed(args.seed)
 model = build_fsqvae(preset=name)
 log_path = RESULTS / f"{name}.json"
-earlier = json.loads(log_path.read_text()) if args.resume else None
-if args.resume:
+earlier = json.loads(log_path.read_text()) if args.warm_restart else None
+if args.warm_restart:
     preset_weights.load_preset_weights(model, name)
     recipe = {**recipe, "learning_rate": recipe["learning_rate"] / 10, "warmup_fraction": 0.0, "init": name}
 elif recipe["init"] and args.out_dir:  # the base this run's family trained
@@ -71,9 +94,20 @@ elif recipe["init"]:
     start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
     if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
         rescale_quality(model, start_quality, preset["model"]["dct_quality"])  # block-DCT: its steps to this quality
+done, history, _, state = found if args.resume else (0, {}, None, None)
+checkpoint = checkpoints.EpochCheckpoint(checkpoint_folder, settings, history)
 started = time.perf_counter()
-history = training.fit_with_recipe(model, recipe, photos, seed=args.seed, verbose=2).history
-seconds = time.perf_counter() - started
+training.fit_with_recipe(
+    model,
+    recipe,
+    photos,
+    seed=args.seed,
+    verbose=0,
+    callbacks=[checkpoint, TrainingProgress()],
+    initial_epoch=done,
+    state=state,
+)
+history, seconds = checkpoint.history, time.perf_counter() - started  # seconds of this sitting
 
 
 def crop_metrics(trained):
@@ -104,6 +138,7 @@ result = {
     "seed": args.seed,
     "backend": keras.backend.backend(),
     "train_seconds": seconds,
+    "resumed_after_epoch": done,
     "photos": len(photos),
     "recipe": recipe,
     "history": history,
@@ -121,6 +156,7 @@ else:
     result["total_steps"] = earlier.get("total_steps", earlier_steps) + steps
 log_path.parent.mkdir(parents=True, exist_ok=True)
 log_path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+shutil.rmtree(checkpoint_folder)  # the run's weights and log are written
 print(
     f"{name}: {seconds:.0f} s; training crops {full['psnr']:.2f} dB at {full['rate_bits_per_pixel']:.3f} bpp "
     f"(float16: {rounded['psnr']:.2f} dB, {rounded['rate_bits_per_pixel']:.3f} bpp); wrote {weights}"
