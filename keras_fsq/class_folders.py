@@ -27,6 +27,7 @@ import numpy as np
 from keras_fsq import data
 
 MAX_IMAGES = 200_000
+MAX_ARCHIVE_ENTRIES = 2 * MAX_IMAGES  # listing an archive holds every entry's header (about 1 KiB each)
 CIFAR10_JPEG = "cifar10/cifar10_train_50000_jpeg_q75.tar.gz"
 CIFAR10_JPEG_MAP = "cifar10/lossless_subset_in_jpeg50k.csv"
 SHARED_PER_BATCH = 1017  # the shared lossless file: the first 1,017 images of each training batch
@@ -50,7 +51,12 @@ def _members(source):
     try:
         with tarfile.open(source) as archive:
             suffixes = data.IMAGE_SUFFIXES
-            members = [m for m in archive if m.isfile() and pathlib.PurePosixPath(m.name).suffix.lower() in suffixes]
+            members = []
+            for count, member in enumerate(archive, 1):  # every entry costs its header's memory: bounded by count
+                if count > MAX_ARCHIVE_ENTRIES:
+                    raise ValueError(f"{source} holds more than {MAX_ARCHIVE_ENTRIES} entries; split it.")
+                if member.isfile() and pathlib.PurePosixPath(member.name).suffix.lower() in suffixes:
+                    members.append(member)
             for member in sorted(members, key=lambda m: m.name):
                 yield member.name, archive.extractfile(member)
     except (tarfile.TarError, OSError, EOFError) as error:

@@ -59,6 +59,17 @@ def test_bad_class_sets_are_one_clear_error(tmp_path):
         class_folders.read_class_folders(tmp_path / "many", max_bytes=100)
 
 
+def test_an_archive_of_many_entries_is_refused_while_listing(tmp_path, monkeypatch):
+    # Every entry's header is held while listing: a small .tar.gz of millions of empty entries would
+    # exhaust memory, so entries of any kind are counted (here against a bound of 5).
+    with tarfile.open(tmp_path / "entries.tar.gz", "w:gz") as archive:
+        for i in range(6):
+            archive.addfile(tarfile.TarInfo(f"c/{i}.txt"), io.BytesIO(b""))
+    monkeypatch.setattr(class_folders, "MAX_ARCHIVE_ENTRIES", 5)
+    with pytest.raises(ValueError, match="entries.tar.gz holds more than 5 entries"):
+        class_folders.read_class_folders(tmp_path / "entries.tar.gz")
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="Keras-free: reading 50,000 JPEGs once is enough")
 def test_the_50000_jpegs_leave_every_held_out_image_out():
     held = class_folders.held_out_jpegs(SHARED_DATA)
