@@ -79,11 +79,9 @@ def cases(folder):
     checkpoint = f / "run" / "checkpoint"
     checkpoint.mkdir(parents=True)
     (checkpoint / "latest.json").write_text(json.dumps({"epoch": 1, "folder": "../../x", "settings": {}}))
+    tiny = ["--data", "many.npz", "--limit", "20", "--train-size", "10", "--epochs", "1"]  # seconds of training
     return [
-        (
-            "train on 400,000 zero images (1 MB .npz), --limit 20",
-            ["train", "--data", "many.npz", "--limit", "20", "--train-size", "10", "--epochs", "1", "--out", "t1"],
-        ),
+        ("train on 400,000 zero images (1 MB .npz), --limit 20", ["train", *tiny, "--out", "t1"]),
         ("train on the same file without --limit", ["train", "--data", "many.npz", "--out", "t2"]),
         ("train on a float128 .npy", ["train", "--data", "wide.npy", "--out", "t3"]),
         ("train on 40,000 float64 images (compressed zeros)", ["train", "--data", "float64.npz", "--out", "t4"]),
@@ -93,49 +91,16 @@ def cases(folder):
         ("compress a 60,000^2 PNG header", ["compress", "huge.png", "huge.fsq"]),
         ("compress a folder holding it", ["compress", "photos", "out"]),
         ("decompress random bytes after the magic", ["decompress", "garbage.fsq", "g.png"]),
-        (
-            "train --resume on a checkpoint naming ../../x",
-            [
-                "train",
-                "--data",
-                "many.npz",
-                "--limit",
-                "20",
-                "--train-size",
-                "10",
-                "--epochs",
-                "1",
-                "--out",
-                "run",
-                "--resume",
-            ],
-        ),
+        ("train --resume on a checkpoint naming ../../x", ["train", *tiny, "--out", "run", "--resume"]),
         ("generate --num 100001", ["generate", "--num", "100001", "--out", "g"]),
         ("generate --steps 0", ["generate", "--steps", "0", "--out", "g2"]),
-        (
-            "generate --class 3 --num 2 with the shipped (conditional) model",
-            ["generate", "--class", "3", "--num", "2", "--out", "g3"],
-        ),
+        ("generate --class 3 --num 2, shipped model", ["generate", "--class", "3", "--num", "2", "--out", "g3"]),
         ("compress --quality 7", ["compress", "huge.png", "q.fsq", "--quality", "7"]),
         ("train --epochs nan", ["train", "--epochs", "nan"]),
         ("train --learning-rate inf", ["train", "--learning-rate", "inf", "--out", "t7"]),
         (
-            "train --architecture block_dct --data many.npz --limit 20",
-            [
-                "train",
-                "--architecture",
-                "block_dct",
-                "--data",
-                "many.npz",
-                "--limit",
-                "20",
-                "--train-size",
-                "10",
-                "--epochs",
-                "1",
-                "--out",
-                "t8",
-            ],
+            "train --architecture block_dct on 32x32 images",
+            ["train", "--architecture", "block_dct", *tiny, "--out", "t8"],
         ),
         (
             "train --train-size 0 on shared-cifar10-jpeg50k",

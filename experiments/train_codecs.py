@@ -63,14 +63,10 @@ checkpoint_folder = args.checkpoint or (args.out_dir or ROOT / "experiments") / 
 settings = {
     key: value for key, value in vars(args).items() if key in ("preset", "seed", "warm_restart", "steps_per_epoch")
 }
-found = checkpoints.read_checkpoint(checkpoint_folder) if checkpoint_folder.is_dir() else None
-if found and not args.resume:
-    sys.exit(f"{checkpoint_folder} holds an interrupted run (epoch {found[0]} done): add --resume, or remove it.")
-if args.resume and found is None:
-    sys.exit(f"--resume: {checkpoint_folder} holds no checkpoint.")
-if args.resume and found[2] != settings:
-    changed = sorted(key for key in settings if found[2].get(key) != settings[key])
-    sys.exit(f"--resume continues the run as it was started; these options differ: {', '.join(changed)}.")
+try:
+    found = checkpoints.run_to_continue(checkpoint_folder, settings, args.resume)
+except ValueError as error:
+    sys.exit(str(error))
 preset = presets.get_preset(name)
 recipe = preset["recipe"]
 if args.steps_per_epoch:
@@ -94,7 +90,7 @@ elif recipe["init"]:
     start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
     if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
         rescale_quality(model, start_quality, preset["model"]["dct_quality"])  # block-DCT: its steps to this quality
-done, history, _, state = found if args.resume else (0, {}, None, None)
+done, history, _, state = found or (0, {}, None, None)
 checkpoint = checkpoints.EpochCheckpoint(checkpoint_folder, settings, history)
 started = time.perf_counter()
 training.fit_with_recipe(

@@ -69,14 +69,10 @@ from keras_fsq import FSQVAE, MaskGIT, checkpoints, class_folders, data, load_mo
 from keras_fsq.preset_weights import read_weights, write_weights  # noqa: E402
 from keras_fsq.progress import TrainingProgress  # noqa: E402
 
-found = checkpoints.read_checkpoint(checkpoint_folder) if checkpoint_folder.is_dir() else None
-if found and not args.resume:
-    sys.exit(f"{checkpoint_folder} holds an interrupted run (epoch {found[0]} done): add --resume, or remove it.")
-if args.resume and found is None:
-    sys.exit(f"--resume: {checkpoint_folder} holds no checkpoint.")
-if args.resume and found[2] != settings:
-    changed = sorted(key for key in settings if found[2].get(key) != settings[key])
-    sys.exit(f"--resume continues the run as it was started; these options differ: {', '.join(changed)}.")
+try:
+    found = checkpoints.run_to_continue(checkpoint_folder, settings, args.resume)
+except ValueError as error:
+    sys.exit(str(error))
 
 preset = presets.get_generator(args.preset)
 recipe = {**preset["recipe"], **({"epochs": args.epochs} if args.epochs else {})}
@@ -115,7 +111,7 @@ tokenize_seconds = time.perf_counter() - started
 dataset = data.shuffled_records(
     {"tokens": tokens.astype("int32"), "labels": np.asarray(train_labels, "int32")}, recipe["batch_size"], args.seed
 )
-done, history, _, state = found if args.resume else (0, {}, None, None)
+done, history, _, state = found or (0, {}, None, None)
 dataset.epoch = done
 model.compile(optimizer=training.recipe_optimizer(recipe, recipe["epochs"] * len(dataset)))
 if state is not None:

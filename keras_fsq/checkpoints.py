@@ -100,6 +100,22 @@ def read_checkpoint(folder):
     return epoch, history, settings, state
 
 
+def run_to_continue(folder, settings, resume):
+    """What a training script continues: ``read_checkpoint(folder)``'s record with ``resume``, ``None`` for a
+    fresh run. ``ValueError`` for a fresh run over an interrupted run's checkpoint (nothing is dropped
+    silently), a ``resume`` with nothing to continue, or one whose ``settings`` differ from the run's (named)."""
+    folder = pathlib.Path(folder)
+    found = read_checkpoint(folder) if folder.is_dir() else None
+    if found and not resume:
+        raise ValueError(f"{folder} holds an interrupted run (epoch {found[0]} done): add --resume, or remove it.")
+    if resume and found is None:
+        raise ValueError(f"--resume: {folder} holds no checkpoint.")
+    if resume and found[2] != settings:
+        changed = sorted(key for key in settings if found[2].get(key) != settings[key])
+        raise ValueError(f"--resume continues the run as it was started; these options differ: {', '.join(changed)}.")
+    return found if resume else None
+
+
 def restore(model, state_path):
     """Load a checkpoint's ``state.npz`` into ``model`` and its optimizer (``model`` compiled as it was).
 
