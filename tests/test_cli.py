@@ -175,3 +175,30 @@ def test_rate_distortion_chain_train_compress_decompress_on_photos_of_any_size(t
     assert main(["decompress", str(tmp_path / "odd.fsq"), str(tmp_path / "again.png")]) == 2
     assert "does not ship with keras_fsq" in capsys.readouterr().err
     assert main(["compress", str(odd), str(tmp_path / "x.fsq"), *model, "--quality", "2"]) == 2
+
+
+def test_compress_fits_a_size_with_the_best_shipped_quality_that_fits(tmp_path, capsys):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    with Image.open(SHARED_DATA / "bsd68" / "102061.png") as image:
+        image.crop((0, 0, 96, 64)).save(photo)
+    sizes = {}
+    for quality in (1, 3, 4):
+        assert main(["compress", str(photo), str(tmp_path / f"q{quality}.fsq"), "--quality", str(quality)]) == 0
+        sizes[quality] = (tmp_path / f"q{quality}.fsq").stat().st_size
+    assert sizes[1] < sizes[3] < sizes[4]
+    # A budget between quality 3's and 4's sizes gives quality 3's file, byte for byte.
+    assert main(["compress", str(photo), str(tmp_path / "fit.fsq"), "--max-bytes", str(sizes[4] - 1)]) == 0
+    assert (tmp_path / "fit.fsq").read_bytes() == (tmp_path / "q3.fsq").read_bytes()
+    assert "bits/pixel, quality 3" in capsys.readouterr().out
+    bpp = 8 * sizes[1] / (96 * 64)
+    assert main(["compress", str(photo), str(tmp_path / "bpp.fsq"), "--target-bpp", f"{bpp:.6f}"]) == 0
+    assert (tmp_path / "bpp.fsq").stat().st_size <= sizes[1] + 1
+    # Too small a budget, or a budget beside a named codec, is one line and exit 2.
+    assert main(["compress", str(photo), str(tmp_path / "no.fsq"), "--max-bytes", str(sizes[1] - 1)]) == 2
+    assert f"the smallest shipped quality takes {sizes[1]} bytes, over the {sizes[1] - 1} allowed" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "no.fsq").exists()
+    assert main(["compress", str(photo), str(tmp_path / "no.fsq"), "--max-bytes", "9000", "--quality", "2"]) == 2

@@ -1,7 +1,14 @@
-"""``keras-fsq compress``: images into ``.fsq`` files with a shipped codec (``--quality``) or a model."""
+"""``keras-fsq compress``: images into ``.fsq`` files with a shipped codec (``--quality``) or a model.
 
+``--max-bytes N`` / ``--target-bpp X`` fit a size instead of naming a quality: each image is coded
+at the highest shipped quality whose file takes at most ``N`` bytes (``X`` bits per pixel), found
+by bisection over the qualities (their file sizes grow with the quality), at most 3 encodes.
+"""
+
+import argparse
 import sys
 
+from keras_fsq.cli.arguments import positive_float, positive_int
 from keras_fsq.cli.codec_files import (
     DEFAULT_QUALITY,
     add_codec_arguments,
@@ -27,6 +34,13 @@ def add_parser(commands):
         choices=QUALITIES,
         help=f"a shipped codec: 1 smallest files ... {QUALITIES[-1]} best quality (default {DEFAULT_QUALITY})",
     )
+    size = command.add_mutually_exclusive_group()
+    size.add_argument(
+        "--max-bytes", type=positive_int, help="each file at most this many bytes: the best shipped quality that fits"
+    )
+    size.add_argument(
+        "--target-bpp", type=positive_float, help="each file at most this many bits per pixel (as --max-bytes)"
+    )
 
 
 def run(args):
@@ -34,9 +48,22 @@ def run(args):
 
     if args.model and args.quality:
         raise ValueError("--quality picks a shipped codec; give it or --model, not both.")
+    fitting = args.max_bytes or args.target_bpp
+    if fitting and (args.model or args.quality or args.prior):
+        option = "--max-bytes" if args.max_bytes else "--target-bpp"
+        raise ValueError(f"{option} chooses among the shipped qualities; it takes no --quality, --model or --prior.")
     outputs = {source: [target] for source, target in codec_pairs(args.input, args.output, compressing=True)}
     with checked_outputs(args, outputs):
-        model, prior = load_codec_model(args, engine=uses_engine(args))
+        codecs = {}
+
+        def codec_of(quality):
+            """The shipped codec of ``quality`` (model, prior), loaded once."""
+            if quality not in codecs:
+                settings = argparse.Namespace(**{**vars(args), "quality": quality})
+                codecs[quality] = load_codec_model(settings, engine=uses_engine(args))
+            return codecs[quality]
+
+        model, prior = (None, None) if fitting else load_codec_model(args, engine=uses_engine(args))
         progress = report_progress(len(outputs))
         written = pixels = 0
         lossy = [source.name for source in outputs if source.suffix.lower() in (".jpg", ".jpeg")]
@@ -49,12 +76,40 @@ def run(args):
             )
         for done, (source, (target,)) in enumerate(outputs.items(), 1):
             image = data.read_image(source)
-            files.write_bytes(target, codec.compress(model, image, prior), overwrite=args.overwrite)
-            size, area = target.stat().st_size, image.shape[0] * image.shape[1]
+            area = image.shape[0] * image.shape[1]
+            if fitting:
+                budget = args.max_bytes or int(args.target_bpp * area / 8)
+                payload, quality = fitted(image, budget, codec_of, source)
+                chosen = f", quality {quality}"
+            else:
+                payload, chosen = codec.compress(model, image, prior), ""
+            files.write_bytes(target, payload, overwrite=args.overwrite)
+            size = target.stat().st_size
             written, pixels = written + size, pixels + area
-            progress(done, f"{source.name} -> {target}: {size} bytes, {8 * size / area:.3f} bits/pixel")
+            progress(done, f"{source.name} -> {target}: {size} bytes, {8 * size / area:.3f} bits/pixel{chosen}")
     if len(outputs) > 1:
         print(
             f"compressed {len(outputs)} files into {args.output}: {written} bytes, "
             f"{8 * written / pixels:.3f} bits/pixel"
         )
+
+
+def fitted(image, budget, codec_of, source):
+    """``(file bytes, quality)`` of ``image`` at the highest shipped quality whose file takes at most ``budget``
+    bytes (bisection: file sizes grow with the quality); ``ValueError`` naming ``source`` when even quality 1's
+    file is larger."""
+    from keras_fsq import codec
+
+    low, high, best, smallest = QUALITIES[0], QUALITIES[-1], None, None
+    while low <= high:
+        quality = (low + high) // 2
+        model, prior = codec_of(quality)
+        payload = codec.compress(model, image, prior)
+        if len(payload) <= budget:
+            best, low = (payload, quality), quality + 1
+        else:
+            high = quality - 1
+            smallest = len(payload) if quality == QUALITIES[0] else smallest
+    if best is None:
+        raise ValueError(f"{source}: the smallest shipped quality takes {smallest} bytes, over the {budget} allowed.")
+    return best
