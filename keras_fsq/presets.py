@@ -41,7 +41,8 @@ _CIFAR10_MODEL = {  # fsq_cifar10's: conv (64, 128), an 8x8 grid of FSQ [8,5,5,5
 
 PRESETS = {
     "fsq_cifar10": {
-        "description": "Conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image).",
+        "description": "Conv FSQ-VAE for 32x32 images: an 8x8 grid of FSQ [8,5,5,5] codes (638 bits per image); "
+        "weights trained on the 50,000 CIFAR-10 training images.",
         "model": dict(_CIFAR10_MODEL),
         "recipe": dict(_MSE_RECIPE),
         "weights": "fsq_cifar10.npz",

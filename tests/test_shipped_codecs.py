@@ -1,0 +1,82 @@
+"""The codecs that ship inside the package: each loads offline, names itself in its files, and codes a real
+photo, a higher quality spending more bits for more PSNR; the command line picks them by quality."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_fsq import codec
+from keras_fsq.cli import main
+from tests.conftest import SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def bsd_photo():
+    from keras_fsq.data import image_paths, read_image
+
+    return read_image(image_paths(SHARED_DATA / "bsd68")[0])[:100, :150]  # a real photo crop of odd size
+
+
+def test_every_shipped_codec_loads_offline_and_round_trips_a_photo(bsd_photo):
+    from keras_fsq import FSQVAE, presets
+
+    rates = []
+    for quality in sorted(presets.CODEC_RATE_WEIGHTS):
+        model = FSQVAE.from_preset(presets.codec_preset(quality, family="fsq_photo"))
+        data = codec.compress(model, bsd_photo)
+        assert codec.read_header(data).model_name == f"fsq_photo_q{quality}"
+        restored = codec.decompress(model, data)[0]
+        assert restored.shape == bsd_photo.shape
+        psnr = 10 * np.log10(1 / np.mean((restored - bsd_photo) ** 2))
+        rates.append((8 * len(data) / (100 * 150), psnr))
+        assert psnr > 18, (quality, psnr)
+    bits = [rate for rate, _ in rates]
+    assert bits[0] < bits[-1], rates  # quality 1 writes smaller files than the best quality
+
+
+def test_every_block_dct_quality_ships_and_beats_the_one_below(bsd_photo):
+    """The codecs --quality picks: each loads offline, names itself in its files, and a higher
+    quality spends more bits for a higher PSNR on a real photo."""
+    from keras_fsq import FSQVAE, presets
+    from keras_fsq.cli.compress import QUALITIES
+
+    assert QUALITIES == tuple(sorted(presets.DCT_QUALITIES))
+    points = []
+    for quality in QUALITIES:
+        model = FSQVAE.from_preset(presets.codec_preset(quality))
+        data = codec.compress(model, bsd_photo)
+        assert codec.read_header(data).model_name == f"fsq_dct_q{quality}"
+        # its shipped neighbours table codes the photo smaller than the factorized prior it trained with
+        assert len(data) < 0.95 * len(codec.compress(model, bsd_photo, codec.EntropyModel.from_prior(model)))
+        restored = codec.decompress(model, data)[0]
+        points.append((8 * len(data) / (100 * 150), 10 * np.log10(1 / np.mean((restored - bsd_photo) ** 2))))
+    for (bits, psnr), (next_bits, next_psnr) in zip(points, points[1:]):
+        assert next_bits > bits and next_psnr > psnr, points
+
+
+def test_compress_by_quality_and_decompress_without_a_model(bsd_photo, tmp_path, capsys):
+    from keras_fsq.data import read_image, write_image
+
+    write_image(bsd_photo, tmp_path / "photo.png")
+    assert main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "photo.fsq"), "--quality", "1"]) == 0
+    assert main(["decompress", str(tmp_path / "photo.fsq"), str(tmp_path / "back.png")]) == 0
+    assert read_image(tmp_path / "back.png").shape == bsd_photo.shape
+    assert codec.read_header((tmp_path / "photo.fsq").read_bytes()).model_name == "fsq_dct_q1"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["compress", str(tmp_path / "photo.png"), str(tmp_path / "x.fsq"), "--quality", "9"])
+    assert exit_.value.code == 2 and "--quality" in capsys.readouterr().err
+
+
+def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(bsd_photo, tmp_path):
+    from keras_fsq import FSQVAE
+
+    model = FSQVAE.from_preset("fsq_photo_q1")
+    model.save(tmp_path / "q1.keras")
+    restored = keras.saving.load_model(tmp_path / "q1.keras")
+    restored.compile(optimizer="adam")
+    assert restored.preset == "fsq_photo_q1"
+    assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == "fsq_photo_q1"
+    restored.fit(bsd_photo[None, :64, :64], epochs=1, verbose=0)
+    assert restored.preset is None
+    assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == ""
