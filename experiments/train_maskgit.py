@@ -97,25 +97,25 @@ else:
     if args.warm_restart:
         with open(weights, "rb") as file:
             read_weights(model, file, optional=model.tokenizer.variables)
+
+
+def tokenize(images):
+    """The tokenizer's token grids of ``images`` (uint8, or floats in [0, 1]), flattened; 1,024 images are
+    converted to float at a time, not the whole set."""
+    chunks = [model.tokenizer.encode(data.to_unit_float(images[i : i + 1024])) for i in range(0, len(images), 1024)]
+    return np.concatenate(chunks).reshape(len(images), -1)
+
+
 started = time.perf_counter()
-tokens = np.concatenate(
-    [model.tokenizer.encode(data.to_unit_float(train[i : i + 1024])) for i in range(0, len(train), 1024)]
-).reshape(len(train), -1)
+tokens = tokenize(train)
 if recipe["flip"]:
-    mirrored = [
-        model.tokenizer.encode(data.to_unit_float(train[i : i + 1024, :, ::-1])) for i in range(0, len(train), 1024)
-    ]
-    tokens = np.concatenate([tokens, np.concatenate(mirrored).reshape(len(train), -1)])
+    tokens = np.concatenate([tokens, tokenize(train[:, :, ::-1])])
     train_labels = np.concatenate([train_labels, train_labels])
 tokenize_seconds = time.perf_counter() - started
 dataset = data.shuffled_records(
     {"tokens": tokens.astype("int32"), "labels": np.asarray(train_labels, "int32")}, recipe["batch_size"], args.seed
 )
 done, history, _, state = found or (0, {}, None, None)
-dataset.epoch = done
-model.compile(optimizer=training.recipe_optimizer(recipe, recipe["epochs"] * len(dataset)))
-if state is not None:
-    checkpoints.restore(model, state)
 print(
     f"train_maskgit: {name}, {len(train)} images of {args.data} ({len(tokens)} sequences; tokenized in "
     f"{tokenize_seconds:.0f} s), {recipe['epochs']} epochs of {len(dataset)} steps, {keras.backend.backend()}"
@@ -126,13 +126,8 @@ print(
 )
 checkpoint = checkpoints.EpochCheckpoint(checkpoint_folder, settings, history)
 started = time.perf_counter()
-model.fit(
-    dataset,
-    epochs=recipe["epochs"],
-    initial_epoch=done,
-    shuffle=False,  # the dataset orders each epoch from the seed
-    callbacks=[checkpoint, TrainingProgress()],
-    verbose=0,
+training.fit_on_dataset(
+    model, recipe, dataset, verbose=0, callbacks=[checkpoint, TrainingProgress()], initial_epoch=done, state=state
 )
 seconds = time.perf_counter() - started
 history = checkpoint.history

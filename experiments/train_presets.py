@@ -56,8 +56,7 @@ started = time.perf_counter()
 if args.from_model:
     model.set_weights(load_model(args.from_model).get_weights())  # refused unless the preset's architecture
     model.compile()  # evaluate() needs a compiled model; no optimizer is used
-    run = json.loads(args.from_model.with_name("metrics.json").read_text())  # keras-fsq train's run report
-    run = next(iter(run.values())) if len(run) == 1 else run
+    (run,) = json.loads(args.from_model.with_name("metrics.json").read_text()).values()  # keras-fsq train's report
     recipe = {**recipe, "epochs": run["epochs"], "trained_by": f"keras-fsq train ({args.from_model})"}
     seconds, train_count = run["train_seconds"], run["train_images"]
 else:

@@ -65,18 +65,28 @@ def fit_with_recipe(
     """
     batch_size = recipe["batch_size"]
     if recipe.get("crop"):
-        steps_per_epoch = recipe["steps_per_epoch"]
-        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps_per_epoch, seed, recipe["flip"])
+        steps = recipe["steps_per_epoch"]
+        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps, seed, recipe["flip"])
     else:
         dataset = data.shuffled_batches(images, batch_size, seed=seed, flip=recipe["flip"])
-        steps_per_epoch = len(dataset)
+    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
+    return fit_on_dataset(model, recipe, dataset, validation, verbose, callbacks, initial_epoch, state)
+
+
+def fit_on_dataset(model, recipe, dataset, validation=None, verbose="auto", callbacks=(), initial_epoch=0, state=None):
+    """Compile ``model`` with ``recipe``'s optimizer over ``recipe["epochs"]`` epochs of ``dataset`` and ``fit``
+    it; the History.
+
+    ``dataset``: a ``PyDataset`` whose ``epoch`` attribute orders its batches (``data.shuffled_batches``,
+    ``random_crop_batches``, ``shuffled_records``), set to ``initial_epoch`` here so a resumed run sees the
+    batches an uninterrupted one would; its checkpoint's ``state`` is loaded after compiling.
+    """
     dataset.epoch = initial_epoch
-    model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * steps_per_epoch))
+    model.compile(optimizer=recipe_optimizer(recipe, recipe["epochs"] * len(dataset)))
     if state is not None:
         from keras_fsq import checkpoints
 
         checkpoints.restore(model, state)
-    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
     return model.fit(
         dataset,
         validation_data=validation,

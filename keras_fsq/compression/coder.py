@@ -122,7 +122,8 @@ def decode_symbol_chunks(
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         try:
             powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
-            flat, cache = chunk.reshape(len(chunk), rows * columns, dims), {}  # type: ignore[var-annotated]
+            flat = chunk.reshape(len(chunk), rows * columns, dims)
+            cache: dict = {}
             for mask in prior.passes(rows, columns):
                 positions = np.flatnonzero(mask.ravel())
                 contexts, shifts = prior.contexts_and_shifts(chunk, mask)
