@@ -1,13 +1,16 @@
-"""Count the coding tables the block-DCT codecs ship with: a "neighbours" EntropyModel per quality.
+"""Count the coding tables the block-DCT codecs ship with: a "neighbours_bands" EntropyModel per quality.
 
     KERAS_BACKEND=torch python experiments/fit_codec_priors.py --data-dir ../shared/data
     KERAS_BACKEND=torch python experiments/fit_codec_priors.py --data-dir ../shared/data --qualities 1 3
 
 Encodes each of the 229 training photos in ``<data-dir>/photos`` (never BSD68,
 the evaluation set) with the shipped ``fsq_dct_q<Q>`` weights, counts each
-symbol dimension given its left and upper neighbours (``EntropyModel.count``,
-context ``"neighbours"``) and writes ``keras_fsq/weights/fsq_dct_q<Q>.prior.json.gz``,
-the table ``keras-fsq compress --quality Q`` codes under. Deterministic: the same
+symbol dimension given its left and upper neighbours and the band coded before it
+(``EntropyModel.count``, context ``"neighbours_bands"``; ``--context neighbours`` counts
+the earlier tables) and writes the preset's ``coding_prior`` file in ``keras_fsq/weights``,
+the table ``keras-fsq compress --quality Q`` codes under (the preset's
+``earlier_coding_prior`` is the table files of the same weights were coded under before;
+new weights make it useless: drop it with them). Deterministic: the same
 weights and photos give the same table. Run it again whenever the weights change
 (``train_dct_family.sh`` and ``resume_dct_family.sh`` do).
 """
@@ -20,6 +23,7 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--data-dir", help="the folder holding photos/ (default: $KERAS_FSQ_DATA)")
 parser.add_argument("--qualities", type=int, nargs="+", help="default: every quality")
 parser.add_argument("--photos", type=int, help="count on the first N photos only (a smoke test)")
+parser.add_argument("--context", default="neighbours_bands", choices=["neighbours", "neighbours_bands"])
 parser.add_argument("--out-dir", type=pathlib.Path, help="write the tables here (default: the package's weights)")
 parser.add_argument(
     "--weights-dir", type=pathlib.Path, help="read each quality's weights from here (default: the shipped ones)"
@@ -39,8 +43,11 @@ for quality in args.qualities or presets.DCT_QUALITIES:
     else:
         preset_weights.load_preset_weights(model, name)
     grids = [codec.image_symbols(model, data.read_image(path)[None]) for path in photos]
-    table = codec.EntropyModel.count(codec.symbol_levels(model), grids, context="neighbours")
-    target = (args.out_dir or ROOT / "keras_fsq" / "weights") / presets.get_preset(name)["coding_prior"]
+    table = codec.EntropyModel.count(codec.symbol_levels(model), grids, context=args.context)
+    file_name = presets.get_preset(name)[
+        "coding_prior" if args.context == "neighbours_bands" else "earlier_coding_prior"
+    ]
+    target = (args.out_dir or ROOT / "keras_fsq" / "weights") / file_name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
     bits = table.code_length().sum() / sum(grid.shape[1] * grid.shape[2] * 64 for grid in grids)

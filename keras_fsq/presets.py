@@ -190,8 +190,10 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
         "model": {**_DCT_MODEL, "dct_quality": _dct_quality, "rate_weight": _rate_weight},
         "recipe": {**_CODEC_RECIPE, "epochs": 3, "learning_rate": 3e-4, "warmup_fraction": 0.0, "init": "fsq_dct_base"},
         "weights": f"fsq_dct_q{_quality}.npz",
-        # the coding table (EntropyModel "neighbours"), counted on the training photos: fit_codec_priors.py
-        "coding_prior": f"fsq_dct_q{_quality}.prior.json.gz",
+        # the coding table (EntropyModel "neighbours_bands"), counted on the training photos by
+        # fit_codec_priors.py; files coded under the earlier one ("neighbours") still decode
+        "coding_prior": f"fsq_dct_q{_quality}.bands.json.gz",
+        "earlier_coding_prior": f"fsq_dct_q{_quality}.prior.json.gz",
         "deblock": DCT_DEBLOCK[_quality],
         "rdo_multiplier": DCT_RDO_MULTIPLIER,
     }

@@ -11,18 +11,23 @@ from keras_fsq import codec
 
 
 def random_prior(levels, context, rng):
-    from keras_fsq.compression import neighbours
+    from keras_fsq.compression import bands, neighbours
     from keras_fsq.priors import contexts as context_names
     from keras_fsq.priors import learned as priors
 
     max_level = max(levels)
     buckets = 3 if context in context_names.TWO_PASS else None
-    contexts = {"left": max_level + 1, "neighbours": neighbours.BUCKETS}.get(context)
+    contexts = {
+        "left": max_level + 1,
+        "neighbours": neighbours.BUCKETS,
+        "neighbours_bands": neighbours.BUCKETS * bands.BAND_BUCKETS,
+    }.get(context)
     contexts = contexts or priors.context_count(context, max_level, buckets or 0)
     counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (
         rng.uniform(size=(len(levels), contexts, max_level)) < 0.7
     )
-    predicted = np.flatnonzero(rng.uniform(size=len(levels)) < 0.5) if context == "neighbours" else ()
+    neighbouring = context in context_names.NEIGHBOUR_CONTEXTS
+    predicted = np.flatnonzero(rng.uniform(size=len(levels)) < 0.5) if neighbouring else ()
     return codec.EntropyModel(levels, counts, context, buckets, predicted)
 
 
@@ -30,7 +35,7 @@ def random_prior(levels, context, rng):
 @given(
     levels=st.lists(st.integers(2, 255), min_size=1, max_size=5),
     shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 6)),
-    context=st.sampled_from(["none", "left", "neighbours", "checkerboard", "activity"]),
+    context=st.sampled_from(["none", "left", "neighbours", "neighbours_bands", "checkerboard", "activity"]),
     step=st.integers(1, 5),
     skew=st.sampled_from([1.0, 4.0, 0.25]),
     adaptive=st.booleans(),

@@ -37,8 +37,8 @@ def test_the_codec_family_command_trains_every_quality_from_its_base(tmp_path):
     assert sorted(p.name for p in out.glob("*.json")) == sorted(f"{name}.json" for name in names)
     # and each quality's coding table, counted with this run's weights
     for name in names[1:]:
-        table = codec.EntropyModel.from_json(gzip.decompress((out / f"{name}.prior.json.gz").read_bytes()).decode())
-        assert table.context == "neighbours" and table.counts.sum() > 0
+        table = codec.EntropyModel.from_json(gzip.decompress((out / f"{name}.bands.json.gz").read_bytes()).decode())
+        assert table.context == "neighbours_bands" and table.counts.sum() > 0
     # Each quality starts from this run's base, not the shipped one: its weights differ from the shipped ones.
     model = FSQVAE.from_preset("fsq_dct_q3")
     shipped = [w.copy() for w in model.get_weights()]

@@ -2,6 +2,7 @@
 
 from keras_fsq.cli.arguments import add_data_arguments, add_overwrite, positive_int
 from keras_fsq.cli.codec_files import load_codec_model
+from keras_fsq.priors.contexts import COUNTED_CONTEXTS
 
 
 def add_parser(commands):
@@ -11,9 +12,10 @@ def add_parser(commands):
     fit_prior.add_argument(
         "--context",
         default="left",
-        choices=["none", "left", "neighbours"],
-        help="what each symbol is coded given: nothing, its left neighbour's level, or its left and upper "
-        "neighbours (the shipped photo codecs' tables; default: left)",
+        choices=list(COUNTED_CONTEXTS),
+        help="what each symbol is coded given: nothing, its left neighbour's level, its left and upper "
+        "neighbours, or those and the group of dimensions coded before it (the shipped photo codecs' "
+        "tables; default: left)",
     )
     fit_prior.add_argument(
         "--tile",

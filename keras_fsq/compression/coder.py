@@ -2,11 +2,12 @@
 
 A chunk of images is coded pass by pass (``EntropyModel.passes``: anchors, then
 the rest; column by column for the left context; anti-diagonal by anti-diagonal for
-the neighbours context) so the decoder knows each
-context, one dimension at a time, every image's positions of the pass in one
+the neighbours contexts) so the decoder knows each
+context, one group of dimensions at a time (reading the contexts again after each group
+when they read the earlier groups), every image's positions of the pass in one
 call of at most ``CODER_SLICE`` symbols. With adaptation (format 4) each image's
-power choices come first. The decoder codes what it decodes again and requires
-the payload to be exactly that coding.
+power choices come first. The decoder codes what it decodes again, slice by slice,
+and requires the payload to be exactly that coding.
 """
 
 import math
@@ -110,9 +111,9 @@ def decode_symbol_chunks(
 ) -> Iterator[np.ndarray]:
     """Inverse of ``encode_symbols``: a grid of ``shape`` ``(N, h, w, d)`` (uint8), yielded ``step`` images at a time.
 
-    The decoded symbols are coded again as they come; after the last chunk
-    ``words`` must equal that encoding exactly, else ``CodecError`` (a payload
-    too short, too long or not fully consumed).
+    Each decoded slice is coded again as it comes, under the rows it was decoded with (the order
+    ``encode_symbols`` codes in); after the last chunk ``words`` must equal that encoding exactly, else
+    ``CodecError`` (a payload too short, too long or not fully consumed).
     """
     decoder = constriction.stream.queue.RangeDecoder(words)
     encoder = constriction.stream.queue.RangeEncoder()
@@ -122,22 +123,27 @@ def decode_symbol_chunks(
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         try:
             powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
+            if powers is not None:
+                _code_powers(encoder, powers, len(chunk), dims)
             flat = chunk.reshape(len(chunk), rows * columns, dims)
             cache: dict = {}
             for mask in prior.passes(rows, columns):
                 positions = np.flatnonzero(mask.ravel())
                 contexts, shifts = prior.contexts_and_shifts(chunk, mask)
-                for group in prior.dimension_groups():
-                    arrays = _group_arrays(contexts, powers, group)
-                    symbols = np.concatenate(
-                        [decoder.decode(family, prior.rows(d, c, p, cache)) for _, _, d, c, p in _slices(*arrays)]
-                    ).reshape(len(chunk), len(positions), len(group))
+                for number, group in enumerate(prior.dimension_groups()):
+                    if number and prior.reads_earlier_groups:  # given the groups just decoded
+                        contexts, shifts = prior.contexts_and_shifts(chunk, mask)
+                    decoded = []
+                    for _, _, d, c, p in _slices(*_group_arrays(contexts, powers, group)):
+                        probabilities = prior.rows(d, c, p, cache)
+                        decoded.append(decoder.decode(family, probabilities))
+                        encoder.encode(decoded[-1], family, probabilities)
+                    symbols = np.concatenate(decoded).reshape(len(chunk), len(positions), len(group))
                     if shifts is not None:  # residuals of the median prediction: back to levels
                         symbols = np.mod(symbols + shifts[..., group], np.asarray(prior.levels)[group])
                     flat[:, positions[:, None], group[None, :]] = symbols
         except AssertionError:  # constriction's word for a payload no coding could produce
             raise CodecError("The payload is not the coding of the header's images (garbled).") from None
-        _encode_chunk(encoder, chunk, prior, powers)
         yield chunk
     if not np.array_equal(encoder.get_compressed(), words):
         raise CodecError("The payload is not the coding of the header's images (too short, too long or garbled).")

@@ -173,7 +173,7 @@ def iter_symbols(model, data, prior=None):
     """The bytes of a file -> ``(symbols chunk (n, h, w, d), index shape, header)``; see ``iter_indices``."""
     header = Header.unpack(data)
     levels = symbol_levels(model)
-    prior = prior or EntropyModel.for_model(model)
+    prior = prior or EntropyModel.for_model(model, header.prior_fingerprint)
     if header.levels != levels:
         raise CodecError(f"The file was written by a model with levels {header.levels}; this model has {levels}.")
     if header.model_fingerprint != model_fingerprint(model):

@@ -9,7 +9,7 @@ synthesis kernel) and may cost fewer bits. Coding position by position in the co
 the cheaper of ``s`` and ``t`` under ``sse + lambda * bits`` is kept, ``bits = -log2 P(. | context)``
 from the coding table. Greedy (a choice's effect on later contexts is not weighed) and one step
 deep, as the zeroing passes of mozjpeg's trellis; the decoder is unchanged and decodes the files
-as any others. Dimensions coded as residuals of a prediction (a ``"neighbours"`` table's DC
+as any others. Dimensions coded as residuals of a prediction (a neighbours table's DC
 coefficients) keep ``round(p)``: their symbols move their neighbours' predictions.
 
 ``lambda`` is in squared error (pixels in [0, 1], summed over the image's values) per bit:
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from keras_fsq.compression import neighbours
+from keras_fsq.compression import bands, neighbours
+from keras_fsq.priors.contexts import NEIGHBOUR_CONTEXTS
 
 if TYPE_CHECKING:
     from keras_fsq.compression.tables import EntropyModel
@@ -43,32 +44,32 @@ def rdo_symbols(positions: np.ndarray, prior: "EntropyModel", step_errors: np.nd
     log_table = prior.bits
     dims = np.arange(len(levels))
     rows, columns = grid.shape[1:3]
+    # Under contexts that read the earlier groups of a position, each group is chosen given the ones before.
+    groups = prior.dimension_groups() if prior.reads_earlier_groups else [dims]
     for mask in prior.passes(rows, columns):
-        contexts = prior.contexts(grid, mask)  # (N, P, d), from the symbols chosen so far
-        nearest = grid[:, mask].astype("int64")
-        toward = nearest - np.sign(nearest - centre)
-        p = positions[:, mask]
-        extra_error = step_errors * ((p - toward) ** 2 - (p - nearest) ** 2)
-        saved_bits = log_table[dims, contexts, nearest] - log_table[dims, contexts, toward]
-        if prior.context == "neighbours":
-            saved_bits = saved_bits + _neighbours_saved_bits(grid, mask, nearest, toward, centre, log_table, dims)
-        better = (extra_error < lam * saved_bits) & (nearest != centre) & movable
-        if better.any():
-            grid[:, mask] = np.where(better, toward, nearest).astype("uint8")
+        for group in groups:
+            in_group = np.isin(dims, group)
+            contexts = prior.contexts(grid, mask)  # (N, P, d), from the symbols chosen so far
+            nearest = grid[:, mask].astype("int64")
+            toward = nearest - np.sign(nearest - centre)
+            p = positions[:, mask]
+            extra_error = step_errors * ((p - toward) ** 2 - (p - nearest) ** 2)
+            saved_bits = log_table[dims, contexts, nearest] - log_table[dims, contexts, toward]
+            if prior.context in NEIGHBOUR_CONTEXTS:
+                saved_bits = saved_bits + _neighbours_saved_bits(grid, mask, nearest, toward, prior)
+            better = (extra_error < lam * saved_bits) & (nearest != centre) & movable & in_group
+            if better.any():
+                grid[:, mask] = np.where(better, toward, nearest).astype("uint8")
     return grid
 
 
 def _neighbours_saved_bits(
-    grid: np.ndarray,
-    mask: np.ndarray,
-    nearest: np.ndarray,
-    toward: np.ndarray,
-    centre: np.ndarray,
-    log_table: np.ndarray,
-    dims: np.ndarray,
+    grid: np.ndarray, mask: np.ndarray, nearest: np.ndarray, toward: np.ndarray, prior: "EntropyModel"
 ) -> np.ndarray:
-    """Bits the right and lower neighbours (not coded yet: their rounded symbols) save when a ``"neighbours"``
+    """Bits the right and lower neighbours (not coded yet: their rounded symbols) save when a neighbours
     magnitude context reads ``toward`` instead of ``nearest`` as their left or upper neighbour."""
+    levels = np.asarray(prior.levels)
+    centre, log_table, dims = (levels - 1) // 2, prior.bits, np.arange(len(levels))
     ys, xs = np.nonzero(mask)
     rows, columns = grid.shape[1:3]
     saved = np.zeros(nearest.shape)
@@ -82,6 +83,10 @@ def _neighbours_saved_bits(
         other = np.abs(other.astype("int64") - centre)
         before = neighbours.bucket(np.abs(nearest - centre) + other)
         after = neighbours.bucket(np.abs(toward - centre) + other)
+        if prior.context == "neighbours_bands":  # the neighbour's own band context, from its rounded symbols
+            predicted = np.isin(dims, prior.predicted)
+            band = bands.band_buckets(symbol, prior.levels, predicted, prior.dimension_groups())
+            before, after = before * bands.BAND_BUCKETS + band, after * bands.BAND_BUCKETS + band
         change = log_table[dims, before, symbol] - log_table[dims, after, symbol]
         saved += np.where(inside[None, :, None], change, 0.0)
     return saved

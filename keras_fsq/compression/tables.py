@@ -14,8 +14,12 @@ fewest bits (``EntropyModel.choose_powers``; the coder writes the choices).
 
 Context ``"neighbours"`` (``keras_fsq.compression.neighbours``): each symbol given
 its left and upper neighbours, coded along anti-diagonals; some dimensions
-coded as the residual of a median prediction. The shipped block-DCT codecs code
-under such a table, counted on their training photos (``EntropyModel.shipped``).
+coded as the residual of a median prediction. Context ``"neighbours_bands"``
+(``keras_fsq.compression.bands``): the same, each group of dimensions also given the
+magnitude of the group coded before it at the same position. The shipped block-DCT
+codecs code under a ``"neighbours_bands"`` table, counted on their training photos
+(``EntropyModel.shipped``); files coded under their earlier ``"neighbours"`` tables
+still decode (``EntropyModel.shipped_tables``).
 """
 
 import functools
@@ -28,9 +32,9 @@ import math
 import numpy as np
 
 from keras_fsq import presets
-from keras_fsq.compression import neighbours
+from keras_fsq.compression import bands, neighbours
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
-from keras_fsq.priors.contexts import COUNTED_CONTEXTS, TWO_PASS
+from keras_fsq.priors.contexts import COUNTED_CONTEXTS, NEIGHBOUR_CONTEXTS, TWO_PASS
 from keras_fsq.priors.contexts import TABLE_CONTEXTS as CONTEXTS
 
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
@@ -42,6 +46,11 @@ COUNT_ENTRIES = 2**22  # the encoder's choice counts (context, level) pairs of t
 BLOCK_POSITIONS = 2**12  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
+def _neighbour_contexts(context):
+    """How many contexts a neighbours table has per dimension."""
+    return neighbours.BUCKETS * (bands.BAND_BUCKETS if context == "neighbours_bands" else 1)
+
+
 class EntropyModel:
     """``P_i(level | context)`` per symbol dimension ``i`` from integer counts, shape ``(d, contexts, max L)``.
 
@@ -49,7 +58,9 @@ class EntropyModel:
     left neighbour's level and ``c = max L`` means "first column".
     ``"neighbours"``: ``neighbours.BUCKETS`` contexts of the left and upper
     neighbours; the dimensions listed in ``predicted`` are coded as the residual
-    of a median prediction (``keras_fsq.compression.neighbours``).
+    of a median prediction (``keras_fsq.compression.neighbours``). ``"neighbours_bands"``:
+    those contexts times ``bands.BAND_BUCKETS`` of the group coded before at the same
+    position (``keras_fsq.compression.bands``).
     ``"checkerboard"``, ``"activity"``: a learned prior's contexts
     (``keras_fsq.priors.contexts_of``) with ``activity_buckets`` buckets.
     """
@@ -62,7 +73,7 @@ class EntropyModel:
         self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
         self.predicted = sorted({int(i) for i in predicted})
         inside = all(0 <= i < len(self.levels) for i in self.predicted)
-        if self.predicted and (context != "neighbours" or not inside):
+        if self.predicted and (context not in NEIGHBOUR_CONTEXTS or not inside):
             raise ValueError(
                 f"`predicted` lists dimensions in [0, {len(levels)}) of a 'neighbours' context; received {predicted!r}."
             )
@@ -70,8 +81,8 @@ class EntropyModel:
         max_level = max(self.levels)
         if context == "left":
             contexts = max_level + 1
-        elif context == "neighbours":
-            contexts = neighbours.BUCKETS
+        elif context in NEIGHBOUR_CONTEXTS:
+            contexts = _neighbour_contexts(context)
         else:
             from keras_fsq.priors import learned as priors
 
@@ -91,13 +102,22 @@ class EntropyModel:
         smoothed /= smoothed.sum(axis=-1, keepdims=True)
         self._smoothed = smoothed
         self._probabilities = np.where(valid, (1 - UNIFORM_FLOOR) * smoothed + UNIFORM_FLOOR / levels, 0.0)
+        self._level_rows: dict[int, np.ndarray] = {}
 
     @classmethod
-    def for_model(cls, model):
-        """The prior a model codes with by default: its learned ``prior`` if it has one, else its FSQ's
-        level usage; a quantizer that keeps none (LFQ, BSQ) codes under a uniform prior (fit one for less)."""
+    def for_model(cls, model, fingerprint=None):
+        """The prior a model codes with by default: a shipped codec's coding table, else its learned ``prior``
+        if it has one, else its FSQ's level usage; a quantizer that keeps none (LFQ, BSQ) codes under a
+        uniform prior (fit one for less).
+
+        ``fingerprint``: a file's prior fingerprint; a shipped codec whose earlier table has it decodes with
+        that one (files coded before the current table still decode)."""
         if model.preset and presets.get_preset(model.preset).get("coding_prior"):
-            return cls.shipped(model.preset)
+            table = cls.shipped(model.preset)
+            earlier = presets.get_preset(model.preset).get("earlier_coding_prior")
+            if fingerprint not in (None, table.fingerprint) and earlier:
+                return shipped_table(earlier) if shipped_table(earlier).fingerprint == fingerprint else table
+            return table
         if model.prior is not None:
             return cls.from_prior(model)
         if hasattr(model.quantizer, "track_usage"):
@@ -165,38 +185,47 @@ class EntropyModel:
 
         ``"neighbours"``: each dimension is counted both ways (levels, and
         residuals of the median prediction) and coded the way that takes the
-        fewest bits on these grids (its ``predicted`` dimensions).
+        fewest bits on these grids (its ``predicted`` dimensions). ``"neighbours_bands"``:
+        the ``"neighbours"`` table's ``predicted`` dimensions (the band contexts leave them
+        out), then counted under its own contexts.
         """
         cls._check_counted(context)
         levels = [int(v) for v in levels]
-        contexts = {"none": 1, "left": max(levels) + 1, "neighbours": neighbours.BUCKETS}[context]
-        ways = [()] if context != "neighbours" else [(), range(len(levels))]  # as they are; every one predicted
-        tables = [cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, w) for w in ways]
-        for grid in grids:
-            everywhere = np.ones(grid.shape[1:3], dtype=bool)
-            for table in tables:
-                coded, table_contexts = table.coded_symbols(grid, everywhere)
-                for i in range(len(levels)):
-                    pairs = table_contexts[..., i].ravel() * max(levels) + coded[..., i].ravel()
-                    table.counts[i] += np.bincount(pairs, minlength=table.counts[i].size).reshape(contexts, -1)
+        if context == "neighbours_bands":
+            grids = list(grids)
+            return cls._counted(levels, grids, context, cls.count(levels, grids, "neighbours").predicted)
         if context != "neighbours":
-            return cls(levels, tables[0].counts, context)
-        plain, residual = (cls(levels, table.counts, context, None, table.predicted) for table in tables)
+            return cls._counted(levels, grids, context, ())
+        grids = list(grids)
+        plain, residual = (cls._counted(levels, grids, context, way) for way in ((), range(len(levels))))
         predicted = np.flatnonzero(residual.code_length() < plain.code_length())
         counts = np.where(np.isin(np.arange(len(levels)), predicted)[:, None, None], residual.counts, plain.counts)
         return cls(levels, counts, context, None, predicted)
 
-    @property
+    @classmethod
+    def _counted(cls, levels, grids, context, predicted):
+        """The table of ``grids`` under ``context`` with these ``predicted`` dimensions: counts of what it codes."""
+        contexts = {"none": 1, "left": max(levels) + 1}.get(context) or _neighbour_contexts(context)
+        table = cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, predicted)
+        for grid in grids:
+            coded, table_contexts = table.coded_symbols(grid, np.ones(grid.shape[1:3], dtype=bool))
+            for i in range(len(levels)):
+                pairs = table_contexts[..., i].ravel() * max(levels) + coded[..., i].ravel()
+                table.counts[i] += np.bincount(pairs, minlength=table.counts[i].size).reshape(contexts, -1)
+        return cls(levels, table.counts, context, None, predicted)
+
+    @functools.cached_property
     def bits(self):
         """``-log2 P_i(level | context)``, shape ``(d, contexts, max L)``: what each symbol costs under the table
-        (the per-image powers aside); 0 past ``L_i``, where nothing is ever coded."""
+        (the per-image powers aside); 0 past ``L_i``, where nothing is ever coded. Computed once (a table is
+        not changed after it is built)."""
         return -np.log2(np.where(self._probabilities > 0, self._probabilities, 1.0))
 
     def code_length(self):
         """Bits per dimension ``(d,)`` of the symbols this table was counted from, coded under it."""
         return (self.counts * self.bits).sum(axis=(1, 2))
 
-    @property
+    @functools.cached_property
     def fingerprint(self):
         described = [self.levels, self.context, self.activity_buckets] + ([self.predicted] if self.predicted else [])
         digest = hashlib.sha256(json.dumps(described).encode() + self.counts.tobytes())
@@ -205,7 +234,7 @@ class EntropyModel:
     def coded_symbols(self, grid, mask):
         """What the coder codes at the True positions of the ``(h, w)`` ``mask`` of ``grid`` ``(N, h, w, d)``:
         ``(symbols, contexts)``, both ``(N, positions, d)`` int64 (positions row-major, as ``grid[:, mask]``).
-        The symbols are the levels, except a ``"neighbours"`` table's predicted dimensions: residuals
+        The symbols are the levels, except a neighbours table's predicted dimensions: residuals
         ``(s - shift) mod L`` (``contexts_and_shifts``; the decoder adds the shift back)."""
         grid = np.asarray(grid)
         symbols = grid[:, mask].astype("int64")
@@ -215,9 +244,17 @@ class EntropyModel:
     def contexts_and_shifts(self, grid, mask):
         """``(contexts, shifts)`` at ``mask``'s positions, both ``(N, positions, d)``: a symbol ``s`` is coded
         as ``(s - shift) mod L`` under its context; ``shifts`` is None when every symbol is coded as it is
-        (all but a ``"neighbours"`` table with predicted dimensions). Reads only earlier passes."""
-        if self.context == "neighbours" and self.predicted:
-            return neighbours.contexts_and_shifts(np.asarray(grid), mask, self.levels, self._predicted)
+        (all but a neighbours table with predicted dimensions). Reads only earlier passes, and under
+        ``"neighbours_bands"`` the earlier groups of the same pass (``reads_earlier_groups``)."""
+        if self.context in NEIGHBOUR_CONTEXTS:
+            grid = np.asarray(grid)
+            contexts, shifts = neighbours.contexts_and_shifts(grid, mask, self.levels, self._predicted)
+            if self.context == "neighbours_bands":
+                groups = self.dimension_groups()  # frequency ranks, for a block-DCT codec
+                contexts = contexts * bands.BAND_BUCKETS + bands.band_buckets(
+                    grid[:, mask], self.levels, self._predicted, groups
+                )
+            return contexts, (shifts if self.predicted else None)
         return self.contexts(grid, mask), None
 
     def contexts(self, grid, mask):
@@ -225,8 +262,8 @@ class EntropyModel:
         ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded
         before them."""
         grid = np.asarray(grid)
-        if self.context == "neighbours":
-            return neighbours.contexts_and_shifts(grid, mask, self.levels, self._predicted)[0]
+        if self.context in NEIGHBOUR_CONTEXTS:
+            return self.contexts_and_shifts(grid, mask)[0]
         if self.context == "left":  # only the masked positions' left neighbours: a column pass costs one column
             rows, columns = np.nonzero(mask)
             contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
@@ -247,7 +284,7 @@ class EntropyModel:
         if self.context == "left":
             column = np.broadcast_to(np.arange(columns), (rows, columns))
             return (column == x for x in range(columns))
-        if self.context == "neighbours":
+        if self.context in NEIGHBOUR_CONTEXTS:
             return neighbours.diagonals(rows, columns)
         if self.context in TWO_PASS:
             from keras_fsq.priors import learned as priors
@@ -270,13 +307,26 @@ class EntropyModel:
         if run:
             yield block, run
 
+    @property
+    def reads_earlier_groups(self):
+        """Whether a symbol's context reads the groups (``dimension_groups``) coded before its own at the same
+        position: the decoder then reads the contexts of a pass again before each group."""
+        return self.context == "neighbours_bands"
+
     def dimension_groups(self):
         """The dimensions coded in one call of the range coder per pass, in coding order: each alone, except
-        under a ``"neighbours"`` table, whose many short passes code all dimensions of one ``L`` together."""
-        if self.context != "neighbours":
+        under a neighbours table, whose many short passes code all dimensions of one ``L`` together."""
+        if self.context not in NEIGHBOUR_CONTEXTS:
             return [np.array([i]) for i in range(len(self.levels))]
         levels = np.asarray(self.levels)
         return [np.flatnonzero(levels == level) for level in dict.fromkeys(self.levels)]
+
+    def _rows_of_level(self, level):
+        """``P_i(. | c)`` cut to ``level`` values, ``(d * contexts, level)`` contiguous: rows ``i * contexts + c``
+        gathered in one ``np.take`` (kept per level: a table is not changed after it is built)."""
+        if level not in self._level_rows:
+            self._level_rows[level] = np.ascontiguousarray(self._probabilities[:, :, :level]).reshape(-1, level)
+        return self._level_rows[level]
 
     def rows(self, dims, contexts, powers=None, cache=None):
         """Rows of ``P_dims(. | contexts)`` for symbols of the dimensions ``dims`` (1-D, one ``L`` for all),
@@ -286,7 +336,7 @@ class EntropyModel:
         """
         if (dims == dims[0]).all():
             return self.probabilities(int(dims[0]), contexts, powers)
-        rows = self._probabilities[dims, contexts, : self.levels[dims[0]]]
+        rows = np.take(self._rows_of_level(self.levels[dims[0]]), dims * self.counts.shape[1] + contexts, axis=0)
         if powers is not None and powers.any():
             cache = {} if cache is None else cache
             keys = dims * (1 + ADAPTIVE_POWERS) + powers

@@ -3,5 +3,6 @@
 
 PRIOR_CONTEXTS = ("none", "checkerboard", "activity")  # a learned CategoricalPrior's
 TWO_PASS = ("checkerboard", "activity")  # anchors first, then the rest given them
-COUNTED_CONTEXTS = ("none", "left", "neighbours")  # what EntropyModel.fit counts
-TABLE_CONTEXTS = ("none", "left", "neighbours", *TWO_PASS)  # what a coding table may use
+NEIGHBOUR_CONTEXTS = ("neighbours", "neighbours_bands")  # coded along anti-diagonals, DCs maybe predicted
+COUNTED_CONTEXTS = ("none", "left", *NEIGHBOUR_CONTEXTS)  # what EntropyModel.fit counts
+TABLE_CONTEXTS = ("none", "left", *NEIGHBOUR_CONTEXTS, *TWO_PASS)  # what a coding table may use
