@@ -438,18 +438,16 @@ class MaskGIT(keras.Model):
     def from_preset(cls, name, load_weights=True):
         """Generator preset ``name`` (``keras_fsq.presets.GENERATORS``): its tokenizer preset with shipped
         weights, and the transformer with its own (``load_weights``; offline, shipped in the package)."""
-        import importlib.resources
-
         from keras_fsq import presets
         from keras_fsq.models import FSQVAE
         from keras_fsq.preset_weights import read_weights
 
         if not isinstance(load_weights, bool):
             raise ValueError(f"`load_weights` must be True or False; received {load_weights!r}.")
-        preset = presets.get_generator(name)
-        model = cls.for_tokenizer(FSQVAE.from_preset(preset["tokenizer"]), **preset["model"])
+        record = presets.resolve_generator(name)
+        model = cls.for_tokenizer(FSQVAE.from_preset(record.tokenizer), **record.model)
         if load_weights:
-            with (importlib.resources.files("keras_fsq") / "weights" / preset["weights"]).open("rb") as file:
+            with record.weights_file().open("rb") as file:
                 read_weights(model, file, optional=model.tokenizer.variables)
         return model
 

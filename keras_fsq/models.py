@@ -381,12 +381,15 @@ class FSQVAE(keras.Model):
 
         if not isinstance(load_weights, bool):
             raise ValueError(f"`load_weights` must be True or False; received {load_weights!r}.")
+        from keras_fsq import presets
+
         if preset_weights.names_folder(preset):
             return preset_weights.load_preset_folder(preset, load_weights)
-        model = build_fsqvae(preset=preset)
+        record = presets.resolve(preset)  # the one look-up: building and the weights read this record
+        model = build_fsqvae(preset=record)
         model.preset = preset
         if load_weights:
-            preset_weights.load_preset_weights(model, preset)
+            preset_weights.load_preset_weights(model, record)
         return model
 
     def save_to_preset(self, folder):
@@ -453,7 +456,7 @@ def build_fsqvae(
 ):
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
-    ``preset`` is a name of ``keras_fsq.presets.PRESETS`` (default ``"fsq_cifar10"``: a conv
+    ``preset`` is a name of ``keras_fsq.presets.PRESETS`` or its ``presets.Preset`` (default ``"fsq_cifar10"``: a conv
     model, an 8x8 grid of [8,5,5,5] codes for 32x32 images, MSE; the seed paper's is
     ``"fsq_cifar10_paper"``), or None to build from the arguments alone (``architecture``,
     ``levels``, ``widths`` and ``image_shape`` then needed). Builds the model only:
@@ -475,7 +478,7 @@ def build_fsqvae(
     given = {key: value for key, value in locals().items() if key not in ("preset", "seed") and value is not None}
     config = dict(architectures.DEFAULTS, reconstruction_loss="mse")
     if preset is not None:
-        config.update(presets.get_preset(preset)["model"])
+        config.update((preset if isinstance(preset, presets.Preset) else presets.resolve(preset)).model)
     config.update(given)
     missing = [key for key in ("architecture", "levels", "widths", "image_shape") if config.get(key) is None]
     if missing:

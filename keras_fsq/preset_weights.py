@@ -1,7 +1,6 @@
 """The presets' weight files (``.npz`` archives of float16 or float32 arrays keyed by variable path),
 and preset folders a user saves and shares (keras-hub's layout)."""
 
-import importlib.resources
 import io
 import json
 import pathlib
@@ -9,29 +8,20 @@ import re
 
 import numpy as np
 
-from keras_fsq.presets import get_preset
+from keras_fsq.presets import Preset, resolve
 from keras_fsq.validation import error_summary
 
 
-def _weights_file(name):
-    return importlib.resources.files("keras_fsq") / "weights" / get_preset(name)["weights"]
-
-
-def load_preset_weights(model, name):
-    """Load preset ``name``'s shipped weights into ``model`` (built from the same preset).
+def load_preset_weights(model, preset):
+    """Load preset ``preset``'s shipped weights (a name or its ``presets.Preset``) into ``model`` (built from it).
 
     A model with a discriminator (``FSQVAE.adversarial_variables``) also loads a
     preset without one: the discriminator keeps its initialisation, as an
     adversarial fine-tune of a trained autoencoder starts.
     ``ValueError`` when the preset ships no weights or they do not match the model.
     """
-    preset = get_preset(name)
-    if not preset["weights"]:
-        raise ValueError(
-            f"Preset {name!r} ships no trained weights; build it with `load_weights=False` "
-            f"and train it (`keras-fsq train --preset {name}`)."
-        )
-    with _weights_file(name).open("rb") as file:
+    record = preset if isinstance(preset, Preset) else resolve(preset)
+    with record.weights_file().open("rb") as file:
         read_weights(model, file, optional=getattr(model, "adversarial_variables", ()))
 
 

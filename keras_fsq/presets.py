@@ -10,12 +10,17 @@
 - ``weights``: the file under ``keras_fsq/weights/`` with its trained weights,
   or ``None`` when none ship (build it and train it with the recipe).
 
-``FSQVAE.from_preset(name)`` and ``build_fsqvae(preset=name)`` read them;
-``keras-fsq train --preset NAME`` trains one with its recipe.
+Every loader reads a preset through ``resolve(name)``: one look-up into a typed ``Preset``
+record, its recipe checked against ``RECIPE_FIELDS``. ``FSQVAE.from_preset(name)`` and
+``build_fsqvae(preset=name)`` build from it; ``keras-fsq train --preset NAME`` trains one
+with its recipe.
 """
 
 import copy
+import dataclasses
+import importlib.resources
 import math
+from typing import Any
 
 from keras_fsq.levels import RECOMMENDED_LEVELS
 
@@ -116,7 +121,6 @@ _CODEC_MODEL = {
     "prior": "checkerboard",
 }
 _CODEC_RECIPE = {
-    "data": "photos",
     "crop": 128,
     "batch_size": 8,
     "steps_per_epoch": 500,
@@ -213,13 +217,95 @@ def codec_preset(quality, family="fsq_dct"):
     return f"{family}_q{quality}"
 
 
+RECIPE_FIELDS = {  # the recipe's schema: field -> (types, required)
+    "epochs": (int, True),
+    "batch_size": (int, True),
+    "learning_rate": (float, True),
+    "warmup_fraction": (float, True),
+    "schedule": (str, True),
+    "flip": (bool, True),
+    "anneal": ((dict, type(None)), False),  # temperature annealing (keras_fsq.callbacks), or None
+    "init": ((str, type(None)), False),  # the preset whose weights training starts from
+    "crop": (int, False),  # photos: random crops of this side
+    "steps_per_epoch": (int, False),  # photos: batches per epoch
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A preset resolved once (``resolve``): what every loader reads.
+
+    ``model``: ``build_fsqvae``'s arguments (a generator's: ``MaskGIT``'s); ``recipe``: how it
+    trains (``RECIPE_FIELDS``); ``weights``: its file under ``keras_fsq/weights/`` or None;
+    a shipped codec's ``coding_prior`` (and the ``earlier_coding_prior`` older files were coded
+    under), ``deblock`` and ``rdo_multiplier``; a generator's ``tokenizer`` preset and
+    ``sampling`` settings.
+    """
+
+    name: str
+    description: str
+    model: dict
+    recipe: dict
+    weights: str | None
+    coding_prior: str | None = None
+    earlier_coding_prior: str | None = None
+    deblock: tuple | None = None
+    rdo_multiplier: float = 0.0
+    tokenizer: str | None = None
+    sampling: dict | None = None
+
+    def weights_file(self) -> Any:
+        """The shipped weight file (an ``importlib.resources`` path); ``ValueError`` when none ships."""
+        if not self.weights:
+            raise ValueError(
+                f"Preset {self.name!r} ships no trained weights; build it with `load_weights=False` "
+                f"and train it (`keras-fsq train --preset {self.name}`)."
+            )
+        return importlib.resources.files("keras_fsq") / "weights" / self.weights
+
+
+def check_recipe(recipe: dict, name: str) -> None:
+    """``ValueError`` naming the field when ``recipe`` breaks ``RECIPE_FIELDS`` (unknown, missing, mistyped)."""
+    for field, value in recipe.items():
+        if field not in RECIPE_FIELDS:
+            raise ValueError(f"Preset {name!r}: unknown recipe field {field!r}; known: {sorted(RECIPE_FIELDS)}.")
+        types, _ = RECIPE_FIELDS[field]
+        if isinstance(value, bool) != (types is bool) or not isinstance(value, types):
+            raise ValueError(f"Preset {name!r}: recipe field {field!r} is {value!r}, not {types}.")
+    missing = [field for field, (_, required) in RECIPE_FIELDS.items() if required and field not in recipe]
+    if missing:
+        raise ValueError(f"Preset {name!r}: its recipe lacks {missing}.")
+
+
+def resolve(name: str) -> Preset:
+    """Preset ``name`` of ``PRESETS`` as a ``Preset`` (one look-up, copies of its data); ``ValueError``
+    listing the names for an unknown one."""
+    return _record(name, PRESETS, "`preset`")
+
+
+def resolve_generator(name: str) -> Preset:
+    """Generator preset ``name`` of ``GENERATORS`` as a ``Preset``; ``ValueError`` listing the names."""
+    return _record(name, GENERATORS, "generator preset")
+
+
+def _record(name: Any, table: dict, what: str) -> Preset:
+    if not isinstance(name, str) or name not in table:
+        raise ValueError(f"Unknown {what} {name!r}; choose one of {sorted(table)}.")
+    entry = copy.deepcopy(table[name])
+    check_recipe(entry["recipe"], name)
+    if entry.get("deblock") is not None:
+        entry["deblock"] = tuple(entry["deblock"])
+    return Preset(name=name, **entry)
+
+
 def preset_names():
     """The names of every preset."""
     return sorted(PRESETS)
 
 
 def get_preset(name):
-    """A copy of preset ``name``; ``ValueError`` listing the names for an unknown one."""
+    """A copy of preset ``name``'s entry, as data (the loaders read ``resolve``'s record); ``ValueError`` listing
+    the names for an unknown one."""
     if name not in PRESETS:
         raise ValueError(f"Unknown `preset` {name!r}; choose one of {preset_names()}.")
     return copy.deepcopy(PRESETS[name])

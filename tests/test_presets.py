@@ -21,6 +21,43 @@ def test_every_preset_names_a_model_and_a_recipe():
     assert presets.get_preset("fsq_conv4x4_16bit")["model"]["levels"] == [8, 8, 8, 5, 5, 5]
 
 
+def test_every_preset_resolves_to_one_typed_record_whose_recipe_keeps_the_schema():
+    for name in presets.preset_names():
+        record = presets.resolve(name)
+        assert isinstance(record, presets.Preset) and record.model == presets.get_preset(name)["model"], name
+    generator = presets.resolve_generator("maskgit_cifar10")
+    assert generator.tokenizer == "fsq_cifar10" and generator.sampling["steps"] > 0
+    for recipe, field in (
+        ({"epochs": 3, "colour": "red"}, "'colour'"),  # unknown
+        ({"epochs": 3.5}, "'epochs'"),  # mistyped
+        ({"epochs": True}, "'epochs'"),  # a bool is not a count
+        ({"epochs": 3}, "lacks"),  # the rest missing
+    ):
+        with pytest.raises(ValueError, match=field):
+            presets.check_recipe(recipe, "mine")
+    with pytest.raises(ValueError, match="Unknown generator preset"):
+        presets.resolve_generator("fsq_cifar10")
+
+
+def test_from_preset_looks_its_name_up_once_and_reads_one_weight_file(monkeypatch):
+    calls = {"resolve": 0, "weights_file": 0}
+    resolve, weights_file = presets.resolve, presets.Preset.weights_file
+
+    def counted_resolve(name):
+        calls["resolve"] += 1
+        return resolve(name)
+
+    def counted_weights_file(self):
+        calls["weights_file"] += 1
+        return weights_file(self)
+
+    monkeypatch.setattr(presets, "resolve", counted_resolve)
+    monkeypatch.setattr(presets.Preset, "weights_file", counted_weights_file)
+    monkeypatch.setattr(presets, "get_preset", None)  # nothing on the way reads the table as data
+    FSQVAE.from_preset("fsq_cifar10")
+    assert calls == {"resolve": 1, "weights_file": 1}
+
+
 def test_a_preset_builds_its_architecture_and_arguments_replace_its_values():
     model = build_fsqvae(preset="fsq_conv4x4_8bit")
     assert model.encoder.downsampling_factor == 8 and model.quantizer.levels == [8, 6, 5]

@@ -46,7 +46,7 @@ def load_codec_model(args, model_name=None, engine=False):
         shipped = model_name
     else:
         shipped = presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY)
-    if engine and presets.get_preset(shipped).get("coding_prior"):
+    if engine and presets.resolve(shipped).coding_prior:
         from keras_fsq.compression.dct_engine import DCTEngine
 
         return DCTEngine(shipped), None

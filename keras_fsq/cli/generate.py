@@ -53,7 +53,7 @@ def load_generator(name):
             raise ValueError(f"--model {name} is not a MaskGIT with its tokenizer.")
         guidance = 1.0 if model.num_classes else 0.0
         return model, {"steps": 8, "temperature": 1.0, "guidance": guidance, "choice_temperature": 1.0}
-    return MaskGIT.from_preset(name), presets.get_generator(name)["sampling"]
+    return MaskGIT.from_preset(name), presets.resolve_generator(name).sampling
 
 
 def run(args):

@@ -143,7 +143,7 @@ def run(args):
     if not is_preset_folder(args.preset):
         from keras_fsq import presets
 
-        presets.get_preset(args.preset)  # an unknown name fails before anything is written
+        presets.resolve(args.preset)  # an unknown name fails before anything is written
     elif train_model_config(args, None) != {"image_shape": None}:
         raise ValueError(f"--preset {args.preset} is a saved model: its architecture options cannot change.")
     resumed = checked_checkpoint(args)
@@ -180,11 +180,12 @@ def train_into(args, out, resumed=None):
 
     keras.utils.set_random_seed(args.seed)
     if is_preset_folder(args.preset):  # a saved model trains on from its weights, with the default recipe
-        model, recipe = FSQVAE.from_preset(args.preset), presets.get_preset(presets.DEFAULT_PRESET)["recipe"]
+        model, recipe = FSQVAE.from_preset(args.preset), presets.resolve(presets.DEFAULT_PRESET).recipe
         recipe["init"] = None
     else:
-        model = build_fsqvae(preset=args.preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
-        recipe = presets.get_preset(args.preset)["recipe"]
+        preset = presets.resolve(args.preset)
+        model = build_fsqvae(preset=preset, seed=args.seed, **train_model_config(args, train_images.shape[1:]))
+        recipe = preset.recipe
     recipe = training.override_recipe(
         recipe,
         args.epochs,

@@ -22,8 +22,6 @@ rounding decides (none in 10^6 symbols on PyTorch, one on JAX, on BSD68 photos);
 decode with either, to pixels within 1e-5 (tested).
 """
 
-import importlib.resources
-
 import numpy as np
 
 from keras_fsq import presets
@@ -101,16 +99,16 @@ class DCTEngine:
     prior = None
 
     def __init__(self, name):
-        preset = presets.get_preset(name)
-        if preset["model"].get("architecture") != "block_dct" or not preset.get("coding_prior"):
+        preset = presets.resolve(name)
+        if preset.model.get("architecture") != "block_dct" or not preset.coding_prior:
             raise ValueError(f"{name!r} is not a shipped block-DCT codec.")
         self.preset = name
-        with (importlib.resources.files("keras_fsq") / "weights" / preset["weights"]).open("rb") as file:
+        with preset.weights_file().open("rb") as file:
             with np.load(file) as stored:
                 self.weights = {key: stored[key].astype("float32") for key in stored.files}
         self.fingerprint = weights_fingerprint(self.weights.values())  # stored in the Keras model's weight order
         quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]
-        self.levels = tuple(preset["model"]["levels"])
+        self.levels = tuple(preset.model["levels"])
         if self.weights[quantizer].shape[0] != len(self.levels):
             raise ValueError(f"The weights of {name!r} do not match its levels {self.levels}.")
         self.codebooks = COEFFICIENTS // len(self.levels)
@@ -124,8 +122,8 @@ class DCTEngine:
         self._unorder = np.argsort(self._order)
         # Rate-distortion optimized quantization (compression.rdoq): lambda in squared error per bit, from
         # the rate weight the codec trained with (loss = MSE + rate_weight * bpp over 3 channels).
-        self.rdo_lambda = preset.get("rdo_multiplier", 0.0) * 3 * preset["model"]["rate_weight"]
-        self.deblock = tuple(preset["deblock"]) if preset.get("deblock") else None  # (alpha, beta, tc), decoder side
+        self.rdo_lambda = preset.rdo_multiplier * 3 * preset.model["rate_weight"]
+        self.deblock = preset.deblock  # (alpha, beta, tc), decoder side
 
     def _weight(self, part, name):
         return self.weights[f"fsqvae/{part}/{name}"]

@@ -112,9 +112,9 @@ class EntropyModel:
 
         ``fingerprint``: a file's prior fingerprint; a shipped codec whose earlier table has it decodes with
         that one (files coded before the current table still decode)."""
-        if model.preset and presets.get_preset(model.preset).get("coding_prior"):
-            table = cls.shipped(model.preset)
-            earlier = presets.get_preset(model.preset).get("earlier_coding_prior")
+        preset = presets.resolve(model.preset) if model.preset else None
+        if preset and preset.coding_prior:
+            table, earlier = shipped_table(preset.coding_prior), preset.earlier_coding_prior
             if fingerprint not in (None, table.fingerprint) and earlier:
                 return shipped_table(earlier) if shipped_table(earlier).fingerprint == fingerprint else table
             return table
@@ -146,7 +146,7 @@ class EntropyModel:
         """The coding table that ships with ``preset`` (``weights/<name>.prior.json.gz``), counted on its
         training images by ``experiments/fit_codec_priors.py``. Read and built once per process: a
         folder of files codes with one table (an ``EntropyModel`` is not changed after it is built)."""
-        return shipped_table(presets.get_preset(preset)["coding_prior"])
+        return shipped_table(presets.resolve(preset).coding_prior)
 
     @classmethod
     def from_level_usage(cls, model, total=2**16):
