@@ -9,7 +9,7 @@ On a GPU nothing changes: Keras places the models on it when the backend sees on
 import argparse
 import pathlib
 
-from keras_fsq import data, tuning
+from keras_fsq import data, search_results, tuning
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--data-dir", help="the folder holding cifar10/ (default: $KERAS_FSQ_DATA)")
@@ -36,7 +36,7 @@ tuner = tuning.make_tuner(
 print(f"searching on {tuning.accelerator()}")
 tuner.search(train, validation_data=(held_out,), epochs=1 if args.quick else 4, batch_size=64, verbose=0)
 
-rows = tuning.results_table(tuner)  # best first
-print(tuning.markdown_results(rows))
+rows = search_results.results_table(tuner)  # best first
+print(search_results.markdown_results(rows))
 print("best levels:", rows[0]["levels"])
-tuning.plot_pareto_front(rows, pathlib.Path(args.out) / "pareto.png")
+search_results.plot_pareto_front(rows, pathlib.Path(args.out) / "pareto.png")

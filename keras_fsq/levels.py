@@ -1,4 +1,5 @@
-"""FSQ level sets: their validation and the FSQ paper's recommended sets (NumPy-free, Keras-free)."""
+"""FSQ level sets: their validation, the FSQ paper's recommended sets and the sets of a bit budget
+(NumPy-free, Keras-free)."""
 
 import math
 import numbers
@@ -46,3 +47,41 @@ def levels_for_codebook_size(bits: int) -> list[int]:
             f"`bits` must be one of {sorted(RECOMMENDED_LEVELS)} (the FSQ paper's sets); received {bits!r}."
         )
     return list(RECOMMENDED_LEVELS[bits])
+
+
+MAX_LEVEL_SETS = 5000  # more choices than a search can try; a wider space is refused
+
+
+def level_sets_for_budget(
+    bits: float, code_dims: Iterable[int], min_level: int = 3, max_level: int = 10, tolerance: float = 0.25
+) -> list[list[int]]:
+    """Non-increasing level lists whose codebook has ``2^bits`` codes within ``±tolerance`` bits.
+
+    Only lists of a length in ``code_dims`` with every level in ``[min_level, max_level]``.
+    The enumeration prunes every prefix whose product can no longer reach the
+    budget, so its cost follows the number of answers; more than
+    ``MAX_LEVEL_SETS`` answers is a ``ValueError`` (narrow the level range).
+    """
+    low, high = 2.0 ** (bits - tolerance), 2.0 ** (bits + tolerance)
+    sets: list[list[int]] = []
+
+    def extend(prefix: list[int], product: int, largest: int, remaining: int) -> None:
+        if remaining == 0:
+            if low <= product <= high:
+                sets.append(list(prefix))
+                if len(sets) > MAX_LEVEL_SETS:
+                    raise ValueError(
+                        f"more than {MAX_LEVEL_SETS} level sets of {sorted(code_dims)} levels in [{min_level}, "
+                        f"{max_level}] have 2^{bits} codes; narrow the level range or the code dims."
+                    )
+            return
+        for level in range(largest, min_level - 1, -1):
+            if product * level * min_level ** (remaining - 1) > high:
+                continue  # too large even with the smallest levels after it
+            if product * level**remaining < low:
+                break  # too small even if every later level equals this one; smaller levels too
+            extend(prefix + [level], product * level, level, remaining - 1)
+
+    for dims in sorted(code_dims):
+        extend([], 1, max_level, dims)
+    return sets

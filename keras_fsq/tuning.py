@@ -4,8 +4,8 @@
     tuner = make_tuner(FSQVAEHyperModel(space, objective="rate_distortion"), "bayesian",
                        max_trials=20, directory="runs/tune")
     tuner.search(train_images, validation_data=(held_out,), epochs=5)
-    rows = results_table(tuner)                               # one dict per trial
-    plot_pareto_front(rows, "runs/tune/pareto.png")
+    rows = search_results.results_table(tuner)                # one dict per trial
+    search_results.plot_pareto_front(rows, "runs/tune/pareto.png")
 
 Distributed search is KerasTuner's own: set ``KERASTUNER_TUNER_ID`` ("chief"
 or "tuner0", "tuner1", ...), ``KERASTUNER_ORACLE_IP`` and
@@ -17,7 +17,6 @@ whenever the backend sees one, so a search on a GPU machine needs no option.
 import dataclasses
 import functools
 import json
-import math
 import pathlib
 
 import keras
@@ -30,7 +29,9 @@ except ImportError as error:  # pragma: no cover - depends on the install
 from keras_fsq import files
 from keras_fsq._backend import accelerator  # noqa: F401  (tuning.accelerator(), as the docs use it)
 from keras_fsq.callbacks import SCHEDULES, TemperatureAnnealing
+from keras_fsq.levels import level_sets_for_budget
 from keras_fsq.models import build_fsqvae
+from keras_fsq.search_results import trial_levels
 
 
 def _announcing(tuner_class):
@@ -58,42 +59,6 @@ OBJECTIVES = {
     "psnr": ("val_psnr", "max"),
     "rate_distortion": ("val_rate_distortion", "min"),
 }
-
-
-MAX_LEVEL_SETS = 5000  # more choices than a search can try; a wider space is refused
-
-
-def level_sets_for_budget(bits, code_dims, min_level=3, max_level=10, tolerance=0.25):
-    """Non-increasing level lists whose codebook has ``2^bits`` codes within ``±tolerance`` bits.
-
-    Only lists of a length in ``code_dims`` with every level in ``[min_level, max_level]``.
-    The enumeration prunes every prefix whose product can no longer reach the
-    budget, so its cost follows the number of answers; more than
-    ``MAX_LEVEL_SETS`` answers is a ``ValueError`` (narrow the level range).
-    """
-    low, high = 2.0 ** (bits - tolerance), 2.0 ** (bits + tolerance)
-    sets = []
-
-    def extend(prefix, product, largest, remaining):
-        if remaining == 0:
-            if low <= product <= high:
-                sets.append(list(prefix))
-                if len(sets) > MAX_LEVEL_SETS:
-                    raise ValueError(
-                        f"more than {MAX_LEVEL_SETS} level sets of {sorted(code_dims)} levels in [{min_level}, "
-                        f"{max_level}] have 2^{bits} codes; narrow the level range or the code dims."
-                    )
-            return
-        for level in range(largest, min_level - 1, -1):
-            if product * level * min_level ** (remaining - 1) > high:
-                continue  # too large even with the smallest levels after it
-            if product * level**remaining < low:
-                break  # too small even if every later level equals this one; smaller levels too
-            extend(prefix + [level], product * level, level, remaining - 1)
-
-    for dims in sorted(code_dims):
-        extend([], 1, max_level, dims)
-    return sets
 
 
 def _sorted_pair(value, name):
@@ -325,95 +290,3 @@ def _record_search(folder, hypermodel, tuner, overwrite):
             )
     folder.mkdir(parents=True, exist_ok=True)
     files.write_text(record, json.dumps(definition, indent=2) + "\n")
-
-
-def trial_levels(values):
-    """The levels a trial used, from its hyperparameter values."""
-    if "codebook_bits" in values:
-        return [int(v) for v in values[f"levels_{values['codebook_bits']}bit"].split(",")]
-    return [values[f"level_{i}"] for i in range(values["code_dim"])]
-
-
-def results_table(tuner):
-    """One row per finished trial, best first: levels, codebook size, held-out metrics, score.
-
-    ``score`` is the tuner's objective at the trial's best epoch; the held-out
-    metrics are the ones KerasTuner recorded at that same epoch (``best_step``).
-    """
-    rows = []
-    for trial in tuner.oracle.trials.values():
-        if trial.score is None:
-            continue
-        values = trial.hyperparameters.values
-        levels = trial_levels(values)
-        metrics = {}
-        for name in ("psnr", "ssim", "reconstruction_loss", "bits_per_pixel", "codebook_usage"):
-            if trial.metrics.exists(f"val_{name}"):
-                at_step = {obs.step: obs.mean() for obs in trial.metrics.get_history(f"val_{name}")}
-                metrics[name] = at_step[trial.best_step]
-        rows.append(
-            {
-                "trial": trial.trial_id,
-                "levels": levels,
-                "codebook_size": math.prod(levels),
-                **metrics,
-                "score": trial.score,
-                **{
-                    k: v
-                    for k, v in values.items()
-                    if k in ("latent_dim", "learning_rate", "schedule", "final_temperature")
-                },
-            }
-        )
-    sign = 1 if tuner.oracle.objective.direction == "min" else -1
-    return sorted(rows, key=lambda row: sign * row["score"])
-
-
-def pareto_front(rows, rate="bits_per_pixel", quality="psnr"):
-    """The rows no other row beats on both fewer bits and higher quality, by increasing rate."""
-    front = [
-        row
-        for row in rows
-        if not any(
-            o[rate] <= row[rate] and o[quality] >= row[quality] and (o[rate], o[quality]) != (row[rate], row[quality])
-            for o in rows
-        )
-    ]
-    return sorted(front, key=lambda row: row[rate])
-
-
-def markdown_results(rows):
-    """``results_table`` rows as a Markdown table."""
-    lines = [
-        "| trial | levels | codebook size | bits / pixel | PSNR dB | codebook usage | recon. loss | score |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        usage = f"{row['codebook_usage']:.3f}" if "codebook_usage" in row else "–"
-        lines.append(
-            f"| {row['trial']} | {row['levels']} | {row['codebook_size']} | {row['bits_per_pixel']:.4f} "
-            f"| {row['psnr']:.2f} | {usage} | {row['reconstruction_loss']:.4f} | {row['score']:.4f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot_pareto_front(rows, path):
-    """Held-out PSNR against bits per pixel for every trial, the Pareto front joined, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    axis.scatter([r["bits_per_pixel"] for r in rows], [r["psnr"] for r in rows], color="0.6", label="trials")
-    front = pareto_front(rows)
-    axis.plot([r["bits_per_pixel"] for r in front], [r["psnr"] for r in front], "o-", color="C0", label="Pareto front")
-    for row in front:
-        axis.annotate(",".join(map(str, row["levels"])), (row["bits_per_pixel"], row["psnr"]), fontsize=7)
-    axis.set_xlabel("bits per pixel")
-    axis.set_ylabel("held-out PSNR (dB)")
-    axis.legend()
-    figure.tight_layout()
-    with files.replacing(path) as temporary:
-        figure.savefig(temporary, dpi=100)
-    plt.close(figure)

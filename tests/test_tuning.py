@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from keras_fsq import tuning  # noqa: E402
+from keras_fsq import levels, search_results, tuning  # noqa: E402
 from keras_fsq.cli import main  # noqa: E402
 from tests.conftest import REPO_ROOT, SHARED_DATA  # noqa: E402
 
@@ -39,10 +39,10 @@ def search(split_images, directory, max_trials, objective="loss", tuner="random"
 @pytest.mark.slow
 def test_search_reports_the_best_trials_levels_and_resumes(split_images, tmp_path, capsys):
     tuner = search(split_images, tmp_path, max_trials=2)
-    rows = tuning.results_table(tuner)
+    rows = search_results.results_table(tuner)
     assert len(rows) == 2
     best_values = tuner.get_best_hyperparameters(1)[0].values
-    assert rows[0]["levels"] == tuning.trial_levels(best_values)
+    assert rows[0]["levels"] == search_results.trial_levels(best_values)
     assert rows[0]["score"] <= rows[1]["score"]
     for row in rows:
         assert len(row["levels"]) == 3 and all(3 <= level <= 10 for level in row["levels"])
@@ -56,7 +56,7 @@ def test_search_reports_the_best_trials_levels_and_resumes(split_images, tmp_pat
     resumed = search(split_images, tmp_path, max_trials=3)
     ran_now = [line for line in capsys.readouterr().out.splitlines() if "completed" in line]
     assert len(ran_now) == 1, ran_now
-    rows = tuning.results_table(resumed)
+    rows = search_results.results_table(resumed)
     assert len(rows) == 3
     assert {row["trial"]: row["score"] for row in rows if row["trial"] in first_run} == first_run
 
@@ -72,7 +72,7 @@ def test_budget_search_with_rate_distortion_objective(split_images, tmp_path):
         epochs=3,
         codebook_bits=(8,),
     )
-    rows = tuning.results_table(tuner)
+    rows = search_results.results_table(tuner)
     assert len(rows) == 2
     for row in rows:
         assert abs(math.log2(row["codebook_size"]) - 8) <= 0.25
@@ -83,14 +83,14 @@ def test_budget_search_with_rate_distortion_objective(split_images, tmp_path):
 @pytest.mark.slow
 def test_hyperband_runs_with_the_psnr_objective(split_images, tmp_path):
     tuner = search(split_images, tmp_path, max_trials=1, objective="psnr", tuner="hyperband")
-    rows = tuning.results_table(tuner)
+    rows = search_results.results_table(tuner)
     assert rows and rows[0]["score"] == max(row["score"] for row in rows)
     best = tuner.oracle.get_trial(rows[0]["trial"]).metrics
     assert rows[0]["score"] == pytest.approx(best.get_best_value("val_psnr")) and rows[0]["score"] > 5
 
 
 def test_level_sets_hold_the_budget():
-    sets = tuning.level_sets_for_budget(10, code_dims=(3, 4), min_level=3, max_level=10)
+    sets = levels.level_sets_for_budget(10, code_dims=(3, 4), min_level=3, max_level=10)
     assert [10, 10, 10] in sets and [8, 5, 5, 5] in sets
     assert all(abs(math.log2(math.prod(s)) - 10) <= 0.25 and s == sorted(s, reverse=True) for s in sets)
 
@@ -129,8 +129,8 @@ def test_pareto_front_keeps_only_undominated_trials(tmp_path):
         {"trial": "c", "levels": [5], "bits_per_pixel": 0.3, "psnr": 18.0},
         {"trial": "d", "levels": [6], "bits_per_pixel": 0.3, "psnr": 17.0},  # as dear as c, worse
     ]
-    assert [row["trial"] for row in tuning.pareto_front(rows)] == ["a", "c"]
-    tuning.plot_pareto_front(rows, tmp_path / "front.png")
+    assert [row["trial"] for row in search_results.pareto_front(rows)] == ["a", "c"]
+    search_results.plot_pareto_front(rows, tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 0
 
 
@@ -169,7 +169,7 @@ def test_a_wide_level_range_at_a_budget_is_refused_at_once(tmp_path, capsys):
     """itertools over [2, 255]^5 would never end; the pruned enumeration stops at MAX_LEVEL_SETS answers."""
     assert main(["tune", *TINY_DATA, "--codebook-bits", "16", "--level-range", "2", "255", "--out", str(tmp_path)]) == 2
     assert "narrow the level range" in capsys.readouterr().err
-    assert len(tuning.level_sets_for_budget(10, (3, 4, 5), 2, 255)) > 1000  # wide, and still enumerated
+    assert len(levels.level_sets_for_budget(10, (3, 4, 5), 2, 255)) > 1000  # wide, and still enumerated
 
 
 def test_resuming_a_changed_search_is_refused(split_images, tmp_path):

@@ -119,7 +119,7 @@ def tune_into(args, space, out):
     """Run the search ``args`` describe with its project in ``out``; the results table's rows."""
     import keras
 
-    from keras_fsq import files, tuning
+    from keras_fsq import files, search_results, tuning
 
     train_images, held_out = load_split(args)
     check_same_search(out / "search.json", search_description(args, train_images, held_out), args.overwrite)
@@ -151,13 +151,13 @@ def tune_into(args, space, out):
     )
     if "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", ""):
         return None  # a worker of a distributed search (KerasTuner's rule): the chief writes the results
-    rows = tuning.results_table(tuner)
+    rows = search_results.results_table(tuner)
     if not rows:
         raise ValueError("no trial finished; see the tuner's messages above.")
-    table = tuning.markdown_results(rows)
+    table = search_results.markdown_results(rows)
     files.write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
     files.write_text(out / "results.md", table)
-    tuning.plot_pareto_front(rows, out / "pareto.png")
+    search_results.plot_pareto_front(rows, out / "pareto.png")
     print(table)
     print(
         f"best levels: {rows[0]['levels']} ({args.objective} {rows[0]['score']:.4f}); wrote {out}/results.md, "
