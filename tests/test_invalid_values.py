@@ -39,6 +39,16 @@ def test_a_nan_latent_gets_index_minus_one_in_training_and_compiled(layer):
         assert ops.convert_to_numpy(step(z)).tolist()[1] == -1
 
 
+def test_a_nan_latent_gets_index_minus_one_in_any_rung_of_an_adaptive_fsq():
+    """The rung a NaN latent lands in is the gate's (or exploration's) choice: -1 in the second rung too,
+    not -1 plus the first rung's 81 codes."""
+    layer = AdaptiveFSQ([[3, 3, 3, 3], [5, 5, 5, 5]], exploration=1.0, seed=0)  # a random rung every time
+    z = np.zeros((64, 4), "float32")
+    z[:, 2] = np.nan
+    _, indices = layer(z, training=True, return_indices=True)
+    assert (ops.convert_to_numpy(indices) == -1).all()
+
+
 @pytest.mark.parametrize(
     "layer",
     [FSQ([8, 5, 5, 5]), LFQ(4), BSQ(4), VectorQuantizer(16, 4, seed=0), AdaptiveFSQ([[3, 3, 3, 3], [5, 5, 5, 5]])],

@@ -254,7 +254,9 @@ class AdaptiveFSQ(Quantizer):
         # Rungs quantize without state updates: only the chosen one is coded.
         rung_codes, rung_indices = zip(*(rung.quantize_latents(z) for rung in self.rungs))
         codes = ops.sum(ops.multiply(ops.stack(rung_codes, axis=-1), ops.expand_dims(choice, -2)), axis=-1)
-        global_indices = ops.add(ops.stack(rung_indices, axis=-1), self._offsets)
+        local_indices = ops.stack(rung_indices, axis=-1)
+        # a rung's index -1 (a NaN latent) stays -1 whatever rung it is in; others move past earlier rungs
+        global_indices = ops.where(local_indices < 0, -1, ops.add(local_indices, self._offsets))
         hard_int = ops.cast(self._broadcast_choice(hard, z), "int32")
         indices = ops.sum(ops.multiply(global_indices, hard_int), axis=-1)
         if straight_through and self.rate_weight:
