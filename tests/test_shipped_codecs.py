@@ -80,3 +80,24 @@ def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(
     restored.fit(bsd_photo[None, :64, :64], epochs=1, verbose=0)
     assert restored.preset is None
     assert codec.read_header(codec.compress(restored, bsd_photo[:64, :64])).model_name == ""
+
+
+def test_committed_files_pin_the_format_byte_for_byte_and_the_earlier_tables_still_decode(tmp_path):
+    """Files in tests/files pin the format: the shipped codecs still write these exact bytes (any change to
+    the coder, the tables or the engine shows here), and a file written before the band tables (by the
+    codec's earlier "neighbours" tables) decodes from the command line, as a user who kept one has it."""
+    import pathlib
+
+    from keras_fsq import data
+    from keras_fsq.compression.dct_engine import DCTEngine
+
+    files = pathlib.Path(__file__).parent / "files"
+    photo = data.read_image(SHARED_DATA / "bsd68" / "101085.png")[:48, :64]
+    for quality in (1, 4):
+        written = codec.compress(DCTEngine(f"fsq_dct_q{quality}"), photo)
+        assert written == (files / f"bsd68_101085_crop_bands_q{quality}.fsq").read_bytes(), quality
+    earlier = files / "bsd68_101085_crop_neighbours_q3.fsq"
+    assert main(["decompress", str(earlier), str(tmp_path / "back.png")]) == 0
+    back = data.read_image(tmp_path / "back.png")
+    assert back.shape == photo.shape
+    assert 10 * np.log10(1 / np.mean((back - photo) ** 2)) > 24  # quality 3 of a 64x48 crop
