@@ -125,12 +125,25 @@ def test_the_same_seed_gives_the_same_tokens_and_every_position_is_decided(toy_m
         ({"class_labels": 2}, "class_labels"),
         ({"class_labels": [0, 1]}, "class_labels"),
         ({"choice_temperature": -0.5}, "choice_temperature"),
+        ({"stpes": 4}, "stpes"),  # a misspelt setting is named, not ignored
     ],
 )
 def test_bad_sampling_arguments(toy_model, kwargs, message):
     arguments = {"num_images": 4, **kwargs}
     with pytest.raises(ValueError, match=message):
         toy_model.generate_tokens(**arguments)
+
+
+def test_sampling_settings_are_one_checked_record_that_generate_and_the_presets_share(toy_model):
+    from keras_fsq import presets
+    from keras_fsq.maskgit import SamplingSettings
+
+    preset = SamplingSettings(**presets.resolve_generator("maskgit_cifar10").sampling)
+    assert preset.with_changes(steps=3) == SamplingSettings(3, preset.temperature, preset.guidance, 3.0)
+    by_settings = toy_model.generate_tokens(6, class_labels=1, seed=2, settings=SamplingSettings(steps=2))
+    np.testing.assert_array_equal(by_settings, toy_model.generate_tokens(6, class_labels=1, seed=2, steps=2))
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingSettings(temperature=float("nan"))
 
 
 def test_bad_model_arguments():
@@ -150,15 +163,17 @@ def test_bad_model_arguments():
 
 
 def test_sampling_batches_fit_the_activation_budget(monkeypatch):
-    from keras_fsq import maskgit
+    from keras_fsq.maskgit import sampler
 
     model = MaskGIT(8, (4, 4), num_classes=2, width=16, depth=1, heads=2, seed=0)
     batches = []
-    original = model._decode_batch
+    original = sampler.decode_batch
     monkeypatch.setattr(
-        model, "_decode_batch", lambda labels, count, *rest: batches.append(count) or original(labels, count, *rest)
+        sampler,
+        "decode_batch",
+        lambda model, labels, count, *rest: batches.append(count) or original(model, labels, count, *rest),
     )
-    monkeypatch.setattr(maskgit, "ACTIVATION_BUDGET_BYTES", 3 * model.activation_bytes())
+    monkeypatch.setattr(sampler, "ACTIVATION_BUDGET_BYTES", 3 * model.activation_bytes())
     model.generate_tokens(7, steps=1, class_labels=0, guidance=1.0)  # guidance: two images' worth each
     assert batches == [1, 1, 1, 1, 1, 1, 1]
     batches.clear()

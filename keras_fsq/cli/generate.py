@@ -40,9 +40,10 @@ def add_parser(commands):
 
 
 def load_generator(name):
-    """A generator preset's model, or a ``.keras`` MaskGIT, and its sampling settings."""
+    """A generator preset's model, or a ``.keras`` MaskGIT, and its ``SamplingSettings`` (a file's: the
+    defaults, with guidance 1 for a class-conditional model)."""
     from keras_fsq import presets
-    from keras_fsq.maskgit import MaskGIT
+    from keras_fsq.maskgit import MaskGIT, SamplingSettings
     from keras_fsq.saving import load_model
 
     if pathlib.Path(name).suffix == ".keras":
@@ -51,9 +52,8 @@ def load_generator(name):
         model = load_model(name)
         if not isinstance(model, MaskGIT) or model.tokenizer is None:
             raise ValueError(f"--model {name} is not a MaskGIT with its tokenizer.")
-        guidance = 1.0 if model.num_classes else 0.0
-        return model, {"steps": 8, "temperature": 1.0, "guidance": guidance, "choice_temperature": 1.0}
-    return MaskGIT.from_preset(name), presets.resolve_generator(name).sampling
+        return model, SamplingSettings(guidance=1.0 if model.num_classes else 0.0)
+    return MaskGIT.from_preset(name), SamplingSettings(**presets.resolve_generator(name).sampling)
 
 
 def run(args):
@@ -71,20 +71,18 @@ def run(args):
     earlier = sorted(p.name for p in out.glob("[0-9][0-9][0-9][0-9]*.png")) if out.is_dir() else []
     # An earlier run's images are this run's outputs too: replaced or removed, never left beside the new ones.
     outputs = names + [name for name in earlier if name not in names]
-    model, sampling = load_generator(args.model)
-    settings = {
-        key: value if value is not None else sampling[key]
-        for key, value in (
-            ("steps", args.steps),
-            ("temperature", args.temperature),
-            ("guidance", args.guidance),
-            ("choice_temperature", args.choice_temperature),
-        )
+    model, settings = load_generator(args.model)
+    given = {
+        "steps": args.steps,
+        "temperature": args.temperature,
+        "guidance": args.guidance,
+        "choice_temperature": args.choice_temperature,
     }
+    settings = settings.with_changes(**{key: value for key, value in given.items() if value is not None})
     if args.class_label is not None and not model.num_classes:
         raise ValueError(f"--class {args.class_label}: {args.model} is unconditional (it has no classes).")
     if args.unconditional or not model.num_classes:
-        labels, settings["guidance"] = None, 0.0
+        labels, settings = None, settings.with_changes(guidance=0.0)
     elif args.class_label is not None:
         if not 0 <= args.class_label < model.num_classes:
             raise ValueError(f"--class {args.class_label} must be in [0, {model.num_classes}).")
@@ -92,13 +90,13 @@ def run(args):
     else:
         labels = np.arange(args.num) % model.num_classes
     with files.run_folder(args.out, outputs, args.overwrite) as staging:
-        images = model.generate(args.num, class_labels=labels, seed=args.seed, **settings)
+        images = model.generate(args.num, class_labels=labels, seed=args.seed, settings=settings)
         for name, image in zip(names, images):
             save_image(image, staging / name)
         columns = min(10, args.num)  # the grid shows the full rows only: no black cells
         reporting.save_image_grid(images[: args.num // columns * columns], staging / "grid.png", columns, scale=2)
     print(
-        f"wrote {args.out}/: {args.num} images and grid.png ({settings['steps']} steps, temperature "
-        f"{settings['temperature']}, guidance {settings['guidance']}, choice temperature "
-        f"{settings['choice_temperature']})"
+        f"wrote {args.out}/: {args.num} images and grid.png ({settings.steps} steps, temperature "
+        f"{settings.temperature}, guidance {settings.guidance}, choice temperature "
+        f"{settings.choice_temperature})"
     )
