@@ -100,20 +100,34 @@ def read_checkpoint(folder):
     return epoch, history, settings, state
 
 
-def run_to_continue(folder, settings, resume):
-    """What a training script continues: ``read_checkpoint(folder)``'s record with ``resume``, ``None`` for a
-    fresh run. ``ValueError`` for a fresh run over an interrupted run's checkpoint (nothing is dropped
-    silently), a ``resume`` with nothing to continue, or one whose ``settings`` differ from the run's (named)."""
+def run_to_continue(folder, settings, resume, overwrite=False, fresh="remove it"):
+    """What a run continues: ``read_checkpoint(folder)``'s record with ``resume``, ``None`` for a fresh run.
+
+    ``ValueError`` for a fresh run over an interrupted run's checkpoint (nothing is dropped silently;
+    ``fresh`` says how to start again), a ``resume`` with nothing to continue, or one whose ``settings``
+    (option name -> value) differ from the run's (the first named, with both values). ``overwrite``: a
+    fresh run removes the checkpoint instead."""
     folder = pathlib.Path(folder)
     found = read_checkpoint(folder) if folder.is_dir() else None
-    if found and not resume:
-        raise ValueError(f"{folder} holds an interrupted run (epoch {found[0]} done): add --resume, or remove it.")
-    if resume and found is None:
-        raise ValueError(f"--resume: {folder} holds no checkpoint.")
-    if resume and found[2] != settings:
-        changed = sorted(key for key in settings if found[2].get(key) != settings[key])
-        raise ValueError(f"--resume continues the run as it was started; these options differ: {', '.join(changed)}.")
-    return found if resume else None
+    if not resume:
+        if found and not overwrite:
+            raise ValueError(
+                f"{folder} holds an interrupted run (epoch {found[0]} done): continue it with --resume, or {fresh}."
+            )
+        if overwrite and folder.is_dir():
+            shutil.rmtree(folder)
+        return None
+    if found is None:
+        raise ValueError(f"--resume: {folder} holds no checkpoint to continue; run without --resume.")
+    settings = json.loads(json.dumps(settings))  # as the checkpoint stored them: tuples as lists
+    changed = [key for key in settings if found[2].get(key) != settings[key]]
+    if changed:
+        key = changed[0]
+        raise ValueError(
+            f"--resume continues the run as it was started: --{key.replace('_', '-')} was {found[2].get(key)!r}, "
+            f"now {settings[key]!r}."
+        )
+    return found
 
 
 def restore(model, state_path):

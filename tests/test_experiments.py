@@ -85,7 +85,7 @@ def test_the_generator_command_trains_a_tokenizer_and_a_maskgit_on_the_50k_jpegs
     process.wait()
     done = json.loads(latest.read_text())["epoch"]
     again = subprocess.run(cut, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    assert again.returncode == 1 and "add --resume" in again.stderr  # nothing is dropped silently
+    assert again.returncode == 1 and "continue it with --resume" in again.stderr  # nothing is dropped silently
     resumed = subprocess.run([*cut, "--resume"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming after epoch {done}" in resumed.stderr

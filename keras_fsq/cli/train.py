@@ -97,40 +97,18 @@ def run_settings(args):
 
 
 def checked_checkpoint(args):
-    """The checkpoint ``--resume`` continues (``None`` without ``--resume``); refuses an interrupted run's
-    checkpoint that a new run would silently drop, and a resume whose options differ from the run's."""
-    import shutil
-
+    """The checkpoint ``--resume`` continues (``None`` without ``--resume``), by ``checkpoints.run_to_continue``:
+    an interrupted run's checkpoint is never silently dropped (``--overwrite`` removes it), and a resume's
+    options must be the run's."""
     from keras_fsq import checkpoints
 
-    folder = pathlib.Path(args.out) / CHECKPOINT
-    found = checkpoints.read_checkpoint(folder) if folder.is_dir() else None
-    if not args.resume:
-        if found and not args.overwrite:
-            raise ValueError(
-                f"--out {args.out} holds an interrupted run (epoch {found[0]} done): continue it with --resume, "
-                "or pass --overwrite to start again."
-            )
-        if folder.is_dir() and args.overwrite:
-            shutil.rmtree(folder)
-        return None
-    if found is None:
-        raise ValueError(f"--resume: {folder} holds no checkpoint to continue; run without --resume.")
-    stored = found[2]
-    changed = [key for key, value in run_settings(args).items() if stored.get(key) != json_value(value)]
-    if changed:
-        key = changed[0]
-        raise ValueError(
-            f"--resume continues the run as it was started: --{key.replace('_', '-')} was {stored.get(key)!r}, "
-            f"now {json_value(getattr(args, key))!r}."
-        )
-    return found
-
-
-def json_value(value):
-    import json
-
-    return json.loads(json.dumps(value))
+    return checkpoints.run_to_continue(
+        pathlib.Path(args.out) / CHECKPOINT,
+        run_settings(args),
+        args.resume,
+        overwrite=args.overwrite,
+        fresh="pass --overwrite to start again",
+    )
 
 
 def run(args):
