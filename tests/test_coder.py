@@ -115,3 +115,24 @@ def test_every_symbol_costs_at_least_the_floor():
     grid = np.zeros((100, 10, 10, 1), "uint8")
     bits = 32 * len(codec.encode_symbols(grid, prior, 100))
     assert bits >= grid.size * codec.MIN_SYMBOL_BITS - codec.SLACK_BITS
+
+
+def test_tables_store_sparse_counts_read_earlier_nested_ones_and_refuse_a_crafted_size():
+    import json
+
+    from keras_fsq.compression.tables import MAX_TABLE_ENTRIES
+
+    table = random_prior([255, 7], "neighbours_bands", np.random.default_rng(1))
+    text = table.to_json()
+    assert "counts_at" in text and codec.EntropyModel.from_json(text).fingerprint == table.fingerprint
+    nested = {**json.loads(text), "counts": table.counts.tolist()}  # the form written before
+    for key in ("counts_shape", "counts_at", "counts_values"):
+        nested.pop(key)
+    assert codec.EntropyModel.from_json(json.dumps(nested)).fingerprint == table.fingerprint
+    crafted = {**json.loads(text), "counts_shape": [2, 80, 300]}  # small enough, but not the levels' shape
+    with pytest.raises(ValueError, match="`counts` must be non-negative with shape"):
+        codec.EntropyModel.from_json(json.dumps(crafted))
+    assert 10**6 * 80 * 255 > MAX_TABLE_ENTRIES
+    for bad in ({"counts_shape": [10**6, 80, 255]}, {"counts_at": [10**9]}, {"counts_values": [1]}):
+        with pytest.raises(ValueError, match="Not an EntropyModel JSON"):  # refused before any array is made
+            codec.EntropyModel.from_json(json.dumps({**json.loads(text), **bad}))

@@ -43,6 +43,7 @@ MIN_SYMBOL_BITS = -math.log2(1 - UNIFORM_FLOOR / 2)  # the cheapest symbol: L = 
 ADAPTIVE_POWERS = 32  # per image and dimension, a file (version 4) may code under P ** (k / 4), k = 1 .. 32
 ADAPTIVE_CHOICE_BITS = math.log2(ADAPTIVE_POWERS)
 COUNT_ENTRIES = 2**22  # the encoder's choice counts (context, level) pairs of this many entries at a time
+MAX_TABLE_ENTRIES = 2**24  # a table read from JSON holds at most this many counts (128 MiB), checked first
 BLOCK_POSITIONS = 2**12  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
@@ -414,29 +415,49 @@ class EntropyModel:
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
 
     def to_json(self):
+        """The table as JSON; the counts sparse (``counts_shape``, and the flat positions ``counts_at`` of the
+        non-zero ``counts_values``): a table of band contexts is mostly zeros, and reads back in milliseconds."""
+        at = np.flatnonzero(self.counts)
         return json.dumps(
             {
                 "levels": self.levels,
                 "context": self.context,
                 "activity_buckets": self.activity_buckets,
                 **({"predicted": self.predicted} if self.predicted else {}),
-                "counts": self.counts.tolist(),
+                "counts_shape": list(self.counts.shape),
+                "counts_at": at.tolist(),
+                "counts_values": self.counts.ravel()[at].tolist(),
             }
         )
 
     @classmethod
     def from_json(cls, text):
+        """A table from ``to_json``'s text, or from an earlier one whose ``counts`` are nested lists."""
         try:
             config = json.loads(text)
             return cls(
                 config["levels"],
-                config["counts"],
+                config["counts"] if "counts" in config else _dense_counts(config),
                 config["context"],
                 config.get("activity_buckets"),
                 config.get("predicted", ()),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as error:
             raise ValueError(f"Not an EntropyModel JSON: {error}") from error
+
+
+def _dense_counts(config):
+    """The counts array of a sparse table's JSON, its size bounded (``MAX_TABLE_ENTRIES``) before it is made."""
+    shape = [int(side) for side in config["counts_shape"]]
+    if len(shape) != 3 or min(shape) < 1 or math.prod(shape) > MAX_TABLE_ENTRIES:
+        raise ValueError(f"Not an EntropyModel JSON: counts_shape {shape} (at most {MAX_TABLE_ENTRIES} counts).")
+    at = np.asarray(config["counts_at"], dtype="int64")
+    values = np.asarray(config["counts_values"], dtype="int64")
+    if at.ndim != 1 or at.shape != values.shape or (at.size and (at.min() < 0 or at.max() >= math.prod(shape))):
+        raise ValueError("Not an EntropyModel JSON: counts_at must be positions inside counts_shape, one per value.")
+    counts = np.zeros(math.prod(shape), dtype="int64")
+    counts[at] = values
+    return counts.reshape(shape)
 
 
 @functools.lru_cache(maxsize=None)
