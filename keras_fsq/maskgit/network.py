@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fsq.maskgit import sampler
+from keras_fsq.maskgit.sampler import generate_tokens as sample_token_grids
 from keras_fsq.maskgit.settings import SamplingSettings
 from keras_fsq.quantizers.fsq import mixed_radix_basis
 from keras_fsq.validation import positive_int
@@ -279,7 +279,7 @@ class MaskGIT(keras.Model):
         same ``seed`` gives the same tokens on a backend.
         """
         settings = (settings or SamplingSettings()).with_changes(**changes)
-        return sampler.generate_tokens(self, num_images, settings, class_labels, seed, batch_size)
+        return sample_token_grids(self, num_images, settings, class_labels, seed, batch_size)
 
     def generate(self, num_images, class_labels=None, seed=0, batch_size=250, settings=None, **changes):
         """Images ``(num_images, H, W, C)`` in [0, 1]: ``generate_tokens`` decoded by the ``tokenizer``."""
