@@ -19,7 +19,7 @@ coded as the residual of a median prediction. Context ``"neighbours_bands"``
 magnitude of the group coded before it at the same position. The shipped block-DCT
 codecs code under a ``"neighbours_bands"`` table, counted on their training photos
 (``EntropyModel.shipped``); files coded under their earlier ``"neighbours"`` tables
-still decode (``EntropyModel.shipped_tables``).
+still decode (``EntropyModel.for_model(model, fingerprint)`` picks the table a file names).
 """
 
 import functools
@@ -47,9 +47,17 @@ MAX_TABLE_ENTRIES = 2**24  # a table read from JSON holds at most this many coun
 BLOCK_POSITIONS = 2**12  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
-def _neighbour_contexts(context):
-    """How many contexts a neighbours table has per dimension."""
-    return neighbours.BUCKETS * (bands.BAND_BUCKETS if context == "neighbours_bands" else 1)
+def _context_count(context, max_level, activity_buckets=None):
+    """How many contexts a table under ``context`` has per dimension (``max_level``: its largest ``L``)."""
+    if context == "none":
+        return 1
+    if context == "left":
+        return max_level + 1
+    if context in NEIGHBOUR_CONTEXTS:
+        return neighbours.BUCKETS * (bands.BAND_BUCKETS if context == "neighbours_bands" else 1)
+    from keras_fsq.priors import learned as priors
+
+    return priors.context_count(context, max_level, activity_buckets or 0)
 
 
 class EntropyModel:
@@ -80,14 +88,7 @@ class EntropyModel:
             )
         self._predicted = np.isin(np.arange(len(self.levels)), self.predicted)
         max_level = max(self.levels)
-        if context == "left":
-            contexts = max_level + 1
-        elif context in NEIGHBOUR_CONTEXTS:
-            contexts = _neighbour_contexts(context)
-        else:
-            from keras_fsq.priors import learned as priors
-
-            contexts = priors.context_count(context, max_level, activity_buckets or 0)
+        contexts = _context_count(context, max_level, activity_buckets)
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
             raise ValueError(
@@ -116,7 +117,7 @@ class EntropyModel:
         preset = presets.resolve(model.preset) if model.preset else None
         if preset and preset.coding_prior:
             table, earlier = shipped_table(preset.coding_prior), preset.earlier_coding_prior
-            if fingerprint not in (None, table.fingerprint) and earlier:
+            if earlier and fingerprint not in (None, table.fingerprint):
                 return shipped_table(earlier) if shipped_table(earlier).fingerprint == fingerprint else table
             return table
         if model.prior is not None:
@@ -144,7 +145,7 @@ class EntropyModel:
 
     @classmethod
     def shipped(cls, preset):
-        """The coding table that ships with ``preset`` (``weights/<name>.prior.json.gz``), counted on its
+        """The coding table that ships with ``preset`` (its ``coding_prior`` file in ``weights/``), counted on its
         training images by ``experiments/fit_codec_priors.py``. Read and built once per process: a
         folder of files codes with one table (an ``EntropyModel`` is not changed after it is built)."""
         return shipped_table(presets.resolve(preset).coding_prior)
@@ -206,7 +207,7 @@ class EntropyModel:
     @classmethod
     def _counted(cls, levels, grids, context, predicted):
         """The table of ``grids`` under ``context`` with these ``predicted`` dimensions: counts of what it codes."""
-        contexts = {"none": 1, "left": max(levels) + 1}.get(context) or _neighbour_contexts(context)
+        contexts = _context_count(context, max(levels))
         table = cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, predicted)
         for grid in grids:
             coded, table_contexts = table.coded_symbols(grid, np.ones(grid.shape[1:3], dtype=bool))
