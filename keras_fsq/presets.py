@@ -289,13 +289,16 @@ def resolve_generator(name: str) -> Preset:
 
 
 def _record(name: Any, table: dict, what: str) -> Preset:
+    entry = _entry(name, table, what)
+    check_recipe(entry["recipe"], name)
+    return Preset(name=name, **entry)
+
+
+def _entry(name: Any, table: dict, what: str) -> dict:
+    """A copy of ``table[name]``; ``ValueError`` listing the names for an unknown one."""
     if not isinstance(name, str) or name not in table:
         raise ValueError(f"Unknown {what} {name!r}; choose one of {sorted(table)}.")
-    entry = copy.deepcopy(table[name])
-    check_recipe(entry["recipe"], name)
-    if entry.get("deblock") is not None:
-        entry["deblock"] = tuple(entry["deblock"])
-    return Preset(name=name, **entry)
+    return copy.deepcopy(table[name])
 
 
 def preset_names():
@@ -306,9 +309,7 @@ def preset_names():
 def get_preset(name):
     """A copy of preset ``name``'s entry, as data (the loaders read ``resolve``'s record); ``ValueError`` listing
     the names for an unknown one."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown `preset` {name!r}; choose one of {preset_names()}.")
-    return copy.deepcopy(PRESETS[name])
+    return _entry(name, PRESETS, "`preset`")
 
 
 # Generative priors over a tokenizer preset's tokens (keras_fsq.maskgit.MaskGIT.from_preset): the
@@ -346,6 +347,4 @@ GENERATORS = {
 
 def get_generator(name):
     """A copy of generator preset ``name`` (``GENERATORS``); ``ValueError`` listing the names for an unknown one."""
-    if name not in GENERATORS:
-        raise ValueError(f"Unknown generator preset {name!r}; choose one of {sorted(GENERATORS)}.")
-    return copy.deepcopy(GENERATORS[name])
+    return _entry(name, GENERATORS, "generator preset")
