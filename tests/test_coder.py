@@ -12,11 +12,11 @@ from keras_fsq import codec
 
 def random_prior(levels, context, rng):
     from keras_fsq.compression import bands, neighbours
-    from keras_fsq.priors import contexts as context_names
+    from keras_fsq.compression.contexts import KINDS
     from keras_fsq.priors import learned as priors
 
     max_level = max(levels)
-    buckets = 3 if context in context_names.TWO_PASS else None
+    buckets = 3 if KINDS[context].two_pass else None
     contexts = {
         "left": max_level + 1,
         "neighbours": neighbours.BUCKETS,
@@ -26,7 +26,7 @@ def random_prior(levels, context, rng):
     counts = rng.integers(0, 1000, size=(len(levels), contexts, max_level)) * (
         rng.uniform(size=(len(levels), contexts, max_level)) < 0.7
     )
-    neighbouring = context in context_names.NEIGHBOUR_CONTEXTS
+    neighbouring = KINDS[context].predicts
     predicted = np.flatnonzero(rng.uniform(size=len(levels)) < 0.5) if neighbouring else ()
     return codec.EntropyModel(levels, counts, context, buckets, predicted)
 

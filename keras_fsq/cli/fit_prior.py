@@ -2,7 +2,7 @@
 
 from keras_fsq.cli.arguments import add_data_arguments, add_overwrite, positive_int
 from keras_fsq.cli.codec_files import load_codec_model
-from keras_fsq.priors.contexts import COUNTED_CONTEXTS
+from keras_fsq.compression.contexts import COUNTED_CONTEXTS
 
 
 def add_parser(commands):

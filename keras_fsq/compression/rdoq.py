@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from keras_fsq.compression import bands, neighbours
-from keras_fsq.priors.contexts import NEIGHBOUR_CONTEXTS
+from keras_fsq.compression import neighbours
 
 if TYPE_CHECKING:
     from keras_fsq.compression.tables import EntropyModel
@@ -55,7 +54,7 @@ def rdo_symbols(positions: np.ndarray, prior: "EntropyModel", step_errors: np.nd
             p = positions[:, mask]
             extra_error = step_errors * ((p - toward) ** 2 - (p - nearest) ** 2)
             saved_bits = log_table[dims, contexts, nearest] - log_table[dims, contexts, toward]
-            if prior.context in NEIGHBOUR_CONTEXTS:
+            if prior.kind.reads_neighbour_magnitudes:
                 saved_bits = saved_bits + _neighbours_saved_bits(grid, mask, nearest, toward, prior)
             better = (extra_error < lam * saved_bits) & (nearest != centre) & movable & in_group
             if better.any():
@@ -81,12 +80,8 @@ def _neighbours_saved_bits(
         oy, ox = y - dx, x - dy  # the neighbour's other context neighbour: its upper (right) or left (lower)
         other = np.where(((oy >= 0) & (ox >= 0))[None, :, None], grid[:, np.maximum(oy, 0), np.maximum(ox, 0)], centre)
         other = np.abs(other.astype("int64") - centre)
-        before = neighbours.bucket(np.abs(nearest - centre) + other)
-        after = neighbours.bucket(np.abs(toward - centre) + other)
-        if prior.context == "neighbours_bands":  # the neighbour's own band context, from its rounded symbols
-            predicted = np.isin(dims, prior.predicted)
-            band = bands.band_buckets(symbol, prior.levels, predicted, prior.dimension_groups())
-            before, after = before * bands.BAND_BUCKETS + band, after * bands.BAND_BUCKETS + band
+        before = prior.kind.magnitude_context(prior, neighbours.bucket(np.abs(nearest - centre) + other), symbol)
+        after = prior.kind.magnitude_context(prior, neighbours.bucket(np.abs(toward - centre) + other), symbol)
         change = log_table[dims, before, symbol] - log_table[dims, after, symbol]
         saved += np.where(inside[None, :, None], change, 0.0)
     return saved

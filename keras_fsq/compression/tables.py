@@ -32,10 +32,9 @@ import math
 import numpy as np
 
 from keras_fsq import presets
-from keras_fsq.compression import bands, neighbours
+from keras_fsq.compression.contexts import COUNTED_CONTEXTS, KINDS, TWO_PASS
+from keras_fsq.compression.contexts import TABLE_CONTEXTS as CONTEXTS
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
-from keras_fsq.priors.contexts import COUNTED_CONTEXTS, NEIGHBOUR_CONTEXTS, TWO_PASS
-from keras_fsq.priors.contexts import TABLE_CONTEXTS as CONTEXTS
 
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
@@ -47,48 +46,32 @@ MAX_TABLE_ENTRIES = 2**24  # a table read from JSON holds at most this many coun
 BLOCK_POSITIONS = 2**12  # the encoder computes the contexts of consecutive passes holding this many positions at once
 
 
-def _context_count(context, max_level, activity_buckets=None):
-    """How many contexts a table under ``context`` has per dimension (``max_level``: its largest ``L``)."""
-    if context == "none":
-        return 1
-    if context == "left":
-        return max_level + 1
-    if context in NEIGHBOUR_CONTEXTS:
-        return neighbours.BUCKETS * (bands.BAND_BUCKETS if context == "neighbours_bands" else 1)
-    from keras_fsq.priors import learned as priors
-
-    return priors.context_count(context, max_level, activity_buckets or 0)
-
-
 class EntropyModel:
     """``P_i(level | context)`` per symbol dimension ``i`` from integer counts, shape ``(d, contexts, max L)``.
 
-    ``context="none"``: one context. ``"left"``: context ``c < max L`` is the
-    left neighbour's level and ``c = max L`` means "first column".
-    ``"neighbours"``: ``neighbours.BUCKETS`` contexts of the left and upper
-    neighbours; the dimensions listed in ``predicted`` are coded as the residual
-    of a median prediction (``keras_fsq.compression.neighbours``). ``"neighbours_bands"``:
-    those contexts times ``bands.BAND_BUCKETS`` of the group coded before at the same
-    position (``keras_fsq.compression.bands``).
-    ``"checkerboard"``, ``"activity"``: a learned prior's contexts
-    (``keras_fsq.priors.contexts_of``) with ``activity_buckets`` buckets.
+    ``context``: a name of ``keras_fsq.compression.contexts.KINDS`` (``"none"``, ``"left"``,
+    ``"neighbours"``, ``"neighbours_bands"``, and a learned prior's ``"checkerboard"`` and
+    ``"activity"`` with ``activity_buckets`` buckets); its kind (``self.kind``) computes the
+    contexts, passes and groups. ``predicted``: the dimensions a neighbours table codes as the
+    residual of a median prediction (``keras_fsq.compression.neighbours``).
     """
 
     def __init__(self, levels, counts, context="none", activity_buckets=None, predicted=()):
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
-        if (context in TWO_PASS) != (activity_buckets is not None):
+        self.kind = KINDS[context]
+        if self.kind.two_pass != (activity_buckets is not None):
             raise ValueError(f"`activity_buckets` is given exactly when `context` is one of {TWO_PASS}.")
         self.levels, self.context, self.activity_buckets = [int(v) for v in levels], context, activity_buckets
         self.predicted = sorted({int(i) for i in predicted})
         inside = all(0 <= i < len(self.levels) for i in self.predicted)
-        if self.predicted and (context not in NEIGHBOUR_CONTEXTS or not inside):
+        if self.predicted and (not self.kind.predicts or not inside):
             raise ValueError(
                 f"`predicted` lists dimensions in [0, {len(levels)}) of a 'neighbours' context; received {predicted!r}."
             )
-        self._predicted = np.isin(np.arange(len(self.levels)), self.predicted)
+        self.predicted_mask = np.isin(np.arange(len(self.levels)), self.predicted)
         max_level = max(self.levels)
-        contexts = _context_count(context, max_level, activity_buckets)
+        contexts = self.kind.count(max_level, activity_buckets)
         counts = np.asarray(counts, dtype="int64")
         if counts.shape != (len(self.levels), contexts, max_level) or (counts < 0).any():
             raise ValueError(
@@ -140,7 +123,7 @@ class EntropyModel:
         logits = np.where(valid, logits - np.where(valid, logits, -np.inf).max(axis=-1, keepdims=True), -np.inf)
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
         counts = np.floor(probabilities * PRIOR_TOTAL).astype("int64")
-        buckets = prior.activity_buckets if prior.context in TWO_PASS else None
+        buckets = prior.activity_buckets if KINDS[prior.context].two_pass else None
         return cls(prior.levels, counts, prior.context, buckets)
 
     @classmethod
@@ -192,22 +175,16 @@ class EntropyModel:
         out), then counted under its own contexts.
         """
         cls._check_counted(context)
-        levels = [int(v) for v in levels]
-        if context == "neighbours_bands":
-            grids = list(grids)
-            return cls._counted(levels, grids, context, cls.count(levels, grids, "neighbours").predicted)
-        if context != "neighbours":
-            return cls._counted(levels, grids, context, ())
-        grids = list(grids)
-        plain, residual = (cls._counted(levels, grids, context, way) for way in ((), range(len(levels))))
-        predicted = np.flatnonzero(residual.code_length() < plain.code_length())
-        counts = np.where(np.isin(np.arange(len(levels)), predicted)[:, None, None], residual.counts, plain.counts)
-        return cls(levels, counts, context, None, predicted)
+        levels, grids = [int(v) for v in levels], list(grids)
+        predicted = KINDS[context].predicted_dimensions(
+            levels, lambda name, way: cls._counted(levels, grids, name, way)
+        )
+        return cls._counted(levels, grids, context, predicted)
 
     @classmethod
     def _counted(cls, levels, grids, context, predicted):
         """The table of ``grids`` under ``context`` with these ``predicted`` dimensions: counts of what it codes."""
-        contexts = _context_count(context, max(levels))
+        contexts = KINDS[context].count(max(levels), None)
         table = cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, predicted)
         for grid in grids:
             coded, table_contexts = table.coded_symbols(grid, np.ones(grid.shape[1:3], dtype=bool))
@@ -248,52 +225,16 @@ class EntropyModel:
         as ``(s - shift) mod L`` under its context; ``shifts`` is None when every symbol is coded as it is
         (all but a neighbours table with predicted dimensions). Reads only earlier passes, and under
         ``"neighbours_bands"`` the earlier groups of the same pass (``reads_earlier_groups``)."""
-        if self.context in NEIGHBOUR_CONTEXTS:
-            grid = np.asarray(grid)
-            contexts, shifts = neighbours.contexts_and_shifts(grid, mask, self.levels, self._predicted)
-            if self.context == "neighbours_bands":
-                groups = self.dimension_groups()  # frequency ranks, for a block-DCT codec
-                contexts = contexts * bands.BAND_BUCKETS + bands.band_buckets(
-                    grid[:, mask], self.levels, self._predicted, groups
-                )
-            return contexts, (shifts if self.predicted else None)
-        return self.contexts(grid, mask), None
+        return self.kind.contexts_and_shifts(self, grid, mask)
 
     def contexts(self, grid, mask):
-        """Contexts of the symbols of ``grid`` ``(N, h, w, d)`` at the True positions of the ``(h, w)``
-        ``mask`` (row-major, as ``grid[:, mask]``), shape ``(N, positions, d)``, read from the symbols coded
-        before them."""
-        grid = np.asarray(grid)
-        if self.context in NEIGHBOUR_CONTEXTS:
-            return self.contexts_and_shifts(grid, mask)[0]
-        if self.context == "left":  # only the masked positions' left neighbours: a column pass costs one column
-            rows, columns = np.nonzero(mask)
-            contexts = grid[:, rows, np.maximum(columns - 1, 0)].astype("int64")
-            contexts[:, columns == 0] = max(self.levels)
-            return contexts
-        if self.context in TWO_PASS:
-            import keras
-
-            from keras_fsq.priors import learned as priors
-
-            contexts = priors.contexts_of(grid, self.levels, self.context, self.activity_buckets)
-            return keras.ops.convert_to_numpy(contexts).astype("int64")[:, mask]
-        return np.broadcast_to(np.zeros((), dtype="int64"), (len(grid), int(mask.sum()), grid.shape[3]))
+        """Context index ``(N, positions, d)`` int64 of each dimension at ``mask``'s positions."""
+        return self.contexts_and_shifts(grid, mask)[0]
 
     def passes(self, rows, columns):
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order (an iterable,
         made as it is read: a column or a diagonal at a time)."""
-        if self.context == "left":
-            column = np.broadcast_to(np.arange(columns), (rows, columns))
-            return (column == x for x in range(columns))
-        if self.context in NEIGHBOUR_CONTEXTS:
-            return neighbours.diagonals(rows, columns)
-        if self.context in TWO_PASS:
-            from keras_fsq.priors import learned as priors
-
-            anchors = priors.anchor_mask(rows, columns)
-            return [anchors, ~anchors] if (~anchors).any() else [anchors]
-        return [np.ones((rows, columns), dtype=bool)]
+        return self.kind.passes(rows, columns)
 
     def pass_blocks(self, rows, columns):
         """``(block, passes)``: the ``passes`` in consecutive runs of at least ``BLOCK_POSITIONS`` positions
@@ -313,15 +254,12 @@ class EntropyModel:
     def reads_earlier_groups(self):
         """Whether a symbol's context reads the groups (``dimension_groups``) coded before its own at the same
         position: the decoder then reads the contexts of a pass again before each group."""
-        return self.context == "neighbours_bands"
+        return self.kind.reads_earlier_groups
 
     def dimension_groups(self):
         """The dimensions coded in one call of the range coder per pass, in coding order: each alone, except
         under a neighbours table, whose many short passes code all dimensions of one ``L`` together."""
-        if self.context not in NEIGHBOUR_CONTEXTS:
-            return [np.array([i]) for i in range(len(self.levels))]
-        levels = np.asarray(self.levels)
-        return [np.flatnonzero(levels == level) for level in dict.fromkeys(self.levels)]
+        return self.kind.dimension_groups(self.levels)
 
     def _rows_of_level(self, level):
         """``P_i(. | c)`` cut to ``level`` values, ``(d * contexts, level)`` contiguous: rows ``i * contexts + c``

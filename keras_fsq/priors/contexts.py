@@ -1,8 +1,4 @@
-"""The names of the entropy contexts, Keras-free: what the coding tables (``tables``) and the learned prior
-(``priors``) agree on, readable without importing a backend (the codec commands start without one)."""
+"""The names of a learned prior's contexts, Keras-free: readable without importing a backend (the command
+line offers them). The coding tables' contexts are ``keras_fsq.compression.contexts.KINDS``."""
 
 PRIOR_CONTEXTS = ("none", "checkerboard", "activity")  # a learned CategoricalPrior's
-TWO_PASS = ("checkerboard", "activity")  # anchors first, then the rest given them
-NEIGHBOUR_CONTEXTS = ("neighbours", "neighbours_bands")  # coded along anti-diagonals, DCs maybe predicted
-COUNTED_CONTEXTS = ("none", "left", *NEIGHBOUR_CONTEXTS)  # what EntropyModel.fit counts
-TABLE_CONTEXTS = ("none", "left", *NEIGHBOUR_CONTEXTS, *TWO_PASS)  # what a coding table may use

@@ -22,7 +22,8 @@ Contexts (``context``):
   for ``max L`` mean-level contexts (the block-DCT codecs' 255 levels).
 
 The contexts are defined here once (``context_count``, ``contexts_of``,
-``TWO_PASS``); the codec's counted priors read them from here.
+``anchor_mask``); the coding tables' ``Learned`` kind (``keras_fsq.compression.contexts``)
+reads them from here.
 
 The table is stored as ``logits / LOGIT_SCALE``: Adam moves every variable by
 about its learning rate per step, and a table of log-probabilities needs
