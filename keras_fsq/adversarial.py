@@ -110,3 +110,28 @@ def generator_loss(discriminator, reconstruction):
     frozen = [ops.stop_gradient(v) for v in discriminator.trainable_variables]
     logits, _ = discriminator.stateless_call(frozen, list(discriminator.non_trainable_variables), reconstruction)
     return -ops.mean(logits)
+
+
+def adversarial_loss(model, images, reconstruction, values, training):
+    """``w L_G + L_D`` of an ``FSQVAE`` with a ``discriminator`` (the module doc), 0 before its
+    ``adversarial_start`` training steps; the terms go into ``values`` (its step's metrics)."""
+    from keras_fsq._backend import value_and_gradient
+
+    real = model.discriminator(images)
+    fake = model.discriminator(ops.stop_gradient(reconstruction))
+    values["discriminator_loss"] = discriminator_loss(real, fake)
+    if not training:  # evaluation: the losses as they stand, no weight (nothing is trained)
+        values["generator_loss"] = generator_loss(model.discriminator, reconstruction)
+        values["adversarial_weight"] = ops.zeros(())
+        return ops.zeros(())
+    _, reconstruction_gradient = value_and_gradient(
+        lambda r: ops.mean(model.reconstruction_fn(images, r)), reconstruction
+    )
+    values["generator_loss"], generator_gradient = value_and_gradient(
+        lambda r: generator_loss(model.discriminator, r), reconstruction
+    )
+    weight = model.adversarial_weight * adaptive_weight(reconstruction_gradient, generator_gradient)
+    values["adversarial_weight"] = weight
+    model.adversarial_steps.assign_add(1.0)
+    switched_on = ops.cast(ops.greater(model.adversarial_steps, float(model.adversarial_start)), "float32")
+    return switched_on * (weight * values["generator_loss"] + values["discriminator_loss"])

@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_fsq import architectures
 from keras_fsq._backend import scale_loss_for_distribution
+from keras_fsq.input_guard import checked_array, guarded, invalid_pixel_count, valid_pixels
 from keras_fsq.losses import get_reconstruction_loss
 from keras_fsq.metrics import CodebookPerplexity, CodebookUsage, psnr, ssim
 from keras_fsq.presets import DEFAULT_PRESET
@@ -18,39 +19,6 @@ from keras_fsq.validation import number_at_least, positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
 MAX_HISTOGRAM_CODES = 2**20
-
-
-def valid_pixels(images):
-    """Boolean mask of the values of ``images`` in [0, 1] (False for NaN)."""
-    images = ops.cast(images, "float32")
-    return ops.logical_and(ops.greater_equal(images, 0.0), ops.less_equal(images, 1.0))
-
-
-def invalid_pixel_count(images):
-    """How many values of ``images`` are NaN or outside [0, 1] (float32 scalar; cheap inside a step)."""
-    return ops.sum(ops.cast(ops.logical_not(valid_pixels(images)), "float32"))
-
-
-class InputGuard(keras.callbacks.Callback):
-    """Stops ``fit``/``evaluate`` with a ``ValueError`` at the first batch whose pixels are not in [0, 1].
-
-    Reads the ``invalid_pixels`` metric that ``FSQVAE.compute_loss`` counts
-    inside the (compiled) step, so it works for ``tf.data`` pipelines and
-    generators as well as arrays, on every backend.
-    """
-
-    def _check(self, logs, when):
-        if logs and logs.get("invalid_pixels", 0) > 0:
-            raise ValueError(
-                f"{when}: {int(logs['invalid_pixels'])} input values are NaN or outside [0, 1] "
-                "(FSQVAE expects float images in [0, 1]; divide uint8 images by 255)."
-            )
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"fit, training batch {batch}")
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._check(logs, f"evaluation batch {batch}")
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
@@ -121,7 +89,7 @@ class FSQVAE(keras.Model):
         # the model, and forgotten when the model trains further (its weights are then its own).
         self.preset = preset
         self.reconstruction_loss = reconstruction_loss
-        self._reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
+        self.reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in ("reconstruction_loss", "quantization_loss", "psnr", "ssim", "bits_per_pixel", "bits_per_image")
@@ -186,7 +154,7 @@ class FSQVAE(keras.Model):
 
     def _distortion(self, images, codes):
         """Per-image reconstruction loss of ``codes``, decoded in inference mode (no state updates)."""
-        return self._reconstruction_fn(images, self.decoder(ops.cast(codes, self.compute_dtype), training=False))
+        return self.reconstruction_fn(images, self.decoder(ops.cast(codes, self.compute_dtype), training=False))
 
     def compute_output_spec(self, inputs, training=None):
         latents = self.encoder.compute_output_spec(inputs)
@@ -206,7 +174,7 @@ class FSQVAE(keras.Model):
         target = x if y is None else y
         target = ops.where(valid_pixels(target), target, 0.0)
         reconstruction = y_pred["reconstruction"]
-        reconstruction_loss = ops.mean(self._reconstruction_fn(target, reconstruction))
+        reconstruction_loss = ops.mean(self.reconstruction_fn(target, reconstruction))
         quantization_loss = ops.sum(ops.stack(self.losses)) if self.losses else ops.zeros(())
         pixels = math.prod(reconstruction.shape[1:3])
         indices = y_pred["indices"]
@@ -225,7 +193,9 @@ class FSQVAE(keras.Model):
             values["codebook_usage"] = values["perplexity"] = self.quantizer.flat_indices(indices)
         loss = reconstruction_loss + quantization_loss
         if self.discriminator is not None:
-            loss = loss + self._adversarial_loss(target, reconstruction, values, training)
+            from keras_fsq.adversarial import adversarial_loss
+
+            loss = loss + adversarial_loss(self, target, reconstruction, values, training)
         if self.prior is not None:
             values["rate_bits_per_pixel"] = ops.divide(ops.mean(y_pred["rate_bits"]), pixels)
             loss = loss + values["rate_bits_per_pixel"]
@@ -243,68 +213,28 @@ class FSQVAE(keras.Model):
         """The discriminator's variables and the step count of the adversarial loss (empty without one)."""
         return [] if self.discriminator is None else [*self.discriminator.variables, self.adversarial_steps]
 
-    def _adversarial_loss(self, images, reconstruction, values, training):
-        """``w L_G + L_D`` (``keras_fsq.adversarial``), 0 before ``adversarial_start`` training steps."""
-        from keras_fsq._backend import value_and_gradient
-        from keras_fsq.adversarial import adaptive_weight, discriminator_loss, generator_loss
-
-        real = self.discriminator(images)
-        fake = self.discriminator(ops.stop_gradient(reconstruction))
-        values["discriminator_loss"] = discriminator_loss(real, fake)
-        if not training:  # evaluation: the losses as they stand, no weight (nothing is trained)
-            values["generator_loss"] = generator_loss(self.discriminator, reconstruction)
-            values["adversarial_weight"] = ops.zeros(())
-            return ops.zeros(())
-        _, reconstruction_gradient = value_and_gradient(
-            lambda r: ops.mean(self._reconstruction_fn(images, r)), reconstruction
-        )
-        values["generator_loss"], generator_gradient = value_and_gradient(
-            lambda r: generator_loss(self.discriminator, r), reconstruction
-        )
-        weight = self.adversarial_weight * adaptive_weight(reconstruction_gradient, generator_gradient)
-        values["adversarial_weight"] = weight
-        self.adversarial_steps.assign_add(1.0)
-        switched_on = ops.cast(ops.greater(self.adversarial_steps, float(self.adversarial_start)), "float32")
-        return switched_on * (weight * values["generator_loss"] + values["discriminator_loss"])
-
-    @staticmethod
-    def _guarded(kwargs):
-        """``kwargs`` with an ``InputGuard`` among the callbacks."""
-        callbacks = kwargs.get("callbacks")
-        if isinstance(callbacks, keras.callbacks.CallbackList):  # fit's own validation pass: guarded already
-            return kwargs
-        callbacks = list(callbacks or [])
-        return {**kwargs, "callbacks": callbacks + [InputGuard()]}
-
-    @staticmethod
-    def _checked_array(x, name="x"):
-        """A NumPy batch of images checked up front: (N, H, W, C) floats in [0, 1], no NaN, N >= 1."""
-        validate_images(x, name)
-        if not len(x):
-            raise ValueError(f"`{name}` holds no images (shape {x.shape}); there is nothing to fit or evaluate.")
-
     def fit(self, x=None, y=None, **kwargs):
         """``keras.Model.fit``; arrays are checked up front, any input stops at its first bad batch."""
         if isinstance(x, np.ndarray):
-            self._checked_array(x)
+            checked_array(x)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation and isinstance(validation[0], np.ndarray):
             validate_images(validation[0], "validation_data")
         elif isinstance(validation, np.ndarray):
             validate_images(validation, "validation_data")
         self.preset = None  # trained further: no longer the shipped weights
-        return super().fit(x, y, **self._guarded(kwargs))
+        return super().fit(x, y, **guarded(kwargs))
 
     def evaluate(self, x=None, y=None, **kwargs):
         if isinstance(x, np.ndarray):
-            self._checked_array(x)
-        return super().evaluate(x, y, **self._guarded(kwargs))
+            checked_array(x)
+        return super().evaluate(x, y, **guarded(kwargs))
 
     def predict(self, x, **kwargs):
         """``keras.Model.predict``; a NumPy batch is checked first (NaN or values outside [0, 1] would give
         indices outside the codebook, e.g. -1)."""
         if isinstance(x, np.ndarray):
-            self._checked_array(x)
+            checked_array(x)
         return super().predict(x, **kwargs)
 
     def _as_images(self, images):
