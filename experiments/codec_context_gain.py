@@ -13,7 +13,7 @@ writes ``--out``/context_gain.md.
 import argparse
 import pathlib
 
-from keras_fsq import FSQVAE, codec, data, presets
+from keras_fsq import FSQVAE, batches, codec, data, presets
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--data-dir")
@@ -22,7 +22,7 @@ args = parser.parse_args()
 
 shared = data.resolve_data_dir(args.data_dir)
 photos = [data.read_image(p) for p in data.image_paths(shared / "photos", recursive=True)]
-crops = data.random_crop_batches(photos, 128, 2000, 1, seed=7, flip=False)[0]
+crops = batches.random_crop_batches(photos, 128, 2000, 1, seed=7, flip=False)[0]
 bsd = [data.read_image(p) for p in data.image_paths(shared / "bsd68")]
 pixels = sum(p.shape[0] * p.shape[1] for p in bsd)
 

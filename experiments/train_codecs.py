@@ -51,7 +51,7 @@ args = parser.parse_args()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import build_fsqvae, checkpoints, data, preset_weights, presets, training  # noqa: E402
+from keras_fsq import batches, build_fsqvae, checkpoints, data, preset_weights, presets, training  # noqa: E402
 from keras_fsq.block_transform import rescale_quality  # noqa: E402
 from keras_fsq.progress import TrainingProgress  # noqa: E402
 
@@ -108,7 +108,7 @@ history, seconds = checkpoint.history, time.perf_counter() - started  # seconds 
 
 def crop_metrics(trained):
     """PSNR and rate of ``trained`` on 64 fixed 128x128 training crops (a check of the weights' rounding)."""
-    crops = data.random_crop_batches(photos, 128, 64, 1, seed=12345, flip=False)[0]
+    crops = batches.random_crop_batches(photos, 128, 64, 1, seed=12345, flip=False)[0]
     reconstruction = trained.reconstruct(crops)
     mse = float(np.mean((reconstruction - crops) ** 2))
     bits = keras.ops.convert_to_numpy(trained.predict(crops, verbose=0)["rate_bits"]).mean() / (128 * 128)

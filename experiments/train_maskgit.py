@@ -65,7 +65,7 @@ settings = {
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fsq import FSQVAE, MaskGIT, checkpoints, class_folders, data, load_model, presets, training  # noqa: E402
+from keras_fsq import FSQVAE, MaskGIT, batches, checkpoints, class_folders, data, load_model, presets, training  # noqa: E402
 from keras_fsq.preset_weights import read_weights, write_weights  # noqa: E402
 from keras_fsq.progress import TrainingProgress  # noqa: E402
 
@@ -112,7 +112,7 @@ if recipe["flip"]:
     tokens = np.concatenate([tokens, tokenize(train[:, :, ::-1])])
     train_labels = np.concatenate([train_labels, train_labels])
 tokenize_seconds = time.perf_counter() - started
-dataset = data.shuffled_records(
+dataset = batches.shuffled_records(
     {"tokens": tokens.astype("int32"), "labels": np.asarray(train_labels, "int32")}, recipe["batch_size"], args.seed
 )
 done, history, _, state = found or (0, {}, None, None)

@@ -14,7 +14,7 @@ complete epoch, or no ``latest.json`` before the first epoch ends.
 
 Resuming restores the model's variables (BatchNorm statistics and random seed states included)
 and the optimizer's (step count, moments), so with data whose order is a function of the epoch
-(``data.shuffled_batches``, ``data.random_crop_batches``) a resumed run ends where an
+(``batches.shuffled_batches``, ``batches.random_crop_batches``) a resumed run ends where an
 uninterrupted one does.
 """
 
@@ -139,11 +139,11 @@ def restore(model, state_path):
 
     import numpy as np
 
-    from keras_fsq import data
+    from keras_fsq import array_files
 
     variables = list(model.variables) + optimizer_variables(model)
     try:
-        headers = data.array_file_headers(state_path)
+        headers = array_files.array_file_headers(state_path)
     except Exception as error:  # zip and header errors of a damaged file
         raise ValueError(f"{state_path} is not a readable checkpoint state: {error}") from None
     needed = sum(math.prod(v.shape) * 8 for v in variables)  # float32 weights, an int64 step count

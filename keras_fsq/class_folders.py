@@ -8,7 +8,7 @@ numbered in sorted order of their names (CIFAR-10's names sort into its own labe
 airplane 0 ... truck 9), images within a class in sorted order of their paths. An archive is
 streamed member by member (nothing is unpacked to disk). Every image must have the size of the
 first, and loading is bounded before the pixels pile up: at most ``MAX_IMAGES`` images and
-``data.MAX_ARRAY_BYTES`` of uint8 pixels, each image's pixels checked from its header.
+``array_files.MAX_ARRAY_BYTES`` of uint8 pixels, each image's pixels checked from its header.
 
 ``load_cifar10_jpeg`` reads the shared data's 50,000 CIFAR-10 training images (JPEG quality
 75) and leaves out the JPEG versions of the lossless images held out for evaluation
@@ -24,7 +24,7 @@ import tarfile
 
 import numpy as np
 
-from keras_fsq import data
+from keras_fsq import array_files, data
 
 MAX_IMAGES = 200_000
 MAX_ARCHIVE_ENTRIES = 2 * MAX_IMAGES  # listing an archive holds every entry's header (about 1 KiB each)
@@ -63,7 +63,7 @@ def _members(source):
         raise ValueError(f"{source} is not a readable archive: {error}") from None
 
 
-def read_class_folders(source, limit=None, exclude=(), max_bytes=data.MAX_ARRAY_BYTES):
+def read_class_folders(source, limit=None, exclude=(), max_bytes=array_files.MAX_ARRAY_BYTES):
     """``(images uint8 (N, H, W, 3), labels int64 (N,), class names)`` of a class folder tree or archive.
 
     ``limit``: at most this many images (the first in sorted order); ``exclude``: relative paths

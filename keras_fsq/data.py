@@ -1,11 +1,12 @@
-"""Image data as float32 in [0, 1]: CIFAR-10 (tfds), image folders, NumPy arrays.
+"""Image data as float32 in [0, 1]: CIFAR-10 (tfds), image files and folders, and crops of them.
+
+``.npy``/``.npz`` files are read by ``keras_fsq.array_files``, batches for ``fit`` made by
+``keras_fsq.batches``.
 
 The offline real images (``shared/data`` beside a checkout) are found through
 a ``data_dir`` argument or the ``KERAS_FSQ_DATA`` environment variable.
 """
 
-import functools
-import math
 import os
 import pathlib
 import socket
@@ -13,7 +14,8 @@ import socket
 import numpy as np
 
 from keras_fsq import files
-from keras_fsq.validation import positive_int, validate_images
+from keras_fsq.array_files import load_array_file
+from keras_fsq.validation import positive_int, to_unit_float
 
 DATA_DIR_VARIABLE = "KERAS_FSQ_DATA"
 SHARED_CIFAR10 = pathlib.Path("cifar10") / "cifar10_train_first1017_of_each_batch.npz"
@@ -22,28 +24,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 # take 384 MiB as float32 RGB. Pillow's own bomb limit (89 megapixels) would let a
 # 236 KB PNG of 9000x9000 cost 2.7 GB.
 MAX_IMAGE_PIXELS = 2**25
-# Array files (.npy/.npz) are bounded by what loading them costs, checked from their headers
-# before anything is inflated: the values kept (after --limit) times their bytes plus the 4 of
-# float32 images, at most 1 GiB (the whole of CIFAR-10 as uint8: 0.9 GiB), in dtypes images come in.
-MAX_ARRAY_BYTES = 2**30
-ARRAY_DTYPES = ("uint8", "float16", "float32", "float64")
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)  # where tensorflow-datasets downloads CIFAR-10 from
 
 
 class DatasetUnavailableError(RuntimeError):
     """The dataset cannot be read from disk nor downloaded."""
-
-
-def to_unit_float(images, name="images"):
-    """uint8 images -> float32 / 255; float images are checked to lie in [0, 1]."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        images = images.astype("float32") / 255.0
-    elif np.issubdtype(images.dtype, np.floating):
-        images = images.astype("float32")
-    else:
-        raise ValueError(f"`{name}` must be uint8 or float; received dtype {images.dtype}.")
-    return validate_images(images, name)
 
 
 def resolve_data_dir(data_dir=None):
@@ -228,103 +213,6 @@ def write_image(image, path, overwrite=True):
         save_image(image, temporary)
 
 
-def _npy_header(stream):
-    """``(shape, dtype)`` of the ``.npy`` data in ``stream``, from its header alone."""
-    version = np.lib.format.read_magic(stream)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read(stream)
-    return shape, dtype
-
-
-def array_file_headers(path):
-    """``{name: (shape, dtype)}`` of the arrays of a ``.npy``/``.npz`` file, read from the headers only.
-
-    Nothing is inflated: a few compressed bytes of an ``.npz`` member can claim gigabytes.
-    """
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as stream:
-            return {"": _npy_header(stream)}
-    with zipfile.ZipFile(path) as archive:
-        headers = {}
-        for member in archive.namelist():
-            with archive.open(member) as stream:
-                headers[member.removesuffix(".npy")] = _npy_header(stream)
-        return headers
-
-
-def _read_rows(stream, rows=None):
-    """The first ``rows`` entries (all if ``None``) of the ``.npy`` array in ``stream``, reading no more bytes
-    than they take (a C-ordered array; a Fortran-ordered one is read whole)."""
-    version = np.lib.format.read_magic(stream)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read(stream)
-    if fortran or not shape:
-        array = np.frombuffer(stream.read(math.prod(shape) * dtype.itemsize), dtype)
-        return array.reshape(shape, order="F" if fortran else "C")[: rows if shape else None]
-    rows = shape[0] if rows is None else min(rows, shape[0])
-    count = rows * math.prod(shape[1:])
-    data = stream.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise ValueError("the array data ends early")
-    return np.frombuffer(data, dtype).reshape((rows, *shape[1:]))
-
-
-def load_array_file(path, limit=None, max_bytes=MAX_ARRAY_BYTES):
-    """Images from a ``.npy`` file, or a ``.npz`` (its first array; the shared CIFAR-10 file whole), at most
-    ``limit`` of them (only those are read).
-
-    The headers are checked first: a dtype not in ``ARRAY_DTYPES``, or more than ``max_bytes`` to load the
-    images kept and convert them to float32, is a ``ValueError`` before anything is read.
-    """
-    import zipfile
-
-    path = pathlib.Path(path)
-    try:
-        headers = array_file_headers(path)
-    except Exception as error:  # ValueError, zipfile and OS errors of a damaged file
-        raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
-    if not headers:
-        raise ValueError(f"{path} holds no arrays.")
-    shared = "data_batch_1_x" in headers  # the shared CIFAR-10 file: every batch's images
-    wanted = sorted(name for name in headers if name.endswith("_x")) if shared else [next(iter(headers))]
-    dtypes = sorted({str(headers[name][1]) for name in wanted})
-    if not set(dtypes) <= set(ARRAY_DTYPES):
-        raise ValueError(f"{path} holds arrays of dtype {dtypes}; images are {', '.join(ARRAY_DTYPES)}.")
-    cost, left = 0, limit
-    for name in wanted:
-        shape, dtype = headers[name]
-        rows = shape[0] if shape else 1
-        kept = rows if left is None else min(rows, left)
-        cost += kept * math.prod(shape[1:]) * (dtype.itemsize + 4)
-        left = None if left is None else left - kept
-    if cost > max_bytes:
-        raise ValueError(
-            f"{path}: loading its images takes {cost / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB allowed; "
-            "pass --limit or a subset."
-        )
-    try:
-        arrays, left = [], limit
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                for name in wanted:
-                    if left == 0:
-                        break
-                    with archive.open(name + ".npy") as stream:
-                        arrays.append(_read_rows(stream, left))
-                    left = None if left is None else left - len(arrays[-1])
-        else:
-            with open(path, "rb") as stream:
-                arrays.append(_read_rows(stream, limit))
-    except Exception as error:  # ValueError, zipfile and OS errors of a damaged file
-        raise ValueError(f"{path} is not a readable .npy/.npz file: {error}") from None
-    images = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    if images.ndim == 3:  # one channel without its axis
-        images = images[..., None]
-    return to_unit_float(images, str(path))
-
-
 def image_paths(folder, recursive=False):
     """Sorted image files inside ``folder`` (and its subfolders if ``recursive``); ``ValueError`` if there are none."""
     folder = pathlib.Path(folder)
@@ -386,124 +274,3 @@ def load_image_folder(folder, size=32, mode="center_crop", crops_per_image=1, se
     crops_per_image = positive_int(crops_per_image, "crops_per_image")
     rng = np.random.default_rng(seed)
     return np.concatenate([patches(read_image(path), size, mode, crops_per_image, rng) for path in image_paths(folder)])
-
-
-def make_dataset(images, batch_size=64, shuffle=False, seed=0, drop_remainder=False, flip=False):
-    """A batched, prefetched ``tf.data.Dataset`` of float images (uint8 is scaled by 1/255).
-
-    ``flip=True`` mirrors each image left-right with probability 1/2 every epoch.
-    """
-    import tensorflow as tf
-
-    batch_size = positive_int(batch_size, "batch_size")
-    images = to_unit_float(images)
-    dataset = tf.data.Dataset.from_tensor_slices(images)
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if flip:
-        dataset = dataset.map(
-            lambda image: tf.image.random_flip_left_right(image, seed=seed), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
-
-
-def epoch_order(count, seed, epoch, flip=False):
-    """Epoch ``epoch``'s order of ``count`` items and which are mirrored (all ``False`` without ``flip``),
-    drawn from ``numpy.random.default_rng((seed, epoch))``: known without running the epochs before it."""
-    rng = np.random.default_rng((seed, epoch))
-    order = rng.permutation(count)
-    return order, (rng.random(count) < 0.5 if flip else np.zeros(count, bool))
-
-
-def shuffled_batches(images, batch_size, seed=0, flip=False):
-    """A ``keras.utils.PyDataset`` of ``images`` in batches, in a new order every epoch.
-
-    Epoch ``e`` takes the permutation (and, with ``flip``, the left-right mirrors, each with
-    probability 1/2) of ``epoch_order(len(images), seed, e, flip)``, so a resumed run
-    (``dataset.epoch = e``) sees the same batches as an uninterrupted one.
-    """
-    if len(images) == 0:
-        raise ValueError("`images` must hold at least one image.")
-
-    def batch(chosen, mirror):
-        batch = to_unit_float(np.asarray(images)[chosen])
-        batch[mirror] = batch[mirror][:, :, ::-1]
-        return batch
-
-    return epoch_batches(len(images), batch_size, seed, flip, batch)
-
-
-def shuffled_records(arrays, batch_size, seed=0):
-    """A ``keras.utils.PyDataset`` of dicts of rows of ``arrays`` (``{name: array}``, equal lengths), in
-    batches in a new order every epoch (``epoch_order``), e.g. ``{"tokens": ..., "labels": ...}`` for
-    ``MaskGIT.fit``; as ``shuffled_batches``, a resumed run sees the same batches."""
-    lengths = {len(array) for array in arrays.values()}
-    if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(f"`arrays` must hold rows of one non-zero length; got lengths {sorted(lengths)}.")
-    return epoch_batches(
-        lengths.pop(), batch_size, seed, False, lambda chosen, _: {n: a[chosen] for n, a in arrays.items()}
-    )
-
-
-def epoch_batches(count, batch_size, seed, flip, batch):
-    """A ``PyDataset`` of ``ceil(count / batch_size)`` batches per epoch, batch ``i`` of epoch ``e`` being
-    ``batch(rows, mirrored)`` for its rows of ``epoch_order(count, seed, e, flip)``."""
-    import keras
-
-    batch_size = positive_int(batch_size, "batch_size")
-    draw = functools.lru_cache(maxsize=2)(lambda epoch: epoch_order(count, seed, epoch, flip))  # read and prefetched
-
-    class EpochBatches(keras.utils.PyDataset):
-        epoch = 0
-
-        def __len__(self):
-            return -(-count // batch_size)
-
-        def __getitem__(self, index):
-            order, mirror = draw(self.epoch)
-            chosen = order[index * batch_size : (index + 1) * batch_size]
-            return batch(chosen, mirror[chosen])
-
-        def on_epoch_end(self):
-            self.epoch += 1
-
-    return EpochBatches()
-
-
-def random_crop_batches(images, size, batch_size, steps, seed=0, flip=True):
-    """A ``keras.utils.PyDataset`` of ``steps`` batches of random ``size``x``size`` crops of ``images``.
-
-    ``images``: a list of (H, W, C) arrays of any sizes (uint8, or floats in [0, 1]),
-    each at least ``size`` on both sides. Batch ``i`` of epoch ``e`` draws
-    ``batch_size`` images uniformly, a crop of each and (``flip``) a left-right
-    mirror with probability 1/2, from ``numpy.random.default_rng((seed, e, i))``:
-    fresh crops every epoch, the same ones on every run.
-    """
-    import keras
-
-    for name, value in (("size", size), ("batch_size", batch_size), ("steps", steps)):
-        positive_int(value, name)
-    small = [image.shape[:2] for image in images if min(image.shape[:2]) < size]
-    if len(images) == 0 or small:
-        raise ValueError(
-            f"`images` must be a non-empty list of images of at least {size}x{size}; received sizes {small}."
-        )
-
-    class RandomCrops(keras.utils.PyDataset):
-        epoch = 0
-
-        def __len__(self):
-            return steps
-
-        def __getitem__(self, index):
-            rng = np.random.default_rng((seed, self.epoch, index))
-            batch = []
-            for choice in rng.integers(0, len(images), batch_size):
-                crop = patches(images[choice], size, "random_crop", 1, rng)[0]
-                batch.append(crop[:, ::-1] if flip and rng.random() < 0.5 else crop)
-            return to_unit_float(np.stack(batch))
-
-        def on_epoch_end(self):
-            self.epoch += 1
-
-    return RandomCrops()

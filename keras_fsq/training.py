@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_fsq import data
+from keras_fsq import batches
 from keras_fsq.callbacks import TemperatureAnnealing
 
 
@@ -55,7 +55,7 @@ def fit_with_recipe(
     """Compile ``model`` with ``recipe``'s optimizer and ``fit`` it on ``images``; the History.
 
     Whole images (an array, float in [0, 1]): shuffled every epoch, flipped when
-    the recipe says so (``data.shuffled_batches``), ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
+    the recipe says so (``batches.shuffled_batches``), ``recipe["epochs"]`` epochs of ``recipe["batch_size"]``.
     A recipe with ``crop`` (the codecs') trains on ``steps_per_epoch`` batches of
     fresh random ``crop``-pixel crops of ``images`` (a list of any sizes) per epoch.
     Either way epoch ``e``'s batches depend only on ``seed`` and ``e``.
@@ -66,10 +66,10 @@ def fit_with_recipe(
     batch_size = recipe["batch_size"]
     if recipe.get("crop"):
         steps = recipe["steps_per_epoch"]
-        dataset = data.random_crop_batches(images, recipe["crop"], batch_size, steps, seed, recipe["flip"])
+        dataset = batches.random_crop_batches(images, recipe["crop"], batch_size, steps, seed, recipe["flip"])
     else:
-        dataset = data.shuffled_batches(images, batch_size, seed=seed, flip=recipe["flip"])
-    validation = None if validation_images is None else data.make_dataset(validation_images, 256)
+        dataset = batches.shuffled_batches(images, batch_size, seed=seed, flip=recipe["flip"])
+    validation = None if validation_images is None else batches.make_dataset(validation_images, 256)
     return fit_on_dataset(model, recipe, dataset, validation, verbose, callbacks, initial_epoch, state)
 
 
@@ -77,7 +77,7 @@ def fit_on_dataset(model, recipe, dataset, validation=None, verbose="auto", call
     """Compile ``model`` with ``recipe``'s optimizer over ``recipe["epochs"]`` epochs of ``dataset`` and ``fit``
     it; the History.
 
-    ``dataset``: a ``PyDataset`` whose ``epoch`` attribute orders its batches (``data.shuffled_batches``,
+    ``dataset``: a ``PyDataset`` whose ``epoch`` attribute orders its batches (``batches.shuffled_batches``,
     ``random_crop_batches``, ``shuffled_records``), set to ``initial_epoch`` here so a resumed run sees the
     batches an uninterrupted one would; its checkpoint's ``state`` is loaded after compiling.
     """

@@ -71,3 +71,15 @@ def error_summary(error: BaseException, limit: int = 300) -> str:
     if summary.endswith(":") and len(lines) > 1:
         summary = f"{summary} {lines[1]}"
     return summary[:limit]
+
+
+def to_unit_float(images: ArrayLike, name: str = "images") -> np.ndarray:
+    """uint8 images -> float32 / 255; float images are checked to lie in [0, 1]."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype("float32") / 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        images = images.astype("float32")
+    else:
+        raise ValueError(f"`{name}` must be uint8 or float; received dtype {images.dtype}.")
+    return validate_images(images, name)

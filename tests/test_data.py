@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_fsq import data, sources
+from keras_fsq import array_files, batches, data, sources
 from tests.conftest import SHARED_DATA
 
 
@@ -81,11 +81,11 @@ def test_numpy_arrays_are_scaled_and_checked():
 
 def test_make_dataset_batches():
     images = np.random.default_rng(0).uniform(size=(10, 8, 8, 3)).astype("float32")
-    batches = list(data.make_dataset(images, batch_size=4, shuffle=True).as_numpy_iterator())
-    assert [len(b) for b in batches] == [4, 4, 2]
-    np.testing.assert_allclose(np.sort(np.concatenate(batches).ravel()), np.sort(images.ravel()))
+    made = list(batches.make_dataset(images, batch_size=4, shuffle=True).as_numpy_iterator())
+    assert [len(b) for b in made] == [4, 4, 2]
+    np.testing.assert_allclose(np.sort(np.concatenate(made).ravel()), np.sort(images.ravel()))
     with pytest.raises(ValueError, match="batch_size"):
-        data.make_dataset(images, batch_size=0)
+        batches.make_dataset(images, batch_size=0)
 
 
 @pytest.mark.parametrize(
@@ -158,13 +158,13 @@ def test_folders_named_like_images_are_skipped_and_refused(photo_folder):
 def test_array_files(tmp_path):
     np.savez(tmp_path / "empty.npz")
     with pytest.raises(ValueError, match="empty.npz holds no arrays"):
-        data.load_array_file(tmp_path / "empty.npz")
+        array_files.load_array_file(tmp_path / "empty.npz")
     (tmp_path / "junk.npy").write_bytes(b"junk")
     with pytest.raises(ValueError, match="junk.npy is not a readable"):
-        data.load_array_file(tmp_path / "junk.npy")
+        array_files.load_array_file(tmp_path / "junk.npy")
     np.save(tmp_path / "grey.npy", np.full((2, 8, 8), 255, np.uint8))
-    assert data.load_array_file(tmp_path / "grey.npy").shape == (2, 8, 8, 1)
-    shared = data.load_array_file(SHARED_DATA / data.SHARED_CIFAR10)
+    assert array_files.load_array_file(tmp_path / "grey.npy").shape == (2, 8, 8, 1)
+    shared = array_files.load_array_file(SHARED_DATA / data.SHARED_CIFAR10)
     assert shared.shape == (5085, 32, 32, 3)
 
 
@@ -227,17 +227,17 @@ def test_array_files_are_checked_from_their_headers_before_inflating(tmp_path):
     path = tmp_path / "zeros.npz"
     np.savez_compressed(path, x=np.zeros((3000, 32, 32, 3), np.uint8))  # 9.2e6 values in ~9 KB
     assert path.stat().st_size < 50_000
-    assert data.array_file_headers(path) == {"x": ((3000, 32, 32, 3), np.dtype("uint8"))}
+    assert array_files.array_file_headers(path) == {"x": ((3000, 32, 32, 3), np.dtype("uint8"))}
     tracemalloc.start()
     # 9,216,000 values x (1 byte + 4 of float32) = 44 MiB
     with pytest.raises(ValueError, match=r"zeros.npz: loading its images takes 44 MiB, over the 10 MiB allowed"):
-        data.load_array_file(path, max_bytes=10 * 2**20)
+        array_files.load_array_file(path, max_bytes=10 * 2**20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 2**20
     np.save(tmp_path / "objects.npy", np.array([None, 1], dtype=object))
     with pytest.raises(ValueError, match=r"objects.npy holds arrays of dtype \['object'\]"):
-        data.load_array_file(tmp_path / "objects.npy")
+        array_files.load_array_file(tmp_path / "objects.npy")
 
 
 def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
@@ -248,20 +248,20 @@ def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
     np.save(tmp_path / "wide.npy", wide)
     if wide.dtype.itemsize > 8:
         with pytest.raises(ValueError, match=r"wide.npy holds arrays of dtype \['float128'\]"):
-            data.load_array_file(tmp_path / "wide.npy")
+            array_files.load_array_file(tmp_path / "wide.npy")
     # float64 costs 12 bytes a value loaded: the same values as uint8 cost more than twice as much.
     np.save(tmp_path / "doubles.npy", np.zeros((1000, 32, 32, 3), np.float64))  # 3.07e6 values x 12 B = 35 MiB
     with pytest.raises(ValueError, match="doubles.npy: loading its images takes"):
-        data.load_array_file(tmp_path / "doubles.npy", max_bytes=2**25)
+        array_files.load_array_file(tmp_path / "doubles.npy", max_bytes=2**25)
     # --limit is a bound too: only the first images are read (and counted).
     tracemalloc.start()
-    first = data.load_array_file(tmp_path / "doubles.npy", limit=10, max_bytes=2**25)
+    first = array_files.load_array_file(tmp_path / "doubles.npy", limit=10, max_bytes=2**25)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert first.shape == (10, 32, 32, 3) and peak < 2**21
     np.savez_compressed(tmp_path / "images.npz", x=np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3))
     np.testing.assert_array_equal(
-        data.load_array_file(tmp_path / "images.npz", limit=2),
+        array_files.load_array_file(tmp_path / "images.npz", limit=2),
         np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)[:2] / np.float32(255),
     )
     assert sources.load_images(str(tmp_path / "images.npz"), limit=3).shape == (3, 2, 2, 3)
@@ -269,12 +269,12 @@ def test_array_files_bound_bytes_not_values_and_read_only_the_limit(tmp_path):
 
 def test_shuffled_batches_and_records_order_each_epoch_from_the_seed_alone():
     images = np.arange(10 * 2 * 2 * 1, dtype="float32").reshape(10, 2, 2, 1) / 40
-    first = data.shuffled_batches(images, 4, seed=3, flip=True)
+    first = batches.shuffled_batches(images, 4, seed=3, flip=True)
     assert len(first) == 3
     epoch0 = np.concatenate([first[i] for i in range(3)])
     first.on_epoch_end()
     epoch1 = np.concatenate([first[i] for i in range(3)])
-    resumed = data.shuffled_batches(images, 4, seed=3, flip=True)
+    resumed = batches.shuffled_batches(images, 4, seed=3, flip=True)
     resumed.epoch = 1  # what a resumed run sets
     np.testing.assert_array_equal(np.concatenate([resumed[i] for i in range(3)]), epoch1)
     assert not np.array_equal(epoch0, epoch1)
@@ -282,14 +282,14 @@ def test_shuffled_batches_and_records_order_each_epoch_from_the_seed_alone():
     assert sorted(np.sort(epoch0.reshape(10, -1), axis=1).sum(axis=1)) == sorted(images.reshape(10, -1).sum(axis=1))
 
     records = {"tokens": np.arange(20).reshape(10, 2), "labels": np.arange(10)}
-    batches = data.shuffled_records(records, 4, seed=3)
-    rows = [batches[i] for i in range(3)]
+    dataset = batches.shuffled_records(records, 4, seed=3)
+    rows = [dataset[i] for i in range(3)]
     assert [len(b["labels"]) for b in rows] == [4, 4, 2]
     labels = np.concatenate([b["labels"] for b in rows])
     assert sorted(labels) == list(range(10))
     np.testing.assert_array_equal(np.concatenate([b["tokens"] for b in rows]), records["tokens"][labels])
-    np.testing.assert_array_equal(labels, data.epoch_order(10, 3, 0)[0])
+    np.testing.assert_array_equal(labels, batches.epoch_order(10, 3, 0)[0])
     with pytest.raises(ValueError, match="arrays"):
-        data.shuffled_records({"tokens": np.zeros((3, 2)), "labels": np.zeros(2)}, 2)
+        batches.shuffled_records({"tokens": np.zeros((3, 2)), "labels": np.zeros(2)}, 2)
     with pytest.raises(ValueError, match="batch_size"):
-        data.shuffled_records(records, 0)
+        batches.shuffled_records(records, 0)
