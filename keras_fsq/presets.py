@@ -238,8 +238,8 @@ class Preset:
     ``model``: ``build_fsqvae``'s arguments (a generator's: ``MaskGIT``'s); ``recipe``: how it
     trains (``RECIPE_FIELDS``); ``weights``: its file under ``keras_fsq/weights/`` or None;
     a shipped codec's ``coding_prior`` (and the ``earlier_coding_prior`` older files were coded
-    under), ``deblock`` and ``rdo_multiplier``; a generator's ``tokenizer`` preset and
-    ``sampling`` settings.
+    under), ``deblock``, ``post_filter`` (its weight file and quality index) and ``rdo_multiplier``;
+    a generator's ``tokenizer`` preset and ``sampling`` settings.
     """
 
     name: str
@@ -250,6 +250,7 @@ class Preset:
     coding_prior: str | None = None
     earlier_coding_prior: str | None = None
     deblock: tuple | None = None
+    post_filter: tuple | None = None
     rdo_multiplier: float = 0.0
     tokenizer: str | None = None
     sampling: dict | None = None

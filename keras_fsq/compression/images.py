@@ -15,6 +15,7 @@ from keras_fsq.compression.container import MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, V
 from keras_fsq.compression.dct_engine import DCTEngine
 from keras_fsq.compression.deblock import deblock
 from keras_fsq.compression.deblock import setting_of as deblock_setting
+from keras_fsq.compression.post_filter import of_model as post_filter_of
 from keras_fsq.compression.rdoq import rdo_symbols
 from keras_fsq.compression.symbols import (
     coded_quantizer,
@@ -225,12 +226,12 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
     """
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
-    setting = deblock_setting(model)
+    setting, post_filter = deblock_setting(model), post_filter_of(model)
 
-    def finished(images):  # the shipped codecs' deblocking filter, on the decoded padded images
+    def finished(images):  # the shipped codecs' deblocking filter and post-filter, on the decoded padded images
         if setting is not None:
             deblock(images, *setting, in_place=True)
-        return images
+        return post_filter(images) if post_filter is not None else images
 
     if isinstance(model, DCTEngine):  # the NumPy engine decodes symbols, in strips of its own
         for chunk, _, header in iter_symbols(model, data, prior):
@@ -240,7 +241,7 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
     for indices, header in iter_indices(model, data, prior):
         if model.downsampling_factor and max(indices.shape[1:3]) > tiling.TILE:  # large images: tile by tile
             for one in indices:
-                if setting is None:
+                if setting is None and post_filter is None:
                     yield tiling.decode_tiled(model, one, dtype=dtype)[: header.height, : header.width, :]
                     continue
                 image = finished(tiling.decode_tiled(model, one, dtype="float32"))[: header.height, : header.width]
