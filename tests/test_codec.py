@@ -258,7 +258,7 @@ def test_version_3_files_without_adaptation_still_decode(trained):
     grid = np.concatenate(
         list(codec.decode_symbol_chunks(np.frombuffer(header.payload, "<u4"), (3, 8, 8, len(LEVELS)), prior, 3))
     )
-    payload = codec.encode_symbols(grid, prior, 3, adaptive=False).astype("<u4").tobytes()
+    payload = codec.encode_symbols(grid, prior, 3, "none").astype("<u4").tobytes()
     body = crafted(model, prior, 3, payload, header.symbols_crc, version=3)[:-4]
     assert codec.read_header(body + struct.pack("<I", zlib.crc32(body))).version == 3
     np.testing.assert_array_equal(
@@ -311,7 +311,7 @@ def test_a_header_cannot_make_decoding_allocate_more_than_its_payload_describes(
     tracemalloc.stop()
     assert peak < 2**20, peak
     # A payload of one word may claim the symbols it can carry, and is then refused by its content.
-    allowed = int((32 + codec.SLACK_BITS) / codec.MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
+    allowed = int((32 + codec.SLACK_BITS) / codec.ONLINE_MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
     with pytest.raises(codec.CodecError, match="payload"):
         codec.decompress(model, crafted(model, prior, allowed, b"\x01\x02\x03\x04"), prior)
 
@@ -328,8 +328,8 @@ def test_a_forged_payload_is_refused_before_any_image_is_decoded(trained, monkey
     """Random payload words behind a valid file checksum, claiming every image they could carry:
     every symbol is decoded and checked first, so the decoder network never runs."""
     model, prior, _ = trained
-    payload = np.random.default_rng(0).integers(0, 2**32, 256, dtype="uint64").astype("<u4").tobytes()
-    most = int((8 * len(payload) + codec.SLACK_BITS) / codec.MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
+    payload = np.random.default_rng(0).integers(0, 2**32, 16, dtype="uint64").astype("<u4").tobytes()
+    most = int((8 * len(payload) + codec.SLACK_BITS) / codec.ONLINE_MIN_SYMBOL_BITS) // (8 * 8 * len(LEVELS))
     forged = crafted(model, prior, most, payload)
 
     def no_decoding(indices, *args, **kwargs):

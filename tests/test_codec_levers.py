@@ -95,13 +95,13 @@ def test_band_contexts_code_busy_blocks_smaller_and_round_trip():
         context: codec.EntropyModel.count(levels, [train], context) for context in ("neighbours", "neighbours_bands")
     }
     assert [list(g) for g in tables["neighbours_bands"].dimension_groups()] == [[0, 1], [2, 3]]
-    sizes = {name: len(codec.encode_symbols(test, table, 5, False)) for name, table in tables.items()}
+    sizes = {name: len(codec.encode_symbols(test, table, 5, "none")) for name, table in tables.items()}
     # the high band costs 0.59 of its bits given the low one (counted on train); the file 0.84
     assert sizes["neighbours_bands"] < 0.9 * sizes["neighbours"], sizes
     table = tables["neighbours_bands"]
-    for step, adaptive in ((2, True), (5, False)):
-        words = codec.encode_symbols(test, table, step, adaptive)
-        decoded = np.concatenate(list(codec.decode_symbol_chunks(words, test.shape, table, step, adaptive)))
+    for step, adaptation in ((2, "powers"), (5, "none"), (3, "online")):
+        words = codec.encode_symbols(test, table, step, adaptation)
+        decoded = np.concatenate(list(codec.decode_symbol_chunks(words, test.shape, table, step, adaptation)))
         np.testing.assert_array_equal(decoded, test)
     assert codec.EntropyModel.from_json(table.to_json()).fingerprint == table.fingerprint
 

@@ -84,8 +84,9 @@ def test_a_shipped_codec_keeps_its_name_through_saving_and_loses_it_by_training(
 
 def test_committed_files_pin_the_format_byte_for_byte_and_the_earlier_tables_still_decode(tmp_path):
     """Files in tests/files pin the format: the shipped codecs still write these exact bytes (any change to
-    the coder, the tables or the engine shows here), and a file written before the band tables (by the
-    codec's earlier "neighbours" tables) decodes from the command line, as a user who kept one has it."""
+    the coder, the tables or the engine shows here); files of format 4 (per-image powers) decode to the
+    same images as the format-5 files of the same symbols; and a file written before the band tables (by
+    the codec's earlier "neighbours" tables) decodes from the command line, as a user who kept one has it."""
     import pathlib
 
     from keras_fsq import data
@@ -94,8 +95,12 @@ def test_committed_files_pin_the_format_byte_for_byte_and_the_earlier_tables_sti
     files = pathlib.Path(__file__).parent / "files"
     photo = data.read_image(SHARED_DATA / "bsd68" / "101085.png")[:48, :64]
     for quality in (1, 4):
-        written = codec.compress(DCTEngine(f"fsq_dct_q{quality}"), photo)
-        assert written == (files / f"bsd68_101085_crop_bands_q{quality}.fsq").read_bytes(), quality
+        engine = DCTEngine(f"fsq_dct_q{quality}")
+        written = codec.compress(engine, photo)
+        assert written == (files / f"bsd68_101085_crop_online_q{quality}.fsq").read_bytes(), quality
+        earlier = (files / f"bsd68_101085_crop_bands_v4_q{quality}.fsq").read_bytes()
+        assert (codec.read_header(earlier).version, codec.read_header(written).version) == (4, 5)
+        np.testing.assert_array_equal(codec.decompress(engine, earlier), codec.decompress(engine, written))
     earlier = files / "bsd68_101085_crop_neighbours_q3.fsq"
     assert main(["decompress", str(earlier), str(tmp_path / "back.png")]) == 0
     back = data.read_image(tmp_path / "back.png")

@@ -5,8 +5,10 @@ the rest; column by column for the left context; anti-diagonal by anti-diagonal 
 the neighbours contexts) so the decoder knows each
 context, one group of dimensions at a time (reading the contexts again after each group
 when they read the earlier groups), every image's positions of the pass in one
-call of at most ``CODER_SLICE`` symbols. With adaptation (format 4) each image's
-power choices come first. The decoder codes what it decodes again, slice by slice,
+call of at most ``CODER_SLICE`` symbols. ``adaptation``: ``"none"`` (format 3: the table as it is),
+``"powers"`` (format 4: each image's power choices first, ``EntropyModel.power_rows``) or
+``"online"`` (format 5: the table and the counts of what the chunk has shown so far,
+``keras_fsq.compression.online``). The decoder codes what it decodes again, slice by slice,
 and requires the payload to be exactly that coding.
 """
 
@@ -18,6 +20,7 @@ import constriction
 import numpy as np
 
 from keras_fsq.compression.container import CodecError
+from keras_fsq.compression.online import OnlineCounts
 from keras_fsq.compression.tables import ADAPTIVE_POWERS
 
 if TYPE_CHECKING:
@@ -27,6 +30,8 @@ SLACK_BITS = 64  # the range coder's final flush
 CHUNK_SYMBOLS = 2**20
 CHUNK_PIXELS = 2**22
 CODER_SLICE = 2**14  # symbols given to the range coder per call: their probability rows stay small
+ONLINE_SLICE = 2**10  # ... under online adaptation, whose counts are updated after each call
+ADAPTATIONS = ("none", "powers", "online")  # by format version: 3, 4, 5
 
 
 def _code_powers(coder: Any, powers: np.ndarray | None, count: int, dims: int) -> np.ndarray | None:
@@ -59,22 +64,31 @@ def _group_arrays(
 
 
 def _slices(
-    dims: np.ndarray, contexts: np.ndarray, powers: np.ndarray | None
+    dims: np.ndarray, contexts: np.ndarray, powers: np.ndarray | None, size: int = CODER_SLICE
 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
-    """``(start, end, dims, contexts, powers)`` of at most ``CODER_SLICE`` symbols each."""
-    for start in range(0, len(dims), CODER_SLICE):
-        end = start + CODER_SLICE
+    """``(start, end, dims, contexts, powers)`` of at most ``size`` symbols each."""
+    for start in range(0, len(dims), size):
+        end = start + size
         yield start, end, dims[start:end], contexts[start:end], None if powers is None else powers[start:end]
 
 
-def _encode_chunk(encoder: Any, chunk: np.ndarray, prior: "EntropyModel", powers: np.ndarray | None = None) -> None:
+def _check_adaptation(adaptation: str) -> None:
+    if adaptation not in ADAPTATIONS:
+        raise ValueError(f"`adaptation` must be one of {ADAPTATIONS}; received {adaptation!r}.")
+
+
+def _encode_chunk(
+    encoder: Any, chunk: np.ndarray, prior: "EntropyModel", powers: np.ndarray | None = None, online: bool = False
+) -> None:
     """Append one chunk of symbols ``(n, h, w, d)``: its images' ``power_rows`` choices ``powers``
     ``(n, d)`` (None: a file without them), then pass by pass (``prior.passes``), one group of
-    dimensions at a time (``prior.dimension_groups``), every image's positions of the pass in one call."""
+    dimensions at a time (``prior.dimension_groups``), every image's positions of the pass in one call;
+    ``online``: under the table adapted to the symbols coded before (``OnlineCounts``)."""
     family = constriction.stream.model.Categorical(perfect=False)
     if powers is not None:
         _code_powers(encoder, powers, *chunk.shape[::3])
     cache: dict = {}
+    counts = OnlineCounts(prior) if online else None
     for block, passes in prior.pass_blocks(*chunk.shape[1:3]):  # a run of passes' contexts at once
         coded, contexts = prior.coded_symbols(chunk, block)
         order = np.flatnonzero(block.ravel())
@@ -83,21 +97,31 @@ def _encode_chunk(encoder: Any, chunk: np.ndarray, prior: "EntropyModel", powers
             pass_coded, pass_contexts = coded[:, inside], contexts[:, inside]
             for group in prior.dimension_groups():
                 symbols = pass_coded[..., group].ravel().astype("int32")
-                for start, end, dims, contexts_, powers_ in _slices(*_group_arrays(pass_contexts, powers, group)):
-                    rows = prior.rows(dims, contexts_, powers_, cache)
+                arrays = _group_arrays(pass_contexts, powers, group)
+                for start, end, dims, contexts_, powers_ in _slices(
+                    *arrays, CODER_SLICE if counts is None else ONLINE_SLICE
+                ):
+                    if counts is None:
+                        rows = prior.rows(dims, contexts_, powers_, cache)
+                    else:
+                        rows = counts.rows(dims, contexts_)
+                        counts.update(dims, contexts_, symbols[start:end])
                     encoder.encode(symbols[start:end], family, rows)  # a queue coder: one stream
 
 
-def encode_symbols(grid: np.ndarray, prior: "EntropyModel", step: int, adaptive: bool = True) -> np.ndarray:
+def encode_symbols(grid: np.ndarray, prior: "EntropyModel", step: int, adaptation: str = "online") -> np.ndarray:
     """Symbols ``(N, h, w, d)`` -> range-coded uint32 words, in chunks of ``step`` images.
 
-    ``adaptive``: each image may code each dimension under a sharpened or
-    flattened prior (``EntropyModel.choose_powers``), its choices coded first.
+    ``adaptation``: ``"online"``, the table adapted to what each chunk has shown so far (``OnlineCounts``);
+    ``"powers"``, each image may code each dimension under a sharpened or flattened table
+    (``EntropyModel.choose_powers``), its choices coded first; ``"none"``, the table as it is.
     """
+    _check_adaptation(adaptation)
     encoder = constriction.stream.queue.RangeEncoder()
     for first in range(0, len(grid), step):
         chunk = grid[first : first + step]
-        _encode_chunk(encoder, chunk, prior, prior.choose_powers(chunk) if adaptive else None)
+        powers = prior.choose_powers(chunk) if adaptation == "powers" else None
+        _encode_chunk(encoder, chunk, prior, powers, online=adaptation == "online")
     return encoder.get_compressed()
 
 
@@ -107,7 +131,11 @@ def images_per_chunk(symbol_shape: Sequence[int], pixels_per_image: int) -> int:
 
 
 def decode_symbol_chunks(
-    words: np.ndarray, shape: tuple[int, int, int, int], prior: "EntropyModel", step: int, adaptive: bool = True
+    words: np.ndarray,
+    shape: tuple[int, int, int, int],
+    prior: "EntropyModel",
+    step: int,
+    adaptation: str = "online",
 ) -> Iterator[np.ndarray]:
     """Inverse of ``encode_symbols``: a grid of ``shape`` ``(N, h, w, d)`` (uint8), yielded ``step`` images at a time.
 
@@ -115,6 +143,7 @@ def decode_symbol_chunks(
     ``encode_symbols`` codes in); after the last chunk ``words`` must equal that encoding exactly, else
     ``CodecError`` (a payload too short, too long or not fully consumed).
     """
+    _check_adaptation(adaptation)
     decoder = constriction.stream.queue.RangeDecoder(words)
     encoder = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
@@ -122,11 +151,12 @@ def decode_symbol_chunks(
     for first in range(0, count, step):
         chunk = np.zeros((min(step, count - first), rows, columns, dims), dtype="uint8")
         try:
-            powers = _code_powers(decoder, None, len(chunk), dims) if adaptive else None
+            powers = _code_powers(decoder, None, len(chunk), dims) if adaptation == "powers" else None
             if powers is not None:
                 _code_powers(encoder, powers, len(chunk), dims)
             flat = chunk.reshape(len(chunk), rows * columns, dims)
             cache: dict = {}
+            counts = OnlineCounts(prior) if adaptation == "online" else None
             for mask in prior.passes(rows, columns):
                 positions = np.flatnonzero(mask.ravel())
                 contexts, shifts = prior.contexts_and_shifts(chunk, mask)
@@ -134,10 +164,13 @@ def decode_symbol_chunks(
                     if number and prior.reads_earlier_groups:  # given the groups just decoded
                         contexts, shifts = prior.contexts_and_shifts(chunk, mask)
                     decoded = []
-                    for _, _, d, c, p in _slices(*_group_arrays(contexts, powers, group)):
-                        probabilities = prior.rows(d, c, p, cache)
+                    arrays = _group_arrays(contexts, powers, group)
+                    for _, _, d, c, p in _slices(*arrays, CODER_SLICE if counts is None else ONLINE_SLICE):
+                        probabilities = prior.rows(d, c, p, cache) if counts is None else counts.rows(d, c)
                         decoded.append(decoder.decode(family, probabilities))
                         encoder.encode(decoded[-1], family, probabilities)
+                        if counts is not None:
+                            counts.update(d, c, decoded[-1])
                     symbols = np.concatenate(decoded).reshape(len(chunk), len(positions), len(group))
                     if shifts is not None:  # residuals of the median prediction: back to levels
                         symbols = np.mod(symbols + shifts[..., group], np.asarray(prior.levels)[group])

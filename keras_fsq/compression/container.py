@@ -2,7 +2,7 @@
 
 Layout (little-endian)::
 
-    b"KFSQ" | version u8 (4; 3 still read) | model fingerprint 8 B | prior fingerprint 8 B
+    b"KFSQ" | version u8 (5; 3 and 4 still read) | model fingerprint 8 B | prior fingerprint 8 B
     | images u16 | height u16 | width u16 | channels u8 | dims u8 | levels u8 x dims
     | model name length u8 | model name (UTF-8; a shipped preset's name, or empty)
     | CRC-32 of the symbols u32 | payload length u32 | payload (u32 words) | CRC-32 of all before u32
@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 MAGIC = b"KFSQ"
-VERSION = 4  # 4: per-image prior adaptation (``tables.EntropyModel.power_rows``); version 3 files still decode
-READABLE_VERSIONS = (3, 4)
+VERSION = 5  # 5: online adaptation (``compression.online``); versions 3 and 4 still decode
+READABLE_VERSIONS = (3, 4, 5)
+ADAPTATION = {3: "none", 4: "powers", 5: "online"}  # how each version's payload adapts its table (``coder``)
 FIXED_HEADER = struct.Struct("<4sB8s8sHHHBB")
 _LENGTH = struct.Struct("<I")
 MAX_SIDE = 16384

@@ -11,10 +11,11 @@ import numpy as np
 
 from keras_fsq import tiling
 from keras_fsq.compression import coder
-from keras_fsq.compression.container import MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, VERSION, CodecError, Header
+from keras_fsq.compression.container import ADAPTATION, MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, VERSION, CodecError, Header
 from keras_fsq.compression.dct_engine import DCTEngine
 from keras_fsq.compression.deblock import deblock
 from keras_fsq.compression.deblock import setting_of as deblock_setting
+from keras_fsq.compression.online import ONLINE_MIN_SYMBOL_BITS
 from keras_fsq.compression.post_filter import of_model as post_filter_of
 from keras_fsq.compression.rdoq import rdo_symbols
 from keras_fsq.compression.symbols import (
@@ -123,7 +124,7 @@ def compress(model, images, prior=None, model_name=None, rdo_lambda=None):
     if grid.size > MAX_SYMBOLS:
         raise ValueError(f"`images` code to {grid.size} symbols; one file holds at most {MAX_SYMBOLS}: split them.")
     step = coder.images_per_chunk(grid.shape[1:], height * width)
-    payload = coder.encode_symbols(grid, prior, step).astype("<u4").tobytes()
+    payload = coder.encode_symbols(grid, prior, step, ADAPTATION[VERSION]).astype("<u4").tobytes()
     header = Header(
         VERSION,
         model_fingerprint(model),
@@ -150,7 +151,8 @@ def _symbol_shape(model, header):
     shape = (header.count, *grid, len(header.levels))
     if math.prod(shape) > MAX_SYMBOLS:
         raise CodecError(f"The header claims {math.prod(shape)} symbols; a file holds at most {MAX_SYMBOLS}.")
-    most = (8 * len(header.payload) + coder.SLACK_BITS) / MIN_SYMBOL_BITS
+    cheapest = ONLINE_MIN_SYMBOL_BITS if ADAPTATION[header.version] == "online" else MIN_SYMBOL_BITS
+    most = (8 * len(header.payload) + coder.SLACK_BITS) / cheapest
     if math.prod(shape) > most:
         raise CodecError(
             f"The header claims {math.prod(shape)} symbols ({header.count} images of {header.height}x{header.width}); "
@@ -194,7 +196,7 @@ def iter_symbols(model, data, prior=None):
     words = np.frombuffer(header.payload, dtype="<u4").astype("uint32")
     crc, chunks = 0, []
     try:
-        for chunk in coder.decode_symbol_chunks(words, shape, prior, step, adaptive=header.version >= 4):
+        for chunk in coder.decode_symbol_chunks(words, shape, prior, step, ADAPTATION[header.version]):
             crc = zlib.crc32(chunk.tobytes(), crc)
             chunks.append(chunk)
     except CodecError:

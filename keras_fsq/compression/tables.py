@@ -268,6 +268,13 @@ class EntropyModel:
             self._level_rows[level] = np.ascontiguousarray(self._probabilities[:, :, :level]).reshape(-1, level)
         return self._level_rows[level]
 
+    def smoothed_rows(self, level):
+        """The smoothed probabilities before the floor, laid out as ``_rows_of_level``: what online adaptation
+        (``keras_fsq.compression.online``) starts from."""
+        if -level not in self._level_rows:
+            self._level_rows[-level] = np.ascontiguousarray(self._smoothed[:, :, :level]).reshape(-1, level)
+        return self._level_rows[-level]
+
     def rows(self, dims, contexts, powers=None, cache=None):
         """Rows of ``P_dims(. | contexts)`` for symbols of the dimensions ``dims`` (1-D, one ``L`` for all),
         under ``contexts`` and ``powers`` (1-D, ``powers`` optional as in ``probabilities``), ``(M, L)``.
