@@ -184,6 +184,9 @@ DCT_DEBLOCK = {
     5: (0.1, 0.12, 0.01),
     6: (0.15, 0.12, 0.005),
 }
+# Decoder-side learned post-filter (keras_fsq.compression.post_filter), one for the six qualities (its
+# quality index q - 1), trained on their decoded training photos by experiments/codec_postfilter.py.
+DCT_POST_FILTER = "fsq_dct_postfilter.npz"
 # Encoder-side rate-distortion optimized quantization: lambda = this x 3 x the rate weight, chosen on
 # the training photos by experiments/codec_rdoq.py (experiments/results/codecs/rdoq_train.json).
 DCT_RDO_MULTIPLIER = 0.6
@@ -199,6 +202,7 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
         "coding_prior": f"fsq_dct_q{_quality}.bands.json.gz",
         "earlier_coding_prior": f"fsq_dct_q{_quality}.prior.json.gz",
         "deblock": DCT_DEBLOCK[_quality],
+        "post_filter": (DCT_POST_FILTER, _quality - 1),
         "rdo_multiplier": DCT_RDO_MULTIPLIER,
     }
 

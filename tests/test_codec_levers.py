@@ -61,21 +61,30 @@ def codec_keras_model():
     return FSQVAE.from_preset("fsq_dct_q2")
 
 
-def test_the_shipped_codecs_decode_with_their_deblocking_on_every_path(photo):
+def test_the_shipped_codecs_decode_with_their_deblocking_and_post_filter_on_every_path(photo):
     from keras_fsq import FSQVAE
+    from keras_fsq.compression.post_filter import PostFilter
 
     name = "fsq_dct_q1"
-    assert presets.get_preset(name).get("deblock") is not None
+    preset = presets.resolve(name)
+    assert preset.deblock is not None and preset.post_filter == ("fsq_dct_postfilter.npz", 0)
     engine, model = DCTEngine(name), FSQVAE.from_preset(name)
     file_bytes = codec.compress(engine, photo, rdo_lambda=0.0)  # rounded symbols: the engine's own
     by_engine, by_keras = codec.decompress(engine, file_bytes), codec.decompress(model, file_bytes)
     np.testing.assert_allclose(by_engine, by_keras, atol=1e-4)
+    engine.post_filter = None
+    deblocked = codec.decompress(engine, file_bytes)
     padded = codec.pad_images(engine, photo[None])
     unfiltered = engine.decode_symbols(engine.symbols(padded))[:, : photo.shape[0], : photo.shape[1]]
-    assert np.abs(unfiltered - by_engine).max() > 1e-3  # the filter moved pixels at block edges
+    assert np.abs(unfiltered - deblocked).max() > 1e-3  # the deblocking moved pixels at block edges
     rows, columns = np.mgrid[: photo.shape[0], : photo.shape[1]]
     inside = (rows % 8 >= 2) & (rows % 8 <= 5) & (columns % 8 >= 2) & (columns % 8 <= 5)  # 2+ pixels from edges
-    np.testing.assert_allclose(unfiltered[0][inside], by_engine[0][inside], atol=1e-6)
+    np.testing.assert_allclose(unfiltered[0][inside], deblocked[0][inside], atol=1e-6)
+    # the post-filter runs last, on the deblocked padded image
+    deblocked_padded = deblock(engine.decode_symbols(engine.symbols(padded)), *preset.deblock)
+    expected = PostFilter.shipped(*preset.post_filter)(deblocked_padded)[:, : photo.shape[0], : photo.shape[1]]
+    assert np.abs(expected - deblocked).max() > 1e-2
+    np.testing.assert_allclose(by_engine, expected, atol=1e-6)
 
 
 def test_band_contexts_code_busy_blocks_smaller_and_round_trip():
