@@ -64,6 +64,22 @@ def tar_of(path, files):
             archive.addfile(info, io.BytesIO(content))
 
 
+def largest_claim():
+    """A file of the shipped quality-1 codec (format 5) whose header claims the largest photo a file may hold,
+    8192x4096 (50 million symbols), behind 1.2 KB of random payload: as many symbols as its payload can carry
+    at the cheapest cost (``codec.ONLINE_MIN_SYMBOL_BITS``), so every one of them is decoded before the
+    payload check fails."""
+    from keras_fsq import codec
+    from keras_fsq.compression.dct_engine import DCTEngine
+
+    header = codec.read_header(codec.compress(DCTEngine("fsq_dct_q1"), np.zeros((8, 8, 3), "float32")))
+    symbols = 4096 // 8 * 8192 // 8 * 96
+    words = int(symbols * codec.ONLINE_MIN_SYMBOL_BITS // 32) + 1
+    payload = np.random.default_rng(0).integers(0, 2**32, words, dtype="uint64").astype("<u4").tobytes()
+    fields = {"height": 4096, "width": 8192, "payload": payload}
+    return codec.Header(*(fields.get(name, getattr(header, name)) for name in codec.Header._fields)).pack()
+
+
 def cases(folder):
     """``(name, command)`` pairs, their inputs written into ``folder``."""
     f = pathlib.Path(folder)
@@ -76,6 +92,7 @@ def cases(folder):
     (f / "photos").mkdir()
     (f / "photos" / "a.png").write_bytes(png_header_only(60_000, 60_000))
     (f / "garbage.fsq").write_bytes(b"KFSQ" + os.urandom(200))
+    (f / "claims_8192x4096.fsq").write_bytes(largest_claim())
     checkpoint = f / "run" / "checkpoint"
     checkpoint.mkdir(parents=True)
     (checkpoint / "latest.json").write_text(json.dumps({"epoch": 1, "folder": "../../x", "settings": {}}))
@@ -91,6 +108,7 @@ def cases(folder):
         ("compress a 60,000^2 PNG header", ["compress", "huge.png", "huge.fsq"]),
         ("compress a folder holding it", ["compress", "photos", "out"]),
         ("decompress random bytes after the magic", ["decompress", "garbage.fsq", "g.png"]),
+        ("decompress 1.3 KB claiming an 8192x4096 photo", ["decompress", "claims_8192x4096.fsq", "c.png"]),
         ("train --resume on a checkpoint naming ../../x", ["train", *tiny, "--out", "run", "--resume"]),
         ("generate --num 100001", ["generate", "--num", "100001", "--out", "g"]),
         ("generate --steps 0", ["generate", "--steps", "0", "--out", "g2"]),
