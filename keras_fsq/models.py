@@ -87,7 +87,7 @@ class FSQVAE(keras.Model):
         self.adversarial_weight, self.adversarial_start = adversarial_weight, adversarial_start
         # The shipped preset whose weights this model holds (the codec records it in files); saved with
         # the model, and forgotten when the model trains further (its weights are then its own).
-        self.preset = preset
+        self.preset, self.preset_record = preset, None
         self.reconstruction_loss = reconstruction_loss
         self.reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
@@ -222,7 +222,7 @@ class FSQVAE(keras.Model):
             validate_images(validation[0], "validation_data")
         elif isinstance(validation, np.ndarray):
             validate_images(validation, "validation_data")
-        self.preset = None  # trained further: no longer the shipped weights
+        self.preset = self.preset_record = None  # trained further: no longer the shipped weights
         return super().fit(x, y, **guarded(kwargs))
 
     def evaluate(self, x=None, y=None, **kwargs):
@@ -298,8 +298,10 @@ class FSQVAE(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True):
-        """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline) or a
-        folder written by ``save_to_preset``. It only loads: compile it to train or evaluate.
+        """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline; or its
+        ``presets.Preset`` record, resolved already) or a folder written by ``save_to_preset``. It only loads:
+        compile it to train or evaluate. The model keeps the record (``preset_record``) while it holds the
+        shipped weights, so its coding table and filters are found without another look-up.
 
         A shipped name always means the shipped preset, whatever folders the working directory
         holds: give a folder of the same name as a path (``"./fsq_dct_q3"`` or a ``pathlib.Path``).
@@ -315,11 +317,13 @@ class FSQVAE(keras.Model):
 
         if preset_weights.names_folder(preset):
             return preset_weights.load_preset_folder(preset, load_weights)
-        record = presets.resolve(preset)  # the one look-up: building and the weights read this record
+        # the one look-up: building and the weights read this record
+        record = preset if isinstance(preset, presets.Preset) else presets.resolve(preset)
         model = build_fsqvae(preset=record)
-        model.preset = preset
+        model.preset = record.name
         if load_weights:
             preset_weights.load_preset_weights(model, record)
+            model.preset_record = record
         return model
 
     def save_to_preset(self, folder):

@@ -198,3 +198,20 @@ def test_every_generator_preset_ships_its_weights():
         assert model.tokenizer.preset == preset["tokenizer"], name
         tokens = model.generate_tokens(4, steps=2, class_labels=[0, 1, 2, 3], seed=0)
         assert tokens.shape == (4, *model.grid_shape) and tokens.max() < model.vocabulary_size
+
+
+def test_the_codec_commands_look_a_shipped_codec_up_once(monkeypatch, tmp_path):
+    """``keras-fsq compress --quality 2`` and ``decompress``: the preset is resolved once per command and
+    the record travels with the codec (the engine, its coding table, its filters)."""
+    from keras_fsq import data
+    from keras_fsq.cli import main
+
+    data.write_image(np.random.default_rng(0).uniform(size=(24, 40, 3)).astype("float32"), tmp_path / "a.png")
+    calls = []
+    resolve = presets.resolve
+    monkeypatch.setattr(presets, "resolve", lambda name: calls.append(name) or resolve(name))
+    assert main(["compress", str(tmp_path / "a.png"), str(tmp_path / "a.fsq"), "--quality", "2"]) == 0
+    assert calls == ["fsq_dct_q2"]
+    calls.clear()
+    assert main(["decompress", str(tmp_path / "a.fsq"), str(tmp_path / "b.png")]) == 0
+    assert calls == ["fsq_dct_q2"]

@@ -46,18 +46,19 @@ def load_codec_model(args, model_name=None, engine=False):
         shipped = model_name
     else:
         shipped = presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY)
-    if engine and presets.resolve(shipped).coding_prior:
+    record = presets.resolve(shipped) if shipped is not None else None
+    if engine and record is not None and record.coding_prior:
         from keras_fsq.compression.dct_engine import DCTEngine
 
-        return DCTEngine(shipped), None
+        return DCTEngine(record), None
     from keras_fsq._backend import require_backend
 
     require_backend()
     from keras_fsq.models import FSQVAE
     from keras_fsq.saving import load_model
 
-    if shipped is not None:
-        model = FSQVAE.from_preset(shipped)
+    if record is not None:
+        model = FSQVAE.from_preset(record)
     elif pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
         model = FSQVAE.from_preset(pathlib.Path(args.model))
     else:
