@@ -98,17 +98,21 @@ def image_of(blocks, channels):
     return pixels.reshape(rows * BLOCK, columns * BLOCK, channels)
 
 
-def in_strips(function, rows, scale):
+def in_strips(function, rows, scale, out=None):
     """``function(start, stop)`` over ``rows`` block rows, ``STRIP_BLOCKS`` at a time: each strip computed with
     ``HALO_BLOCKS`` rows of context on either side (``function`` returns ``scale`` output rows per block row
-    of ``[start, stop)``), its interior kept; the interiors stacked."""
+    of ``[start, stop)``), its interior kept; the interiors stacked, or written into ``out`` (no copy of the
+    whole result: a large image's decode holds one image)."""
     parts = []
     for top in range(0, rows, STRIP_BLOCKS):
         bottom = min(rows, top + STRIP_BLOCKS)
         start, stop = max(0, top - HALO_BLOCKS), min(rows, bottom + HALO_BLOCKS)
-        result = function(start, stop)
-        parts.append(result[(top - start) * scale : (bottom - start) * scale])
-    return np.concatenate(parts)
+        interior = function(start, stop)[(top - start) * scale : (bottom - start) * scale]
+        if out is None:
+            parts.append(interior)
+        else:
+            out[top * scale : bottom * scale] = interior
+    return np.concatenate(parts) if out is None else out
 
 
 class DCTEngine:
@@ -204,8 +208,8 @@ class DCTEngine:
 
     def decode_symbols(self, grids):
         """Symbols ``(N, h, w, 96)`` -> images ``(N, 8 h, 8 w, 3)`` float32 in [0, 1]."""
-        images = []
-        for grid in np.asarray(grids):
-            image = in_strips(lambda top, bottom: self._decode_rows(grid[top:bottom]), len(grid), BLOCK)
-            images.append(np.clip(image, 0.0, 1.0))
-        return np.stack(images)
+        grids = np.asarray(grids)
+        images = np.empty((len(grids), grids.shape[1] * BLOCK, grids.shape[2] * BLOCK, 3), dtype="float32")
+        for grid, image in zip(grids, images):
+            in_strips(lambda top, bottom: self._decode_rows(grid[top:bottom]), len(grid), BLOCK, out=image)
+        return np.clip(images, 0.0, 1.0, out=images)

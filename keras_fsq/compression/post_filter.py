@@ -102,19 +102,22 @@ class PostFilter:
         hidden = gelu(self._conv("conv_3", gelu(self._conv("conv_2", hidden))))
         return image + depth_to_space(self._conv("conv_4", hidden))
 
-    def _filter(self, image: np.ndarray) -> np.ndarray:
+    def _filter(self, image: np.ndarray, out: np.ndarray) -> None:
+        """Filter ``image`` strip by strip into ``out`` (same shape; memory of one strip's activations)."""
         height = image.shape[0]
-        parts = []
         for top in range(0, height, STRIP_ROWS):
             bottom = min(height, top + STRIP_ROWS)
             start, stop = max(0, top - HALO_ROWS), min(height, bottom + HALO_ROWS)
-            parts.append(self._filter_rows(image[start:stop])[top - start : bottom - start])
-        return np.clip(np.concatenate(parts), 0.0, 1.0)
+            out[top:bottom] = self._filter_rows(image[start:stop])[top - start : bottom - start]
+        np.clip(out, 0.0, 1.0, out=out)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype="float32")
         if images.shape[-1] != 3 or images.ndim not in (3, 4) or images.shape[-3] % 2 or images.shape[-2] % 2:
             raise ValueError(f"`images` must be (N, H, W, 3) or (H, W, 3) with even sides; received {images.shape}.")
-        if images.ndim == 3:
-            return self._filter(images)
-        return np.stack([self._filter(image) for image in images])
+        out = np.empty_like(images)
+        for image, filtered in zip(
+            images[None] if images.ndim == 3 else images, out[None] if images.ndim == 3 else out
+        ):
+            self._filter(image, filtered)
+        return out
