@@ -269,6 +269,15 @@ class Preset:
         return importlib.resources.files("keras_fsq") / "weights" / self.weights
 
 
+def record_of(model: Any) -> Preset | None:
+    """The shipped preset whose weights ``model`` holds (its ``preset`` name): the record it keeps
+    (``preset_record``, set when it loaded them), else the name resolved; None when it holds its own."""
+    record = getattr(model, "preset_record", None)
+    if record is not None and record.name == model.preset:
+        return record
+    return resolve(model.preset) if model.preset else None
+
+
 def check_recipe(recipe: dict, name: str) -> None:
     """``ValueError`` naming the field when ``recipe`` breaks ``RECIPE_FIELDS`` (unknown, missing, mistyped)."""
     for field, value in recipe.items():

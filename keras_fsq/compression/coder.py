@@ -89,6 +89,7 @@ def _encode_chunk(
         _code_powers(encoder, powers, *chunk.shape[::3])
     cache: dict = {}
     counts = OnlineCounts(prior) if online else None
+    size = CODER_SLICE if counts is None else ONLINE_SLICE
     for block, passes in prior.pass_blocks(*chunk.shape[1:3]):  # a run of passes' contexts at once
         coded, contexts = prior.coded_symbols(chunk, block)
         order = np.flatnonzero(block.ravel())
@@ -98,9 +99,7 @@ def _encode_chunk(
             for group in prior.dimension_groups():
                 symbols = pass_coded[..., group].ravel().astype("int32")
                 arrays = _group_arrays(pass_contexts, powers, group)
-                for start, end, dims, contexts_, powers_ in _slices(
-                    *arrays, CODER_SLICE if counts is None else ONLINE_SLICE
-                ):
+                for start, end, dims, contexts_, powers_ in _slices(*arrays, size):
                     if counts is None:
                         rows = prior.rows(dims, contexts_, powers_, cache)
                     else:
@@ -157,6 +156,7 @@ def decode_symbol_chunks(
             flat = chunk.reshape(len(chunk), rows * columns, dims)
             cache: dict = {}
             counts = OnlineCounts(prior) if adaptation == "online" else None
+            size = CODER_SLICE if counts is None else ONLINE_SLICE
             for mask in prior.passes(rows, columns):
                 positions = np.flatnonzero(mask.ravel())
                 contexts, shifts = prior.contexts_and_shifts(chunk, mask)
@@ -165,7 +165,7 @@ def decode_symbol_chunks(
                         contexts, shifts = prior.contexts_and_shifts(chunk, mask)
                     decoded = []
                     arrays = _group_arrays(contexts, powers, group)
-                    for _, _, d, c, p in _slices(*arrays, CODER_SLICE if counts is None else ONLINE_SLICE):
+                    for _, _, d, c, p in _slices(*arrays, size):
                         probabilities = prior.rows(d, c, p, cache) if counts is None else counts.rows(d, c)
                         decoded.append(decoder.decode(family, probabilities))
                         encoder.encode(decoded[-1], family, probabilities)

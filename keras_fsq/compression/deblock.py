@@ -30,8 +30,8 @@ def setting_of(model: Any) -> tuple[float, float, float] | None:
 
     if isinstance(model, DCTEngine):
         return model.deblock
-    setting = presets.PRESETS.get(model.preset, {}).get("deblock")  # type: ignore[attr-defined]
-    return tuple(setting) if setting else None
+    record = presets.record_of(model)
+    return record.deblock if record else None
 
 
 def _filter_edges(image: np.ndarray, alpha: float, beta: float, tc: float) -> np.ndarray:

@@ -56,13 +56,11 @@ def of_model(model: Any) -> "PostFilter | None":
     from keras_fsq import presets
     from keras_fsq.compression.dct_engine import DCTEngine
 
-    record = getattr(model, "preset_record", None)
     if isinstance(model, DCTEngine):
         setting = model.post_filter
-    elif record is not None and record.name == model.preset:  # a shipped model that holds its record
-        setting = record.post_filter
     else:
-        setting = presets.resolve(model.preset).post_filter if model.preset in presets.PRESETS else None
+        record = presets.record_of(model)
+        setting = record.post_filter if record else None
     return PostFilter.shipped(*setting) if setting else None
 
 

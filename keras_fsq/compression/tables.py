@@ -97,9 +97,7 @@ class EntropyModel:
 
         ``fingerprint``: a file's prior fingerprint; a shipped codec whose earlier table has it decodes with
         that one (files coded before the current table still decode)."""
-        preset = getattr(model, "preset_record", None)
-        if preset is None or preset.name != model.preset:  # a model without its record: look it up
-            preset = presets.resolve(model.preset) if model.preset else None
+        preset = presets.record_of(model)
         if preset and preset.coding_prior:
             table, earlier = shipped_table(preset.coding_prior), preset.earlier_coding_prior
             if earlier and fingerprint not in (None, table.fingerprint):
