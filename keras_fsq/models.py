@@ -299,7 +299,8 @@ class FSQVAE(keras.Model):
     @classmethod
     def from_preset(cls, preset, load_weights=True):
         """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline; or its
-        ``presets.Preset`` record, resolved already) or a folder written by ``save_to_preset``. It only loads:
+        ``presets.Preset`` record, resolved already), a folder written by ``save_to_preset`` or a codec folder
+        (``keras_fsq.codec_folders``: a codec fine-tuned by ``keras-fsq train``). It only loads:
         compile it to train or evaluate. The model keeps the record (``preset_record``) while it holds the
         shipped weights, so its coding table and filters are found without another look-up.
 
@@ -316,11 +317,15 @@ class FSQVAE(keras.Model):
         from keras_fsq import presets
 
         if preset_weights.names_folder(preset):
-            return preset_weights.load_preset_folder(preset, load_weights)
+            from keras_fsq.codec_folders import is_codec_folder, read_codec_folder
+
+            if not is_codec_folder(preset):
+                return preset_weights.load_preset_folder(preset, load_weights)
+            preset = read_codec_folder(preset)
         # the one look-up: building and the weights read this record
         record = preset if isinstance(preset, presets.Preset) else presets.resolve(preset)
         model = build_fsqvae(preset=record)
-        model.preset = record.name
+        model.preset = record.file_name or None  # a codec folder's model is no shipped preset
         if load_weights:
             preset_weights.load_preset_weights(model, record)
             model.preset_record = record

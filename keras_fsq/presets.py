@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import importlib.resources
 import math
+import pathlib
 from typing import Any
 
 from keras_fsq.levels import RECOMMENDED_LEVELS
@@ -243,7 +244,9 @@ class Preset:
     trains (``RECIPE_FIELDS``); ``weights``: its file under ``keras_fsq/weights/`` or None;
     a shipped codec's ``coding_prior`` (and the ``earlier_coding_prior`` older files were coded
     under), ``deblock``, ``post_filter`` (its weight file and quality index) and ``rdo_multiplier``;
-    a generator's ``tokenizer`` preset and ``sampling`` settings.
+    a generator's ``tokenizer`` preset and ``sampling`` settings. ``folder``: set for a codec folder
+    (``keras_fsq.codec_folders``: a shipped codec fine-tuned by ``keras-fsq train``), whose ``weights`` and
+    ``coding_prior`` files are read from it instead of the package.
     """
 
     name: str
@@ -258,22 +261,36 @@ class Preset:
     rdo_multiplier: float = 0.0
     tokenizer: str | None = None
     sampling: dict | None = None
+    folder: str | None = None
+
+    def file(self, name: str) -> Any:
+        """A file the preset names: in its codec ``folder``, else shipped in ``keras_fsq/weights``
+        (an ``importlib.resources`` path)."""
+        if self.folder is not None:
+            return pathlib.Path(self.folder) / name
+        return importlib.resources.files("keras_fsq") / "weights" / name
 
     def weights_file(self) -> Any:
-        """The shipped weight file (an ``importlib.resources`` path); ``ValueError`` when none ships."""
+        """The weight file (``file(weights)``); ``ValueError`` when none ships."""
         if not self.weights:
             raise ValueError(
                 f"Preset {self.name!r} ships no trained weights; build it with `load_weights=False` "
                 f"and train it (`keras-fsq train --preset {self.name}`)."
             )
-        return importlib.resources.files("keras_fsq") / "weights" / self.weights
+        return self.file(self.weights)
+
+    @property
+    def file_name(self) -> str:
+        """The model name a ``.fsq`` file of this codec records: a shipped preset's name; empty for a codec
+        folder, whose files decode only with ``--model FOLDER``."""
+        return "" if self.folder is not None else self.name
 
 
 def record_of(model: Any) -> Preset | None:
     """The shipped preset whose weights ``model`` holds (its ``preset`` name): the record it keeps
     (``preset_record``, set when it loaded them), else the name resolved; None when it holds its own."""
     record = getattr(model, "preset_record", None)
-    if record is not None and record.name == model.preset:
+    if record is not None and (record.name == model.preset or record.folder is not None):
         return record
     return resolve(model.preset) if model.preset else None
 

@@ -14,7 +14,10 @@ def add_codec_arguments(command, model_default):
     """``input``, ``output``, ``--model`` (default: ``model_default``), ``--prior`` and ``--overwrite``."""
     command.add_argument("input", help="a file or a folder")
     command.add_argument("output", help="a file or a folder (a folder when the input is one)")
-    command.add_argument("--model", help=f"a .keras FSQVAE or a preset folder (default: {model_default})")
+    command.add_argument(
+        "--model",
+        help=f"a .keras FSQVAE, a preset folder or a codec folder from keras-fsq train (default: {model_default})",
+    )
     command.add_argument(
         "--prior",
         help="a prior .json from `keras-fsq fit-prior` (default: the model's learned prior, else its level usage)",
@@ -24,19 +27,27 @@ def add_codec_arguments(command, model_default):
 
 def uses_engine(args):
     """Whether ``compress``/``decompress`` code with the shipped codecs' NumPy engine
-    (``compression.dct_engine``): no ``--model`` or ``--prior``, and no backend asked for
-    (``--backend`` or ``$KERAS_BACKEND``)."""
-    return not (args.model or args.prior or os.environ.get("KERAS_BACKEND"))
+    (``compression.dct_engine``): no ``--model`` but a codec folder (``keras_fsq.codec_folders``),
+    no ``--prior``, and no backend asked for (``--backend`` or ``$KERAS_BACKEND``)."""
+    from keras_fsq.codec_folders import is_codec_folder
+
+    model = not args.model or is_codec_folder(args.model)
+    return model and not (args.prior or os.environ.get("KERAS_BACKEND"))
 
 
 def load_codec_model(args, model_name=None, engine=False):
-    """``--model`` (or a shipped codec: of ``--quality``, or ``model_name``, the one a file names) and ``--prior``.
+    """``--model`` (a ``.keras`` model, a preset folder or a codec folder; else a shipped codec: of ``--quality``,
+    or ``model_name``, the one a file names) and ``--prior``.
 
     With ``engine`` (``uses_engine``) a shipped block-DCT codec runs in NumPy; anything else loads Keras."""
     from keras_fsq import codec, presets
+    from keras_fsq.codec_folders import is_codec_folder, read_codec_folder
 
+    record = None
     if args.model:
         shipped = None
+        if is_codec_folder(args.model):  # a shipped codec fine-tuned by keras-fsq train
+            record = read_codec_folder(args.model)
     elif model_name is not None:
         if model_name not in presets.PRESETS:
             raise ValueError(
@@ -46,7 +57,8 @@ def load_codec_model(args, model_name=None, engine=False):
         shipped = model_name
     else:
         shipped = presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY)
-    record = presets.resolve(shipped) if shipped is not None else None
+    if shipped is not None:
+        record = presets.resolve(shipped)
     if engine and record is not None and record.coding_prior:
         from keras_fsq.compression.dct_engine import DCTEngine
 

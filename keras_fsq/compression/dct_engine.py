@@ -116,8 +116,9 @@ def in_strips(function, rows, scale, out=None):
 
 
 class DCTEngine:
-    """A shipped block-DCT codec (preset ``name``, or its resolved ``presets.Preset``) in NumPy: what the codec
-    glue needs of a model; ``preset_record`` keeps the record, so nothing on the coding path looks it up again.
+    """A shipped block-DCT codec (preset ``name``, or its resolved ``presets.Preset``; a codec folder's record,
+    ``keras_fsq.codec_folders.read_codec_folder``) in NumPy: what the codec glue needs of a model;
+    ``preset_record`` keeps the record, so nothing on the coding path looks it up again.
 
     ``symbols(images)``: padded images ``(N, H, W, 3)`` in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8;
     ``decode_symbols(grid)`` -> images float32; ``fingerprint`` equals ``model_fingerprint`` of the Keras
@@ -132,7 +133,7 @@ class DCTEngine:
         preset = name if isinstance(name, presets.Preset) else presets.resolve(name)
         if preset.model.get("architecture") != "block_dct" or not preset.coding_prior:
             raise ValueError(f"{preset.name!r} is not a shipped block-DCT codec.")
-        self.preset, self.preset_record = preset.name, preset
+        self.preset, self.preset_record = preset.file_name or None, preset  # a codec folder's files name none
         with preset.weights_file().open("rb") as file:
             with np.load(file) as stored:
                 self.weights = {key: stored[key].astype("float32") for key in stored.files}

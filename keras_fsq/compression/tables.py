@@ -28,6 +28,7 @@ import hashlib
 import importlib.resources
 import json
 import math
+import pathlib
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class EntropyModel:
         that one (files coded before the current table still decode)."""
         preset = presets.record_of(model)
         if preset and preset.coding_prior:
-            table, earlier = shipped_table(preset.coding_prior), preset.earlier_coding_prior
+            table, earlier = shipped_table(preset.coding_prior, preset.folder), preset.earlier_coding_prior
             if earlier and fingerprint not in (None, table.fingerprint):
                 return shipped_table(earlier) if shipped_table(earlier).fingerprint == fingerprint else table
             return table
@@ -165,20 +166,22 @@ class EntropyModel:
             )
 
     @classmethod
-    def count(cls, levels, grids, context="left"):
+    def count(cls, levels, grids, context="left", predicted=None):
         """The table of the symbol ``grids`` (an iterable of ``(N, h, w, d)`` arrays: images of any sizes).
 
         ``"neighbours"``: each dimension is counted both ways (levels, and
         residuals of the median prediction) and coded the way that takes the
         fewest bits on these grids (its ``predicted`` dimensions). ``"neighbours_bands"``:
         the ``"neighbours"`` table's ``predicted`` dimensions (the band contexts leave them
-        out), then counted under its own contexts.
+        out), then counted under its own contexts. ``predicted`` given: these dimensions
+        (another table's, so that the two count the same things), not chosen.
         """
         cls._check_counted(context)
         levels, grids = [int(v) for v in levels], list(grids)
-        predicted = KINDS[context].predicted_dimensions(
-            levels, lambda name, way: cls._counted(levels, grids, name, way)
-        )
+        if predicted is None:
+            predicted = KINDS[context].predicted_dimensions(
+                levels, lambda name, way: cls._counted(levels, grids, name, way)
+            )
         return cls._counted(levels, grids, context, predicted)
 
     @classmethod
@@ -406,10 +409,33 @@ def _dense_counts(config):
     return counts.reshape(shape)
 
 
+def shipped_table(name, folder=None):
+    """The ``EntropyModel`` of the coding table file ``name``: shipped in ``keras_fsq/weights``, or in a
+    codec ``folder`` (``keras_fsq.codec_folders``). Read once per process (a folder's again when its file
+    changes)."""
+    if folder is None:
+        return _read_table(importlib.resources.files("keras_fsq") / "weights" / name)
+    path = pathlib.Path(folder) / name
+    if not path.is_file():
+        raise ValueError(f"{folder} is not a codec folder: it lacks {name}.")
+    stat = path.stat()
+    return _read_table(path, (stat.st_mtime_ns, stat.st_size))
+
+
+MAX_TABLE_TEXT = 2**28  # a coding table's JSON is read up to this many bytes (the shipped ones: under 2 MB)
+
+
 @functools.lru_cache(maxsize=None)
-def shipped_table(name):
-    """The ``EntropyModel`` of the shipped coding table file ``weights/<name>``, read once per process."""
-    with (importlib.resources.files("keras_fsq") / "weights" / name).open("rb") as file:
-        table = EntropyModel.from_json(gzip.decompress(file.read()).decode("utf-8"))
+def _read_table(path, version=None):
+    """The table in gzipped JSON file ``path`` (``version``: what tells a changed file from the one read);
+    ``ValueError`` naming the file when it is not one."""
+    try:
+        with path.open("rb") as file, gzip.GzipFile(fileobj=file) as unpacked:
+            text = unpacked.read(MAX_TABLE_TEXT + 1)
+        if len(text) > MAX_TABLE_TEXT:
+            raise ValueError(f"over {MAX_TABLE_TEXT} bytes of JSON")
+        table = EntropyModel.from_json(text.decode("utf-8"))
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path} is not a coding table ({error}).") from None
     table.counts.setflags(write=False)  # shared by every caller: nobody may change it
     return table
