@@ -24,32 +24,19 @@ this machine.
 """
 
 import argparse
-import io
 import json
 import pathlib
 import time
 
 import keras
 import numpy as np
-from PIL import Image
 
 from keras_fsq import FSQVAE, codec, data, presets
+from keras_fsq.codec_comparison import ANCHORS, pillow_code, psnr_at, to_8bit
+from keras_fsq.codec_comparison import codec_code as fsq_code
 from keras_fsq.comparisons import bd_rate
 from keras_fsq.compression.dct_engine import DCTEngine
 from keras_fsq.metrics import ms_ssim
-
-JPEG_QUALITIES = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
-WEBP_QUALITIES = (0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-AVIF_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-ANCHORS = (  # name, Pillow format, settings, options
-    ("JPEG", "JPEG", JPEG_QUALITIES, {}),
-    ("WebP", "WEBP", WEBP_QUALITIES, {}),
-    ("AVIF", "AVIF", AVIF_QUALITIES, {"speed": 6, "subsampling": "4:2:0"}),
-)
-
-
-def to_8bit(image):
-    return (np.clip(image, 0, 1) * 255).round().astype("uint8")
 
 
 def quality(original_8bit, decoded_8bit):
@@ -92,29 +79,6 @@ def worst_photo_against(reference, ours):
     return worst
 
 
-def pillow_code(image_format, setting, options):
-    def code(photo):
-        buffer = io.BytesIO()
-        started = time.perf_counter()
-        Image.fromarray(photo).save(buffer, format=image_format, quality=setting, **options)
-        middle = time.perf_counter()
-        decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-        return buffer.getvalue(), decoded, (middle - started, time.perf_counter() - middle)
-
-    return code
-
-
-def fsq_code(model):
-    def code(photo):
-        started = time.perf_counter()
-        file_bytes = codec.compress(model, photo.astype("float32") / 255)
-        middle = time.perf_counter()
-        decoded = to_8bit(codec.decompress(model, file_bytes)[0])
-        return file_bytes, decoded, (middle - started, time.perf_counter() - middle)
-
-    return code
-
-
 def per_photo_bd_rate(reference, ours):
     """The mean over photos of each photo's BD-rate (its own points of every setting), and how many photos
     had overlapping PSNR ranges."""
@@ -126,15 +90,6 @@ def per_photo_bd_rate(reference, ours):
         except ValueError:
             continue
     return (float(np.mean(values)) if values else None), len(values)
-
-
-def psnr_at(rows, bits):
-    """PSNR of a sweep ``rows`` at ``bits`` per pixel, interpolated linearly in log rate (None outside it)."""
-    rows = sorted(rows, key=lambda r: r["bits_per_pixel"])
-    rates = np.log([r["bits_per_pixel"] for r in rows])
-    if not rates[0] <= np.log(bits) <= rates[-1]:
-        return None
-    return float(np.interp(np.log(bits), rates, [r["psnr"] for r in rows]))
 
 
 def plot(families, path):

@@ -39,7 +39,9 @@ def add_parser(commands):
         "--preset",
         default="fsq_cifar10",
         help="a named model and recipe (keras_fsq.presets), e.g. fsq_cifar10, fsq_cifar10_paper, fsq_conv4x4_10bit; "
-        "or a folder saved by FSQVAE.save_to_preset, trained on from its weights with the default recipe",
+        "or a folder saved by FSQVAE.save_to_preset, trained on from its weights with the default recipe; "
+        "a shipped codec (fsq_dct_q1 ... fsq_dct_q6) with --data PHOTOS is fine-tuned on the folder's photos into "
+        "a codec folder for keras-fsq compress --model OUT",
     )
     train.add_argument(
         "--architecture",
@@ -75,6 +77,11 @@ def add_parser(commands):
         help="train on random crops of this size from the images of a folder --data (default: centre crops of 32)",
     )
     train.add_argument("--crops-per-image", type=positive_int, default=1)
+    train.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        help="batches per epoch of a recipe that trains on random crops (a shipped codec's: 500)",
+    )
     train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--out", default="runs/fsq", help="folder for the model, grid, curves and metrics")
     train.add_argument(
@@ -115,29 +122,40 @@ def run(args):
     import shutil
 
     from keras_fsq import files
+    from keras_fsq.cli import train_codec
 
     if args.train_size is not None and args.train_size < 1:
         raise ValueError("--train-size must be >= 1 for training.")
-    if not is_preset_folder(args.preset):
+    codec = train_codec.shipped_codec(args.preset)
+    if codec is not None:
+        train_codec.check_options(args)
+    elif not is_preset_folder(args.preset):
         from keras_fsq import presets
 
         presets.resolve(args.preset)  # an unknown name fails before anything is written
     elif train_model_config(args, None) != {"image_shape": None}:
         raise ValueError(f"--preset {args.preset} is a saved model: its architecture options cannot change.")
     resumed = checked_checkpoint(args)
+    checkpoint = pathlib.Path(args.out) / CHECKPOINT
     try:
-        with files.run_folder(args.out, OUTPUTS, args.overwrite or args.resume) as staging:
-            metrics = train_into(args, staging, resumed)
+        if codec is not None:
+            with files.run_folder(args.out, train_codec.OUTPUTS, args.overwrite or args.resume) as staging:
+                metrics = train_codec.fine_tune_into(args, staging, resumed, checkpoint, run_settings(args))
+            outputs = train_codec.OUTPUTS
+        else:
+            with files.run_folder(args.out, OUTPUTS, args.overwrite or args.resume) as staging:
+                metrics = train_into(args, staging, resumed)
+            outputs = OUTPUTS
     except KeyboardInterrupt:
-        if (pathlib.Path(args.out) / CHECKPOINT / "latest.json").is_file():
+        if (checkpoint / "latest.json").is_file():
             print(
-                f"keras-fsq train: the last completed epoch is kept in {pathlib.Path(args.out) / CHECKPOINT}; "
+                f"keras-fsq train: the last completed epoch is kept in {checkpoint}; "
                 "continue with the same command and --resume.",
                 file=sys.stderr,
             )
         raise
-    shutil.rmtree(pathlib.Path(args.out) / CHECKPOINT, ignore_errors=True)  # the run's files are in place
-    print(f"wrote {args.out}/: {', '.join(OUTPUTS)}")
+    shutil.rmtree(checkpoint, ignore_errors=True)  # the run's files are in place
+    print(f"wrote {args.out}/: {', '.join(outputs)}")
     return metrics
 
 
@@ -172,6 +190,10 @@ def train_into(args, out, resumed=None):
         "none" if args.quantizer == "vq" else args.anneal,
         args.temperatures,
     )
+    if args.steps_per_epoch:
+        if not recipe.get("crop"):
+            raise ValueError(f"--steps-per-epoch: the recipe of {args.preset} trains on whole images, not crops.")
+        recipe["steps_per_epoch"] = args.steps_per_epoch
     if recipe.get("init") and not resumed:  # a fine-tuning recipe starts from the weights it names
         from keras_fsq import preset_weights
 
