@@ -71,3 +71,14 @@ def test_codes_and_indices_round_trip_exactly(policy):
     _, latents = latents_of_every_code(FSQ(LEVELS, dtype="float32"))
     out, got = layer(ops.cast(latents, layer.compute_dtype), return_indices=True)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer.codes_to_indices(out)), ops.convert_to_numpy(got))
+
+
+@pytest.mark.parametrize("policy", POLICIES, indirect=True)
+def test_an_annealed_temperature_divides_in_float32(policy):
+    layer, reference = FSQ(LEVELS, temperature=0.37), FSQ(LEVELS, temperature=0.37, dtype="float32")
+    latents = np.random.default_rng(1).normal(0, 0.5, (4096, len(LEVELS))).astype("float32")
+    low = ops.cast(latents, layer.compute_dtype)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(layer(low, return_indices=True)[1]),
+        ops.convert_to_numpy(reference(ops.cast(low, "float32"), return_indices=True)[1]),
+    )

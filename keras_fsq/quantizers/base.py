@@ -202,13 +202,14 @@ class Quantizer(keras.layers.Layer):
             raise_if_nan(inputs)
         # Quantization arithmetic runs in float32 even under mixed precision:
         # bfloat16 cannot represent the grid reliably.
-        z = ops.cast(inputs, "float32")
+        z = inputs if keras.backend.standardize_dtype(inputs.dtype) == "float32" else ops.cast(inputs, "float32")
         if self.data_format == "channels_first":
             z = ops.moveaxis(z, 1, -1)
         codes, indices = self.quantize_latents(z, training=bool(training), **kwargs)
         if self.data_format == "channels_first":
             codes = ops.moveaxis(codes, -1, 1)
-        codes = ops.cast(codes, self.compute_dtype)
+        if self.compute_dtype != "float32":
+            codes = ops.cast(codes, self.compute_dtype)
         if return_indices:
             return codes, indices
         return codes
