@@ -32,6 +32,20 @@ def test_photos_split_by_name_with_a_fifth_held_out():
         split_photos(paths[:1])
 
 
+def test_the_photos_are_bounded_by_their_pixels_before_they_are_decoded(tmp_path):
+    from PIL import Image
+
+    from keras_fsq.cli.train_codec import load_photos
+
+    paths = []
+    for i, size in enumerate(((64, 48), (80, 40))):
+        Image.new("RGB", size).save(tmp_path / f"p{i}.png")
+        paths.append(tmp_path / f"p{i}.png")
+    assert [p.shape for p in load_photos(paths, 64 * 48 + 80 * 40)] == [(48, 64, 3), (40, 80, 3)]
+    with pytest.raises(ValueError, match=r"more than 6,271 pixels in all, .* \(reached at .*p1.png\)"):
+        load_photos(paths, 64 * 48 + 80 * 40 - 1)
+
+
 def test_the_shipped_table_is_mixed_in_scaled_to_the_photos_counts():
     shipped = shipped_table(presets.resolve("fsq_dct_q3").coding_prior)
     domain = np.zeros_like(shipped.counts)

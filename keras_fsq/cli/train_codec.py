@@ -42,10 +42,30 @@ def check_options(args):
         raise ValueError(f"--data {args.data!r} must be a folder of photos to fine-tune --preset {args.preset} on.")
 
 
-def load_photos(paths):
+MAX_PHOTO_PIXELS = 2**28  # the photos a fine-tune holds in memory (8-bit RGB): 768 MiB at most
+
+
+def load_photos(paths, budget=MAX_PHOTO_PIXELS):
+    """The photos of ``paths`` as 8-bit RGB arrays; ``ValueError`` before decoding the one that would pass
+    ``budget`` pixels in all (each photo's size read from its header)."""
+    from PIL import Image
+
     from keras_fsq import data
 
-    return [data.to_uint8(data.read_image(path)) for path in paths]
+    photos, pixels = [], 0
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                pixels += image.width * image.height
+        except Exception:  # noqa: BLE001 - read_image below names what is wrong with the file
+            pass
+        if pixels > budget:
+            raise ValueError(
+                f"--data: its photos hold more than {budget:,} pixels in all, more than a fine-tune keeps in "
+                f"memory (reached at {path}); pass --limit or smaller photos."
+            )
+        photos.append(data.to_uint8(data.read_image(path)))
+    return photos
 
 
 def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
@@ -62,7 +82,8 @@ def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
     train_paths, held_out_paths = codec_tuning.split_photos(
         data.image_paths(args.data, recursive=True)[: args.limit], args.train_size
     )
-    photos, held_out = load_photos(train_paths), load_photos(held_out_paths)
+    photos = load_photos(train_paths)
+    held_out = load_photos(held_out_paths, MAX_PHOTO_PIXELS - sum(p.shape[0] * p.shape[1] for p in photos))
     recipe = training.override_recipe(base.recipe, args.epochs, args.learning_rate, args.batch_size)
     recipe.update(init=None, crop=args.crop or recipe["crop"])
     recipe["steps_per_epoch"] = args.steps_per_epoch or recipe["steps_per_epoch"]
