@@ -92,7 +92,8 @@ class EntropyModel:
 
     @classmethod
     def for_model(cls, model, fingerprint=None):
-        """The prior a model codes with by default: a shipped codec's coding table, else its learned ``prior``
+        """The prior a model codes with by default: a shipped codec's coding table (a codec folder's own,
+        ``keras_fsq.codec_folders``), else its learned ``prior``
         if it has one, else its FSQ's level usage; a quantizer that keeps none (LFQ, BSQ) codes under a
         uniform prior (fit one for less).
 
