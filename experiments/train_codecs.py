@@ -33,7 +33,6 @@ import json
 import pathlib
 import shutil
 import sys
-import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--preset", required=True, help="a codec preset: fsq_photo_base, fsq_photo_q<Q>, fsq_dct_base, ...")
@@ -53,7 +52,6 @@ import numpy as np  # noqa: E402
 
 from keras_fsq import batches, build_fsqvae, checkpoints, data, preset_weights, presets, training  # noqa: E402
 from keras_fsq.block_transform import rescale_quality  # noqa: E402
-from keras_fsq.progress import TrainingProgress  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = args.out_dir or ROOT / "experiments" / "results" / "codecs"
@@ -90,20 +88,8 @@ elif recipe["init"]:
     start_quality = presets.get_preset(recipe["init"])["model"].get("dct_quality")
     if start_quality is not None and start_quality != preset["model"]["dct_quality"]:
         rescale_quality(model, start_quality, preset["model"]["dct_quality"])  # block-DCT: its steps to this quality
-done, history, _, state = found or (0, {}, None, None)
-checkpoint = checkpoints.EpochCheckpoint(checkpoint_folder, settings, history)
-started = time.perf_counter()
-training.fit_with_recipe(
-    model,
-    recipe,
-    photos,
-    seed=args.seed,
-    verbose=0,
-    callbacks=[checkpoint, TrainingProgress()],
-    initial_epoch=done,
-    state=state,
-)
-history, seconds = checkpoint.history, time.perf_counter() - started  # seconds of this sitting
+done = found[0] if found else 0
+history, seconds = training.fit_with_checkpoints(model, recipe, photos, checkpoint_folder, settings, found, args.seed)
 
 
 def crop_metrics(trained):

@@ -73,6 +73,33 @@ def fit_with_recipe(
     return fit_on_dataset(model, recipe, dataset, validation, verbose, callbacks, initial_epoch, state)
 
 
+def fit_with_checkpoints(model, recipe, images, folder, settings, resumed=None, seed=0, validation_images=None):
+    """``fit_with_recipe`` that writes a checkpoint into ``folder`` at the end of every epoch
+    (``checkpoints.EpochCheckpoint``, with the run's ``settings``) and its progress on stderr, continuing
+    ``resumed`` (``checkpoints.read_checkpoint``'s record) where it stopped; ``(history, seconds)``: every
+    epoch's logs and the seconds this sitting trained."""
+    import time
+
+    from keras_fsq import checkpoints
+    from keras_fsq.progress import TrainingProgress
+
+    done, history, _, state = resumed or (0, {}, None, None)
+    checkpoint = checkpoints.EpochCheckpoint(folder, settings, history)
+    started = time.perf_counter()
+    fit_with_recipe(
+        model,
+        recipe,
+        images,
+        validation_images,
+        seed=seed,
+        verbose=0,
+        callbacks=[checkpoint, TrainingProgress()],
+        initial_epoch=done,
+        state=state,
+    )
+    return checkpoint.history, time.perf_counter() - started
+
+
 def fit_on_dataset(model, recipe, dataset, validation=None, verbose="auto", callbacks=(), initial_epoch=0, state=None):
     """Compile ``model`` with ``recipe``'s optimizer over ``recipe["epochs"]`` epochs of ``dataset`` and ``fit``
     it; the History.

@@ -2,7 +2,6 @@
 
 import pathlib
 import sys
-import time
 
 from keras_fsq.architectures import ARCHITECTURES, QUANTIZERS
 from keras_fsq.cli.arguments import (
@@ -164,8 +163,7 @@ def train_into(args, out, resumed=None):
 
     Every epoch ends with a checkpoint in ``--out``/checkpoint; ``resumed`` (``read_checkpoint``'s
     record) continues from one."""
-    from keras_fsq import checkpoints, files, presets, reporting, training
-    from keras_fsq.progress import TrainingProgress
+    from keras_fsq import files, presets, reporting, training
 
     train_images, held_out = load_split(args, lambda: load_training_images(args))
 
@@ -198,7 +196,7 @@ def train_into(args, out, resumed=None):
         from keras_fsq import preset_weights
 
         preset_weights.load_preset_weights(model, recipe["init"])
-    done, history, _, state = resumed or (0, {}, None, None)
+    done = resumed[0] if resumed else 0
     steps = recipe["steps_per_epoch"] if recipe.get("crop") else -(-len(train_images) // recipe["batch_size"])
     print(
         f"keras-fsq train: {args.preset}, {len(train_images)} training images ({len(held_out)} held out) "
@@ -209,24 +207,19 @@ def train_into(args, out, resumed=None):
         file=sys.stderr,
         flush=True,
     )
-    checkpoint = checkpoints.EpochCheckpoint(pathlib.Path(args.out) / CHECKPOINT, run_settings(args), history)
-    started = time.perf_counter()
-    training.fit_with_recipe(
+    history, seconds = training.fit_with_checkpoints(
         model,
         recipe,
         train_images,
+        pathlib.Path(args.out) / CHECKPOINT,
+        run_settings(args),
+        resumed,
+        args.seed,
         held_out,
-        seed=args.seed,
-        verbose=0,
-        callbacks=[checkpoint, TrainingProgress()],
-        initial_epoch=done,
-        state=state,
     )
-    seconds = time.perf_counter() - started
     with files.replacing(out / "model.keras") as temporary:
         model.save(temporary)
     run_name = f"{args.preset}: {type(model.quantizer).__name__}, {model.quantizer.codebook_size} codes"
-    history = checkpoint.history
     extra = dict(
         train_seconds=seconds,
         train_images=len(train_images),

@@ -9,7 +9,6 @@ folder (``keras_fsq.codec_folders``) that ``keras-fsq compress --model DIR`` cod
 
 import json
 import sys
-import time
 
 from keras_fsq.codec_folders import FILES as CODEC_FILES
 
@@ -73,10 +72,9 @@ def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
     ``out``; the report (``codec_tuning.held_out_report``)."""
     import keras
 
-    from keras_fsq import checkpoints, codec_folders, codec_tuning, data, files, training
+    from keras_fsq import codec_folders, codec_tuning, data, files, training
     from keras_fsq._backend import accelerator
     from keras_fsq.models import FSQVAE
-    from keras_fsq.progress import TrainingProgress
 
     base = shipped_codec(args.preset)
     train_paths, held_out_paths = codec_tuning.split_photos(
@@ -89,7 +87,7 @@ def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
     recipe["steps_per_epoch"] = args.steps_per_epoch or recipe["steps_per_epoch"]
     keras.utils.set_random_seed(args.seed)
     model = FSQVAE.from_preset(base)  # the shipped weights: a resumed run's checkpoint replaces them
-    done, history, _, state = resumed or (0, {}, None, None)
+    done = resumed[0] if resumed else 0
     print(
         f"keras-fsq train: {base.name} fine-tuned on {len(photos)} photos of {args.data} ({len(held_out)} held out), "
         f"{recipe['epochs']} epochs of {recipe['steps_per_epoch']} steps of {recipe['batch_size']} crops of "
@@ -99,19 +97,9 @@ def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
         file=sys.stderr,
         flush=True,
     )
-    checkpoint = checkpoints.EpochCheckpoint(checkpoint_folder, settings, history)
-    started = time.perf_counter()
-    training.fit_with_recipe(
-        model,
-        recipe,
-        photos,
-        seed=args.seed,
-        verbose=0,
-        callbacks=[checkpoint, TrainingProgress()],
-        initial_epoch=done,
-        state=state,
+    history, seconds = training.fit_with_checkpoints(
+        model, recipe, photos, checkpoint_folder, settings, resumed, seed=args.seed
     )
-    seconds = time.perf_counter() - started
     print("keras-fsq train: counting the coding table and measuring the held-out photos", file=sys.stderr, flush=True)
     table, table_weight = codec_tuning.count_coding_table(model, base, photos)
     description = (
@@ -130,7 +118,7 @@ def fine_tune_into(args, out, resumed, checkpoint_folder, settings):
         seed=args.seed,
         backend=keras.backend.backend(),
     )
-    files.write_text(out / "history.json", json.dumps(checkpoint.history, indent=2) + "\n")
+    files.write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
     files.write_text(out / "metrics.json", json.dumps(report, indent=1, default=float) + "\n")
     table_text = codec_tuning.report_markdown(report)
     files.write_text(out / "metrics.md", table_text)
