@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from keras_fsq import FSQVAE, codec, data, presets
-from keras_fsq.codec_comparison import ANCHORS, pillow_code, psnr_at, to_8bit
+from keras_fsq.codec_comparison import ANCHORS, pillow_code, psnr_8bit, psnr_at, to_8bit
 from keras_fsq.codec_comparison import codec_code as fsq_code
 from keras_fsq.comparisons import bd_rate
 from keras_fsq.compression.dct_engine import DCTEngine
@@ -41,10 +41,8 @@ from keras_fsq.metrics import ms_ssim
 
 def quality(original_8bit, decoded_8bit):
     """PSNR (dB) and MS-SSIM of an 8-bit decoded image against the 8-bit original."""
-    x, y = original_8bit.astype("float64"), decoded_8bit.astype("float64")
-    psnr_db = float(10 * np.log10(255.0**2 / np.mean((x - y) ** 2)))
-    score = ms_ssim(x[None].astype("float32") / 255, y[None].astype("float32") / 255)
-    return psnr_db, float(keras.ops.convert_to_numpy(score)[0])
+    score = ms_ssim(original_8bit[None].astype("float32") / 255, decoded_8bit[None].astype("float32") / 255)
+    return psnr_8bit(original_8bit, decoded_8bit), float(keras.ops.convert_to_numpy(score)[0])
 
 
 def average_point(photos, code):

@@ -16,7 +16,6 @@ weights and photos give the same table. Run it again whenever the weights change
 """
 
 import argparse
-import gzip
 import pathlib
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,6 +30,7 @@ parser.add_argument(
 args = parser.parse_args()
 
 from keras_fsq import build_fsqvae, codec, data, preset_weights, presets  # noqa: E402
+from keras_fsq.compression.tables import write_table_file  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 photos = data.image_paths(data.resolve_data_dir(args.data_dir) / "photos", recursive=True)[: args.photos]
@@ -49,7 +49,7 @@ for quality in args.qualities or presets.DCT_QUALITIES:
     ]
     target = (args.out_dir or ROOT / "keras_fsq" / "weights") / file_name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
+    write_table_file(target, table)
     bits = table.code_length().sum() / sum(grid.shape[1] * grid.shape[2] * 64 for grid in grids)
     print(
         f"{name}: {len(photos)} photos, predicted dimensions {table.predicted}, "

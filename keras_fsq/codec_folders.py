@@ -3,7 +3,7 @@
 ``keras-fsq train --preset fsq_dct_q3 --data PHOTOS --out DIR`` writes one (``keras_fsq.codec_tuning``)::
 
     DIR/codec.json            {"format": FORMAT, "base": "fsq_dct_q3", "weights": ..., "coding_prior": ...}
-    DIR/weights.npz           the fine-tuned weights (float32, keyed by variable path)
+    DIR/weights.npz           the fine-tuned weights (float32, keyed by variable path, preset_weights.write_weights)
     DIR/coding_table.json.gz  its "neighbours_bands" coding table, counted on the training photos
 
 ``read_codec_folder(DIR)`` gives the base preset's record with these two files in place of the shipped
@@ -17,8 +17,6 @@ import dataclasses
 import json
 import pathlib
 from typing import Any
-
-import numpy as np
 
 from keras_fsq import presets
 
@@ -69,19 +67,11 @@ def read_codec_folder(folder: str | pathlib.Path) -> presets.Preset:
 def write_codec_folder(folder: pathlib.Path, base: str, model: Any, table: Any, description: str = "") -> None:
     """Write ``model``'s weights, its coding ``table`` (an ``EntropyModel``) and ``codec.json`` (fine-tuned from
     shipped codec ``base``) into ``folder`` (a run's staging folder: ``keras_fsq.files.run_folder``)."""
-    import gzip
+    from keras_fsq.compression.tables import write_table_file
+    from keras_fsq.preset_weights import write_weights
 
-    from keras import ops
-
-    from keras_fsq.preset_weights import weight_keys
-
-    variables = model.variables
-    keys = weight_keys([variable.path for variable in variables])
-    arrays = {plain: ops.convert_to_numpy(variable).astype("float32") for (plain, _), variable in zip(keys, variables)}
-    if len(arrays) != len(variables):
-        raise ValueError("The model has two variables of the same path; a codec folder keys weights by path.")
     with open(folder / WEIGHTS_FILE, "wb") as file:
-        np.savez(file, **arrays)
-    (folder / TABLE_FILE).write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
+        write_weights(model, file, dtype="float32")
+    write_table_file(folder / TABLE_FILE, table)
     codec = {"format": FORMAT, "base": base, "weights": WEIGHTS_FILE, "coding_prior": TABLE_FILE}
     (folder / CODEC_FILE).write_text(json.dumps({**codec, "description": description}, indent=1) + "\n")

@@ -290,7 +290,7 @@ def record_of(model: Any) -> Preset | None:
     """The shipped preset whose weights ``model`` holds (its ``preset`` name): the record it keeps
     (``preset_record``, set when it loaded them), else the name resolved; None when it holds its own."""
     record = getattr(model, "preset_record", None)
-    if record is not None and (record.name == model.preset or record.folder is not None):
+    if record is not None and record.file_name == (model.preset or ""):  # the name its files record
         return record
     return resolve(model.preset) if model.preset else None
 

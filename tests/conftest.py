@@ -88,3 +88,21 @@ def flat_and_textured_crops():
     tenth = len(tiles) // 10
     rng = np.random.default_rng(0)
     return tiles[rng.permutation(order[:tenth])], tiles[rng.permutation(order[-tenth:])]
+
+
+def killed_after_a_checkpoint(command, checkpoint, cwd, env, timeout=300):
+    """Run ``command``, SIGKILL it (no chance to clean up) once ``checkpoint``/latest.json exists, and return the
+    epoch that checkpoint records: what a run stopped without warning leaves to ``--resume``."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    latest = pathlib.Path(checkpoint) / "latest.json"
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not latest.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return json.loads(latest.read_text())["epoch"]

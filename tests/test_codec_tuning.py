@@ -3,10 +3,8 @@
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from keras_fsq.codec_folders import is_codec_folder, read_codec_folder, write_co
 from keras_fsq.codec_tuning import count_coding_table, mixed_counts, split_photos
 from keras_fsq.compression.dct_engine import DCTEngine
 from keras_fsq.compression.tables import shipped_table
-from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA
+from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, killed_after_a_checkpoint
 
 CLI = [sys.executable, "-m", "keras_fsq.cli"]
 
@@ -153,16 +151,10 @@ def test_fine_tune_a_codec_on_a_folder_resume_it_and_code_with_it(tmp_path):
     assert len(report["families"]["shipped"]) == 6 and report["fine_tuned"]["psnr"] > 20
     assert "fsq_dct_q2 fine-tuned" in (tmp_path / "whole" / "metrics.md").read_text()
 
-    process = subprocess.Popen(
-        [*CLI, *TRAIN, "--out", "cut"], cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, text=True
+    done = killed_after_a_checkpoint(
+        [*CLI, *TRAIN, "--out", "cut"], tmp_path / "cut" / "checkpoint", tmp_path, environment()
     )
-    latest = tmp_path / "cut" / "checkpoint" / "latest.json"
-    deadline = time.monotonic() + 300
-    while not latest.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
-    assert json.loads(latest.read_text())["epoch"] >= 1 and not (tmp_path / "cut" / "weights.npz").exists()
+    assert done >= 1 and not (tmp_path / "cut" / "weights.npz").exists()
     resumed = run([*CLI, *TRAIN, "--out", "cut", "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     with np.load(tmp_path / "whole" / "weights.npz") as a, np.load(tmp_path / "cut" / "weights.npz") as b:

@@ -3,16 +3,14 @@
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from keras_fsq import FSQVAE, codec, preset_weights
-from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, missing
+from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, killed_after_a_checkpoint, missing
 
 
 @pytest.mark.slow
@@ -76,14 +74,7 @@ def test_the_generator_command_trains_a_tokenizer_and_a_maskgit_on_the_50k_jpegs
     )
     assert whole.returncode == 0, whole.stderr[-2000:]
     cut = [*train, "--out", str(tmp_path / "cut.keras"), "--checkpoint", str(tmp_path / "b")]
-    process = subprocess.Popen(cut, cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    latest = tmp_path / "b" / "latest.json"
-    deadline = time.monotonic() + 240
-    while not latest.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = json.loads(latest.read_text())["epoch"]
+    done = killed_after_a_checkpoint(cut, tmp_path / "b", REPO_ROOT, env, 240)
     again = subprocess.run(cut, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 1 and "continue it with --resume" in again.stderr  # nothing is dropped silently
     resumed = subprocess.run([*cut, "--resume"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)

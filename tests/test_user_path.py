@@ -7,15 +7,13 @@ counters), and files a killed process leaves behind show up only this way.
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA
+from tests.conftest import BACKEND, REPO_ROOT, SHARED_DATA, killed_after_a_checkpoint
 
 CLI = [sys.executable, "-m", "keras_fsq.cli"]
 
@@ -95,16 +93,10 @@ def test_a_killed_train_resumes_and_ends_as_the_uninterrupted_run(tmp_path, monk
     assert "epoch 3/3:" in uninterrupted.stderr and "\x1b" not in uninterrupted.stderr + uninterrupted.stdout
     assert not (tmp_path / "whole" / "checkpoint").exists()  # the finished run keeps only its files
 
-    process = subprocess.Popen(
-        [*CLI, *TRAIN, "--out", "cut"], cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, text=True
+    # killed with no chance to clean up: what was committed must be enough
+    done = killed_after_a_checkpoint(
+        [*CLI, *TRAIN, "--out", "cut"], tmp_path / "cut" / "checkpoint", tmp_path, environment(), 240
     )
-    latest = tmp_path / "cut" / "checkpoint" / "latest.json"
-    deadline = time.monotonic() + 240
-    while not latest.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)  # no chance to clean up: what was committed must be enough
-    process.communicate()
-    done = json.loads(latest.read_text())["epoch"]
     assert done >= 1 and not (tmp_path / "cut" / "model.keras").exists()
 
     monkeypatch.chdir(tmp_path)  # forgetting --resume, or changing the run, is refused with nothing lost

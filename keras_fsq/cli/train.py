@@ -136,15 +136,13 @@ def run(args):
         raise ValueError(f"--preset {args.preset} is a saved model: its architecture options cannot change.")
     resumed = checked_checkpoint(args)
     checkpoint = pathlib.Path(args.out) / CHECKPOINT
+    outputs = OUTPUTS if codec is None else train_codec.OUTPUTS
     try:
-        if codec is not None:
-            with files.run_folder(args.out, train_codec.OUTPUTS, args.overwrite or args.resume) as staging:
-                metrics = train_codec.fine_tune_into(args, staging, resumed, checkpoint, run_settings(args))
-            outputs = train_codec.OUTPUTS
-        else:
-            with files.run_folder(args.out, OUTPUTS, args.overwrite or args.resume) as staging:
+        with files.run_folder(args.out, outputs, args.overwrite or args.resume) as staging:
+            if codec is None:
                 metrics = train_into(args, staging, resumed)
-            outputs = OUTPUTS
+            else:
+                metrics = train_codec.fine_tune_into(args, staging, resumed, checkpoint, run_settings(args))
     except KeyboardInterrupt:
         if (checkpoint / "latest.json").is_file():
             print(

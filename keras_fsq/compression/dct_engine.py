@@ -27,6 +27,7 @@ import numpy as np
 from keras_fsq import presets
 from keras_fsq.compression.container import weights_fingerprint
 from keras_fsq.dct import BLOCK, COEFFICIENTS, coefficient_order
+from keras_fsq.preset_weights import weight_keys
 
 STRIP_BLOCKS = 32  # block rows computed at once (256 pixel rows)
 CHUNK_ROWS = 32  # a 3x3 convolution's rows per product: its temporaries stay in cache
@@ -98,15 +99,15 @@ def image_of(blocks, channels):
     return pixels.reshape(rows * BLOCK, columns * BLOCK, channels)
 
 
-def in_strips(function, rows, scale, out=None):
-    """``function(start, stop)`` over ``rows`` block rows, ``STRIP_BLOCKS`` at a time: each strip computed with
-    ``HALO_BLOCKS`` rows of context on either side (``function`` returns ``scale`` output rows per block row
+def in_strips(function, rows, scale, out=None, strip=STRIP_BLOCKS, halo=HALO_BLOCKS):
+    """``function(start, stop)`` over ``rows`` rows (block rows by default), ``strip`` at a time: each strip
+    computed with ``halo`` rows of context on either side (``function`` returns ``scale`` output rows per row
     of ``[start, stop)``), its interior kept; the interiors stacked, or written into ``out`` (no copy of the
     whole result: a large image's decode holds one image)."""
     parts = []
-    for top in range(0, rows, STRIP_BLOCKS):
-        bottom = min(rows, top + STRIP_BLOCKS)
-        start, stop = max(0, top - HALO_BLOCKS), min(rows, bottom + HALO_BLOCKS)
+    for top in range(0, rows, strip):
+        bottom = min(rows, top + strip)
+        start, stop = max(0, top - halo), min(rows, bottom + halo)
         interior = function(start, stop)[(top - start) * scale : (bottom - start) * scale]
         if out is None:
             parts.append(interior)
@@ -135,8 +136,11 @@ class DCTEngine:
             raise ValueError(f"{preset.name!r} is not a shipped block-DCT codec.")
         self.preset, self.preset_record = preset.file_name or None, preset  # a codec folder's files name none
         with preset.weights_file().open("rb") as file:
-            with np.load(file) as stored:
-                self.weights = {key: stored[key].astype("float32") for key in stored.files}
+            with np.load(file) as stored:  # keyed by path without Keras' name suffixes ("fsqvae_2/" -> "fsqvae/")
+                self.weights = {
+                    plain if not index else key: stored[key].astype("float32")
+                    for (plain, index), key in zip(weight_keys(stored.files), stored.files)
+                }
         self.fingerprint = weights_fingerprint(self.weights.values())  # stored in the Keras model's weight order
         quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]
         self.levels = tuple(preset.model["levels"])

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_fsq.compression.dct_engine import conv3x3
+from keras_fsq.compression.dct_engine import conv3x3, in_strips
 
 LAYERS = ("conv_1", "conv_2", "conv_3", "conv_4")
 STRIP_ROWS = 256  # output rows computed at once
@@ -102,11 +102,9 @@ class PostFilter:
 
     def _filter(self, image: np.ndarray, out: np.ndarray) -> None:
         """Filter ``image`` strip by strip into ``out`` (same shape; memory of one strip's activations)."""
-        height = image.shape[0]
-        for top in range(0, height, STRIP_ROWS):
-            bottom = min(height, top + STRIP_ROWS)
-            start, stop = max(0, top - HALO_ROWS), min(height, bottom + HALO_ROWS)
-            out[top:bottom] = self._filter_rows(image[start:stop])[top - start : bottom - start]
+        in_strips(
+            lambda start, stop: self._filter_rows(image[start:stop]), image.shape[0], 1, out, STRIP_ROWS, HALO_ROWS
+        )
         np.clip(out, 0.0, 1.0, out=out)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -423,6 +423,11 @@ def shipped_table(name, folder=None):
     return _read_table(path, (stat.st_mtime_ns, stat.st_size))
 
 
+def write_table_file(path, table):
+    """Write ``table`` as the gzipped JSON ``shipped_table`` reads (no timestamp: the same table, the same bytes)."""
+    pathlib.Path(path).write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
+
+
 MAX_TABLE_TEXT = 2**28  # a coding table's JSON is read up to this many bytes (the shipped ones: under 2 MB)
 
 
