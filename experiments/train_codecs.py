@@ -22,7 +22,7 @@ uninterrupted one reaches (each epoch's crops come from the seed and the epoch).
 
 ``--warm-restart`` adds to a preset's shipped weights instead: it starts from them and
 trains the recipe's steps again at a tenth of its peak learning rate (cosine
-from there, no warmup), so training accumulates across runs. The log keeps
+from there, no warmup; ``--learning-rate`` sets another), so training accumulates across runs. The log keeps
 every earlier run under ``runs`` and the total step count under ``total_steps``;
 use a new ``--seed`` per resumed run so it sees new crops.
 """
@@ -43,6 +43,11 @@ parser.add_argument("--checkpoint", type=pathlib.Path, help="the checkpoint fold
 parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --checkpoint")
 parser.add_argument("--steps-per-epoch", type=int, help="instead of the recipe's (a smoke test: 2)")
 parser.add_argument(
+    "--learning-rate",
+    type=float,
+    help="the peak learning rate (default: the recipe's; a tenth of it with --warm-restart)",
+)
+parser.add_argument(
     "--out-dir", type=pathlib.Path, help="write weights and logs here (a quality starts from the base found here)"
 )
 args = parser.parse_args()
@@ -59,7 +64,9 @@ WEIGHTS = args.out_dir or ROOT / "keras_fsq" / "weights"
 name = args.preset
 checkpoint_folder = args.checkpoint or (args.out_dir or ROOT / "experiments") / "checkpoints" / name
 settings = {
-    key: value for key, value in vars(args).items() if key in ("preset", "seed", "warm_restart", "steps_per_epoch")
+    key: value
+    for key, value in vars(args).items()
+    if key in ("preset", "seed", "warm_restart", "steps_per_epoch", "learning_rate")
 }
 try:
     found = checkpoints.run_to_continue(checkpoint_folder, settings, args.resume)
@@ -80,6 +87,8 @@ earlier = json.loads(log_path.read_text()) if args.warm_restart else None
 if args.warm_restart:
     preset_weights.load_preset_weights(model, name)
     recipe = {**recipe, "learning_rate": recipe["learning_rate"] / 10, "warmup_fraction": 0.0, "init": name}
+if args.learning_rate:
+    recipe = {**recipe, "learning_rate": args.learning_rate}
 elif recipe["init"] and args.out_dir:  # the base this run's family trained
     with open(WEIGHTS / presets.get_preset(recipe["init"])["weights"], "rb") as file:
         preset_weights.read_weights(model, file)
