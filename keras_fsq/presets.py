@@ -208,13 +208,13 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
     }
 
 
-def codec_preset(quality, family="fsq_dct"):
+def codec_preset(quality: int, family: str = "fsq_dct") -> str:
     """The preset name of codec ``quality`` (1: smallest files ... 6: best quality) of a ``family``.
 
     ``"fsq_dct"``: the block-DCT codecs that ``keras-fsq compress --quality`` uses;
     ``"fsq_photo"``: the first, convolutional ones (still shipped: their files decode).
     """
-    qualities = {"fsq_dct": DCT_QUALITIES, "fsq_photo": CODEC_RATE_WEIGHTS}
+    qualities: dict[str, Any] = {"fsq_dct": DCT_QUALITIES, "fsq_photo": CODEC_RATE_WEIGHTS}
     if family not in qualities:
         raise ValueError(f"`family` must be one of {sorted(qualities)}; received {family!r}.")
     if isinstance(quality, bool) or quality not in qualities[family]:
@@ -222,7 +222,7 @@ def codec_preset(quality, family="fsq_dct"):
     return f"{family}_q{quality}"
 
 
-RECIPE_FIELDS = {  # the recipe's schema: field -> (types, required)
+RECIPE_FIELDS: dict[str, tuple[Any, bool]] = {  # the recipe's schema: field -> (types, required)
     "epochs": (int, True),
     "batch_size": (int, True),
     "learning_rate": (float, True),
@@ -263,6 +263,16 @@ class Preset:
     sampling: dict | None = None
     folder: str | None = None
 
+    weights_path: Any = dataclasses.field(init=False, repr=False, compare=False)
+    file_name: str = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Resolve once what loaders read: ``weights_path`` (``file(weights)``, None when none ships) and
+        ``file_name``, the model name a ``.fsq`` file of this codec records: a shipped preset's name; empty
+        for a codec folder, whose files decode only with ``--model FOLDER``."""
+        object.__setattr__(self, "weights_path", self.file(self.weights) if self.weights else None)
+        object.__setattr__(self, "file_name", "" if self.folder is not None else self.name)
+
     def file(self, name: str) -> Any:
         """A file the preset names: in its codec ``folder``, else shipped in ``keras_fsq/weights``
         (an ``importlib.resources`` path)."""
@@ -271,19 +281,13 @@ class Preset:
         return importlib.resources.files("keras_fsq") / "weights" / name
 
     def weights_file(self) -> Any:
-        """The weight file (``file(weights)``); ``ValueError`` when none ships."""
-        if not self.weights:
+        """The weight file (``weights_path``); ``ValueError`` when none ships."""
+        if self.weights_path is None:
             raise ValueError(
                 f"Preset {self.name!r} ships no trained weights; build it with `load_weights=False` "
                 f"and train it (`keras-fsq train --preset {self.name}`)."
             )
-        return self.file(self.weights)
-
-    @property
-    def file_name(self) -> str:
-        """The model name a ``.fsq`` file of this codec records: a shipped preset's name; empty for a codec
-        folder, whose files decode only with ``--model FOLDER``."""
-        return "" if self.folder is not None else self.name
+        return self.weights_path
 
 
 def record_of(model: Any) -> Preset | None:
@@ -332,12 +336,12 @@ def _entry(name: Any, table: dict, what: str) -> dict:
     return copy.deepcopy(table[name])
 
 
-def preset_names():
+def preset_names() -> list[str]:
     """The names of every preset."""
     return sorted(PRESETS)
 
 
-def get_preset(name):
+def get_preset(name: str) -> dict:
     """A copy of preset ``name``'s entry, as data (the loaders read ``resolve``'s record); ``ValueError`` listing
     the names for an unknown one."""
     return _entry(name, PRESETS, "`preset`")
@@ -377,6 +381,6 @@ GENERATORS = {
 }
 
 
-def get_generator(name):
+def get_generator(name: str) -> dict:
     """A copy of generator preset ``name`` (``GENERATORS``); ``ValueError`` listing the names for an unknown one."""
     return _entry(name, GENERATORS, "generator preset")

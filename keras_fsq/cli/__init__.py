@@ -106,7 +106,7 @@ def main(argv=None):
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
-        if not (args.command in ("compress", "decompress") and uses_engine(args)):
+        if not (args.command in ("compress", "decompress") and uses_engine(args.model, args.prior)):
             import_tensorflow_quietly(args.command)
             require_backend()
         subcommand(args.command).run(args)

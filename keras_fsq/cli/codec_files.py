@@ -4,13 +4,15 @@
 import contextlib
 import os
 import pathlib
+from collections.abc import Callable
+from typing import Any
 
 from keras_fsq.cli.arguments import add_overwrite
 
 DEFAULT_QUALITY = 3
 
 
-def add_codec_arguments(command, model_default):
+def add_codec_arguments(command: Any, model_default: str) -> None:
     """``input``, ``output``, ``--model`` (default: ``model_default``), ``--prior`` and ``--overwrite``."""
     command.add_argument("input", help="a file or a folder")
     command.add_argument("output", help="a file or a folder (a folder when the input is one)")
@@ -25,40 +27,44 @@ def add_codec_arguments(command, model_default):
     add_overwrite(command, "existing output files (never the inputs)")
 
 
-def uses_engine(args):
+def uses_engine(model: str | None, prior: str | None) -> bool:
     """Whether ``compress``/``decompress`` code with the shipped codecs' NumPy engine
-    (``compression.dct_engine``): no ``--model`` but a codec folder (``keras_fsq.codec_folders``),
-    no ``--prior``, and no backend asked for (``--backend`` or ``$KERAS_BACKEND``)."""
+    (``compression.dct_engine``): ``model`` (``--model``) none or a codec folder
+    (``keras_fsq.codec_folders``), no ``prior`` (``--prior``), and no backend asked for
+    (``--backend`` or ``$KERAS_BACKEND``)."""
     from keras_fsq.codec_folders import is_codec_folder
 
-    model = not args.model or is_codec_folder(args.model)
-    return model and not (args.prior or os.environ.get("KERAS_BACKEND"))
+    return (not model or is_codec_folder(model)) and not (prior or os.environ.get("KERAS_BACKEND"))
 
 
-def load_codec_model(args, model_name=None, engine=False):
-    """``--model`` (a ``.keras`` model, a preset folder or a codec folder; else a shipped codec: of ``--quality``,
-    or ``model_name``, the one a file names) and ``--prior``.
+def load_codec_model(
+    model: str | None = None,
+    prior: str | None = None,
+    quality: int | None = None,
+    model_name: str | None = None,
+    engine: bool = False,
+) -> tuple[Any, Any]:
+    """``(model, prior)``: ``model`` (``--model``: a ``.keras`` model, a preset folder or a codec folder; else a
+    shipped codec: ``model_name``, the one a file names, or that of ``quality``) and ``prior``
+    (``--prior``: a prior file from ``keras-fsq fit-prior``; else None, the model's own).
 
     With ``engine`` (``uses_engine``) a shipped block-DCT codec runs in NumPy; anything else loads Keras."""
     from keras_fsq import codec, presets
     from keras_fsq.codec_folders import is_codec_folder, read_codec_folder
 
     record = None
-    if args.model:
-        shipped = None
-        if is_codec_folder(args.model):  # a shipped codec fine-tuned by keras-fsq train
-            record = read_codec_folder(args.model)
+    if model:
+        if is_codec_folder(model):  # a shipped codec fine-tuned by keras-fsq train
+            record = read_codec_folder(model)
     elif model_name is not None:
         if model_name not in presets.PRESETS:
             raise ValueError(
                 f"The file was written by a model that does not ship with keras_fsq ({model_name or 'no name'!r}): "
                 "pass it with --model."
             )
-        shipped = model_name
+        record = presets.resolve(model_name)
     else:
-        shipped = presets.codec_preset(getattr(args, "quality", None) or DEFAULT_QUALITY)
-    if shipped is not None:
-        record = presets.resolve(shipped)
+        record = presets.resolve(presets.codec_preset(quality or DEFAULT_QUALITY))
     if engine and record is not None and record.coding_prior:
         from keras_fsq.compression.dct_engine import DCTEngine
 
@@ -70,29 +76,34 @@ def load_codec_model(args, model_name=None, engine=False):
     from keras_fsq.saving import load_model
 
     if record is not None:
-        model = FSQVAE.from_preset(record)
-    elif pathlib.Path(args.model).is_dir():  # a preset folder (FSQVAE.save_to_preset)
-        model = FSQVAE.from_preset(pathlib.Path(args.model))
+        keras_model = FSQVAE.from_preset(record)
+    elif pathlib.Path(str(model)).is_dir():  # a preset folder (FSQVAE.save_to_preset)
+        keras_model = FSQVAE.from_preset(pathlib.Path(str(model)))
     else:
-        model = load_model(args.model)
-    if not getattr(args, "prior", None):  # fit-prior has none
-        return model, None
-    prior_path = pathlib.Path(args.prior)
+        keras_model = load_model(model)
+    if not prior:
+        return keras_model, None
+    prior_path = pathlib.Path(prior)
     if not prior_path.is_file():
         raise FileNotFoundError(f"--prior {prior_path} does not exist.")
     try:
-        return model, codec.EntropyModel.from_json(prior_path.read_bytes().decode("utf-8"))
+        return keras_model, codec.EntropyModel.from_json(prior_path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"--prior {prior_path} is not a prior written by keras-fsq fit-prior ({error}).") from None
 
 
-def codec_pairs(source, target, compressing):
+def codec_pairs(source: str, target: str, compressing: bool) -> list[tuple[pathlib.Path, pathlib.Path]]:
     """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
+    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
+    return _pairs(pathlib.Path(source), pathlib.Path(target), compressing, names_folder)
+
+
+def _pairs(
+    source: pathlib.Path, target: pathlib.Path, compressing: bool, names_folder: bool
+) -> list[tuple[pathlib.Path, pathlib.Path]]:
     from keras_fsq.data import IMAGE_SUFFIXES, image_paths
     from keras_fsq.files import same_file
 
-    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
-    source, target = pathlib.Path(source), pathlib.Path(target)
     suffix = ".fsq" if compressing else ".png"
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist.")
@@ -115,7 +126,7 @@ def codec_pairs(source, target, compressing):
     return [(path, target / (path.stem + suffix)) for path in paths]
 
 
-def checked_outputs(args, outputs):
+def checked_outputs(args: Any, outputs: dict[pathlib.Path, list[Any]]) -> Any:
     """Refuse, before anything is written, outputs that collide, exist (without ``--overwrite``) or are
     inputs; make the output folder; a context that holds the folder's lock when a folder is coded."""
     from keras_fsq import files
@@ -133,7 +144,7 @@ def checked_outputs(args, outputs):
     return files.folder_lock(output_folder) if pathlib.Path(args.input).is_dir() else contextlib.nullcontext()
 
 
-def report_progress(count):
+def report_progress(count: int) -> Callable[[int, str], None]:
     """A function ``(done, line)``: for one file its line on stdout (the command's result); for a folder,
     progress on stderr: a line rewritten in place on a terminal, else one plain line per file."""
     import sys
@@ -142,7 +153,7 @@ def report_progress(count):
         return lambda done, line: print(line, flush=True)
     live = sys.stderr.isatty()
 
-    def progress(done, line):
+    def progress(done: int, line: str) -> None:
         if live:
             sys.stderr.write(f"\r\033[K{done}/{count} {line}" + ("\n" if done == count else ""))
         else:

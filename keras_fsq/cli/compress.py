@@ -5,7 +5,6 @@ at the highest shipped quality whose file takes at most ``N`` bytes (``X`` bits 
 by bisection over the qualities (their file sizes grow with the quality), at most 3 encodes.
 """
 
-import argparse
 import sys
 
 from keras_fsq.cli.arguments import positive_float, positive_int
@@ -59,11 +58,13 @@ def run(args):
         def codec_of(quality):
             """The shipped codec of ``quality`` (model, prior), loaded once."""
             if quality not in codecs:
-                settings = argparse.Namespace(**{**vars(args), "quality": quality})
-                codecs[quality] = load_codec_model(settings, engine=uses_engine(args))
+                codecs[quality] = load_codec_model(quality=quality, engine=engine)
             return codecs[quality]
 
-        model, prior = (None, None) if fitting else load_codec_model(args, engine=uses_engine(args))
+        engine = uses_engine(args.model, args.prior)
+        model, prior = (
+            (None, None) if fitting else load_codec_model(args.model, args.prior, args.quality, engine=engine)
+        )
         progress = report_progress(len(outputs))
         written = pixels = 0
         lossy = [source.name for source in outputs if source.suffix.lower() in (".jpg", ".jpeg")]

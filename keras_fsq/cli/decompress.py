@@ -48,12 +48,13 @@ def run(args):
     # Every output of every input, named before anything is written (a file may hold several images).
     outputs = {source: decompressed_names(target, headers[source].count) for source, target in pairs}
     with checked_outputs(args, outputs):
+        engine = uses_engine(args.model, args.prior)
         models = {}  # without --model: each file's shipped codec, loaded once
         progress = report_progress(len(outputs))
         for done, (source, targets) in enumerate(outputs.items(), 1):
             name = None if args.model else headers[source].model_name
             if name not in models:
-                models[name] = load_codec_model(args, name, engine=uses_engine(args))
+                models[name] = load_codec_model(args.model, args.prior, model_name=name, engine=engine)
             model, prior = models[name]
             try:
                 with contextlib.ExitStack() as stack:  # every image of the file is written, or none

@@ -39,7 +39,7 @@ def run(args):
     from keras_fsq import codec, data, files, sources
 
     files.check_target(args.out, args.overwrite, inputs=[args.model, args.data])
-    model, _ = load_codec_model(args)
+    model, _ = load_codec_model(args.model)
     if data.is_image_folder(args.data):
         images = data.load_image_folder(args.data, size=args.tile or default_tile(model), mode="tile")
         images = images[: args.limit] if args.limit else images

@@ -135,7 +135,7 @@ class DCTEngine:
         if preset.model.get("architecture") != "block_dct" or not preset.coding_prior:
             raise ValueError(f"{preset.name!r} is not a shipped block-DCT codec.")
         self.preset, self.preset_record = preset.file_name or None, preset  # a codec folder's files name none
-        with preset.weights_file().open("rb") as file:
+        with preset.weights_path.open("rb") as file:  # a shipped codec ships its weights
             with np.load(file) as stored:  # keyed by path without Keras' name suffixes ("fsqvae_2/" -> "fsqvae/")
                 self.weights = {
                     plain if not index else key: stored[key].astype("float32")
