@@ -27,6 +27,9 @@ blocking and ringing. Untrained, the pair is a JPEG-like transform coder;
 training only improves on it.
 """
 
+from collections.abc import Sequence
+from typing import Any, Optional
+
 import keras
 import numpy as np
 from keras import ops
@@ -42,16 +45,17 @@ from keras_fsq.dct import (
     jpeg_steps,
 )
 from keras_fsq.levels import validate_levels
+from keras_fsq.types import Config, Shape, Tensor
 
 
-def _residual_branch(width, out_channels, kernel_size, name):
+def _residual_branch(width: int, out_channels: int, kernel_size: int, name: str) -> list[keras.layers.Layer]:
     return [
         keras.layers.Conv2D(width, kernel_size, padding="same", activation="gelu", name=f"{name}_in"),
         keras.layers.Conv2D(out_channels, 1, kernel_initializer="zeros", name=f"{name}_out"),
     ]
 
 
-def _check_levels(levels):
+def _check_levels(levels: Sequence[int]) -> list[int]:
     levels = validate_levels(levels, max_codebook_size=None)
     if COEFFICIENTS % len(levels) or any(level % 2 == 0 for level in levels):
         raise ValueError(f"`levels` must be odd ints, as many as divide {COEFFICIENTS}; received {levels!r}.")
@@ -73,9 +77,18 @@ class BlockDCTEncoder(ImageEncoder):
         eps: the FSQ layer's ``eps``.
     """
 
-    downsampling_factor = BLOCK
+    @property
+    def downsampling_factor(self) -> int:
+        return BLOCK
 
-    def __init__(self, levels=CODEBOOK_LEVELS, quality=50, width=128, eps=1e-3, **kwargs):
+    def __init__(
+        self,
+        levels: Sequence[int] = CODEBOOK_LEVELS,
+        quality: int = 50,
+        width: int = 128,
+        eps: float = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.levels = _check_levels(levels)
         if isinstance(quality, bool) or not 1 <= quality <= 100:
@@ -96,7 +109,7 @@ class BlockDCTEncoder(ImageEncoder):
         half = [(level - 1) * (1 - self.eps) / 2 for level in self.levels]
         self._half = np.tile(np.asarray(half, dtype="float32"), COEFFICIENTS // len(self.levels))
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)  # the stack: analysis, then the residual branch
         self.log_gain = self.add_weight(
             shape=(COEFFICIENTS,),
@@ -104,13 +117,13 @@ class BlockDCTEncoder(ImageEncoder):
             name="log_gain",
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         coefficients = self.analysis(inputs)
         refined = ops.add(coefficients, self.refine[1](self.refine[0](coefficients)))
         values = ops.take(ops.multiply(refined, ops.exp(self.log_gain)), self._order, axis=-1)
         return ops.arctanh(ops.clip(ops.divide(values, self._half), -0.9999, 0.9999))
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "levels": self.levels,
@@ -131,7 +144,14 @@ class BlockDCTDecoder(LayerStack):
         filter_width: channels of the pixel-domain residual filter (3 conv layers, 3x3).
     """
 
-    def __init__(self, levels=CODEBOOK_LEVELS, quality=50, width=128, filter_width=16, **kwargs):
+    def __init__(
+        self,
+        levels: Sequence[int] = CODEBOOK_LEVELS,
+        quality: int = 50,
+        width: int = 128,
+        filter_width: int = 16,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.levels = _check_levels(levels)
         self.quality, self.width, self.filter_width = quality, int(width), int(filter_width)
@@ -156,7 +176,7 @@ class BlockDCTDecoder(LayerStack):
         half_levels = [level // 2 for level in self.levels]
         self._half_levels = np.tile(np.asarray(half_levels, dtype="float32"), COEFFICIENTS // len(self.levels))
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)  # the stack: residual branch, synthesis, pixel filter
         self.log_step = self.add_weight(
             shape=(COEFFICIENTS,),
@@ -164,7 +184,7 @@ class BlockDCTDecoder(LayerStack):
             name="log_step",
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         values = ops.take(ops.multiply(inputs, self._half_levels), self._unorder, axis=-1)
         coefficients = ops.multiply(values, ops.exp(self.log_step))
         coefficients = ops.add(coefficients, self.refine[1](self.refine[0](coefficients)))
@@ -172,7 +192,7 @@ class BlockDCTDecoder(LayerStack):
         filtered = ops.add(image, self.post[2](self.post[1](self.post[0](image))))
         return ops.clip(ops.cast(filtered, "float32"), 0.0, 1.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "levels": self.levels,
@@ -182,7 +202,7 @@ class BlockDCTDecoder(LayerStack):
         }
 
 
-def rescale_quality(model, from_quality, to_quality):
+def rescale_quality(model: Any, from_quality: float, to_quality: float) -> None:
     """Move a trained block-DCT model's quantisation steps from JPEG ``from_quality`` to ``to_quality``.
 
     Each coefficient's gain is multiplied, and its decoder step divided, by

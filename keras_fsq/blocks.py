@@ -23,26 +23,30 @@ The sigmoid image head computes in float32 even under mixed precision.
 otherwise still be close to their initial values.
 """
 
+from collections.abc import Sequence
+from typing import Any, Optional
+
 import keras
 import numpy as np
 
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 
-def _validate_widths(widths, name="widths"):
+def _validate_widths(widths: Any, name: str = "widths") -> list[int]:
     widths = list(widths) if not isinstance(widths, (str, bytes)) and hasattr(widths, "__iter__") else None
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"`{name}` must be a non-empty list of positive ints; received {widths!r}.")
     return widths
 
 
-def _validate_momentum(momentum):
+def _validate_momentum(momentum: float) -> float:
     if not 0 <= momentum < 1:
         raise ValueError(f"`norm_momentum` must be in [0, 1); received {momentum!r}.")
     return float(momentum)
 
 
-def _downsample(width, name, momentum):
+def _downsample(width: int, name: str, momentum: float) -> list[keras.layers.Layer]:
     return [
         keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"{name}_conv"),
         keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn"),
@@ -50,7 +54,7 @@ def _downsample(width, name, momentum):
     ]
 
 
-def _upsample(width, name, momentum):
+def _upsample(width: int, name: str, momentum: float) -> list[keras.layers.Layer]:
     return [
         keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same", name=f"{name}_deconv"),
         keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn"),
@@ -61,19 +65,19 @@ def _upsample(width, name, momentum):
 class LayerStack(keras.layers.Layer):
     """Runs ``self.stack`` (a list of layers) in order; builds each in turn."""
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         shape = tuple(input_shape)
         for layer in self.stack:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         x = inputs
         for layer in self.stack:
             x = layer(x, training=training)
         return x
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         shape = tuple(input_shape)
         for layer in self.stack:
             shape = layer.compute_output_shape(shape)
@@ -83,14 +87,23 @@ class LayerStack(keras.layers.Layer):
 class ImageEncoder(LayerStack):
     """An encoder of images; ``downsampling_factor`` is the side in pixels of one latent cell (``None``: global)."""
 
-    downsampling_factor = None
+    @property
+    def downsampling_factor(self) -> int | None:
+        return None
 
 
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class Encoder(ImageEncoder):
     """The paper's encoder: images (H, W, C) -> latents (num_latents, code_dim); a global latent."""
 
-    def __init__(self, num_latents=16, code_dim=4, widths=(32, 64, 128, 256), norm_momentum=0.99, **kwargs):
+    def __init__(
+        self,
+        num_latents: int = 16,
+        code_dim: int = 4,
+        widths: Sequence[int] = (32, 64, 128, 256),
+        norm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
@@ -106,7 +119,7 @@ class Encoder(ImageEncoder):
             keras.layers.Reshape((num_latents, code_dim), name="latents"),
         ]
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "num_latents": self.num_latents,
@@ -125,7 +138,13 @@ class Decoder(LayerStack):
     with a sigmoid: ``n = len(widths)`` doublings in all.
     """
 
-    def __init__(self, image_shape=(32, 32, 3), widths=(256, 128, 64, 32), norm_momentum=0.99, **kwargs):
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (32, 32, 3),
+        widths: Sequence[int] = (256, 128, 64, 32),
+        norm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
@@ -150,7 +169,7 @@ class Decoder(LayerStack):
             )
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "image_shape": list(self.image_shape),
@@ -163,7 +182,9 @@ class Decoder(LayerStack):
 class ConvEncoder(ImageEncoder):
     """Fully convolutional encoder: (H, W, C) -> (H/2^n, W/2^n, code_dim)."""
 
-    def __init__(self, code_dim=4, widths=(64, 128, 128), norm_momentum=0.99, **kwargs):
+    def __init__(
+        self, code_dim: int = 4, widths: Sequence[int] = (64, 128, 128), norm_momentum: float = 0.99, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
@@ -175,10 +196,10 @@ class ConvEncoder(ImageEncoder):
         self.stack.append(keras.layers.Conv2D(code_dim, 1, name="latents"))
 
     @property
-    def downsampling_factor(self):
+    def downsampling_factor(self) -> int:
         return 2 ** len(self.widths)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "code_dim": self.code_dim,
@@ -191,7 +212,9 @@ class ConvEncoder(ImageEncoder):
 class ConvDecoder(LayerStack):
     """Fully convolutional decoder: (h, w, code_dim) -> (h 2^n, w 2^n, channels) in [0, 1]."""
 
-    def __init__(self, channels=3, widths=(128, 128, 64), norm_momentum=0.99, **kwargs):
+    def __init__(
+        self, channels: int = 3, widths: Sequence[int] = (128, 128, 64), norm_momentum: float = 0.99, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.norm_momentum = _validate_momentum(norm_momentum)
@@ -206,7 +229,7 @@ class ConvDecoder(LayerStack):
             )
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "channels": self.channels,
@@ -218,7 +241,7 @@ class ConvDecoder(LayerStack):
 NORMALIZATIONS = ("batch", "group", "none")
 
 
-def _normalization(kind, channels, name, momentum):
+def _normalization(kind: str, channels: int, name: str, momentum: float) -> keras.layers.Layer:
     """BatchNormalization, GroupNormalization (8 groups, fewer when they do not divide ``channels``) or Identity."""
     if kind == "batch":
         return keras.layers.BatchNormalization(momentum=momentum, name=name)
@@ -227,7 +250,7 @@ def _normalization(kind, channels, name, momentum):
     return keras.layers.Identity(name=name)
 
 
-def _validate_choice(value, choices, name):
+def _validate_choice(value: str, choices: Sequence[str], name: str) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
     return value
@@ -242,7 +265,14 @@ class ResidualBlock(keras.layers.Layer):
     layers) or ``"none"``; ``activation`` any Keras activation name.
     """
 
-    def __init__(self, width, normalization="batch", activation="relu", norm_momentum=0.99, **kwargs):
+    def __init__(
+        self,
+        width: int,
+        normalization: str = "batch",
+        activation: str = "relu",
+        norm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.width = _validate_widths([width], "width")[0]
         self.normalization = _validate_choice(normalization, NORMALIZATIONS, "normalization")
@@ -250,7 +280,7 @@ class ResidualBlock(keras.layers.Layer):
         self.activation_fn = keras.activations.get(activation)
         self.norm_momentum = _validate_momentum(norm_momentum)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         channels = input_shape[-1]
         self.norm1 = _normalization(self.normalization, channels, "norm1", self.norm_momentum)
         self.conv1 = keras.layers.Conv2D(self.width, 3, padding="same", name="conv1")
@@ -265,15 +295,15 @@ class ResidualBlock(keras.layers.Layer):
         if self.skip is not None:
             self.skip.build(input_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         x = self.conv1(self.activation_fn(self.norm1(inputs, training=training)))
         x = self.conv2(self.activation_fn(self.norm2(x, training=training)))
         return x + (inputs if self.skip is None else self.skip(inputs))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return tuple(input_shape[:-1]) + (self.width,)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "width": self.width,
@@ -283,7 +313,7 @@ class ResidualBlock(keras.layers.Layer):
         }
 
 
-def _groups(channels):
+def _groups(channels: int) -> int:
     """The largest of 8, 4, 2, 1 that divides ``channels``."""
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)
 
@@ -292,12 +322,12 @@ def _groups(channels):
 class SpatialSelfAttention(keras.layers.Layer):
     """``x + MultiHeadAttention(norm(x))`` over the ``h * w`` positions of a feature map (any size)."""
 
-    def __init__(self, num_heads=1, **kwargs):
+    def __init__(self, num_heads: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         num_heads = positive_int(num_heads, "num_heads")
         self.num_heads = num_heads
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         channels = input_shape[-1]
         self.norm = keras.layers.LayerNormalization(name="norm")
         self.attention = keras.layers.MultiHeadAttention(self.num_heads, channels // self.num_heads, name="attention")
@@ -305,20 +335,22 @@ class SpatialSelfAttention(keras.layers.Layer):
         self.norm.build(sequence)
         self.attention.build(sequence, sequence)
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         shape = keras.ops.shape(inputs)
         sequence = keras.ops.reshape(inputs, (shape[0], -1, shape[-1]))
         normed = self.norm(sequence)
         return inputs + keras.ops.reshape(self.attention(normed, normed), shape)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return tuple(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "num_heads": self.num_heads}
 
 
-def _residual_config(widths, depth, normalization, activation, attention, norm_momentum):
+def _residual_config(
+    widths: Sequence[int], depth: int, normalization: str, activation: str, attention: bool, norm_momentum: float
+) -> tuple[list[int], int, float]:
     widths = _validate_widths(widths)
     depth = positive_int(depth, "depth", minimum=0)
     _validate_choice(normalization, NORMALIZATIONS, "normalization")
@@ -339,15 +371,15 @@ class ResidualEncoder(ImageEncoder):
 
     def __init__(
         self,
-        code_dim=4,
-        widths=(64, 128),
-        depth=1,
-        normalization="batch",
-        activation="relu",
-        attention=False,
-        norm_momentum=0.99,
-        **kwargs,
-    ):
+        code_dim: int = 4,
+        widths: Sequence[int] = (64, 128),
+        depth: int = 1,
+        normalization: str = "batch",
+        activation: str = "relu",
+        attention: bool = False,
+        norm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         code_dim = positive_int(code_dim, "code_dim")
         self.widths, self.depth, self.norm_momentum = _residual_config(
@@ -359,7 +391,9 @@ class ResidualEncoder(ImageEncoder):
             activation,
             attention,
         )
-        block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
+        block: dict[str, Any] = dict(
+            normalization=normalization, activation=activation, norm_momentum=self.norm_momentum
+        )
         self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="stem")]
         for i, w in enumerate(self.widths):
             self.stack.append(keras.layers.Conv2D(w, 4, strides=2, padding="same", name=f"down{i}"))
@@ -373,10 +407,10 @@ class ResidualEncoder(ImageEncoder):
         ]
 
     @property
-    def downsampling_factor(self):
+    def downsampling_factor(self) -> int:
         return 2 ** len(self.widths)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "code_dim": self.code_dim,
@@ -400,15 +434,15 @@ class ResidualDecoder(LayerStack):
 
     def __init__(
         self,
-        channels=3,
-        widths=(128, 64),
-        depth=1,
-        normalization="batch",
-        activation="relu",
-        attention=False,
-        norm_momentum=0.99,
-        **kwargs,
-    ):
+        channels: int = 3,
+        widths: Sequence[int] = (128, 64),
+        depth: int = 1,
+        normalization: str = "batch",
+        activation: str = "relu",
+        attention: bool = False,
+        norm_momentum: float = 0.99,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.widths, self.depth, self.norm_momentum = _residual_config(
             widths, depth, normalization, activation, attention, norm_momentum
@@ -420,7 +454,9 @@ class ResidualDecoder(LayerStack):
             activation,
             attention,
         )
-        block = dict(normalization=normalization, activation=activation, norm_momentum=self.norm_momentum)
+        block: dict[str, Any] = dict(
+            normalization=normalization, activation=activation, norm_momentum=self.norm_momentum
+        )
         self.stack = [keras.layers.Conv2D(self.widths[0], 3, padding="same", name="from_latent")]
         if attention:
             self.stack.append(SpatialSelfAttention(name="attention"))
@@ -433,7 +469,7 @@ class ResidualDecoder(LayerStack):
             keras.layers.Conv2D(channels, 3, padding="same", activation="sigmoid", dtype="float32", name="image"),
         ]
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "channels": self.channels,
@@ -455,11 +491,11 @@ class GDN(keras.layers.Layer):
     stay positive; initialised to ``beta = 1``, ``gamma = 0.1 I + 0.001``.
     """
 
-    def __init__(self, inverse=False, **kwargs):
+    def __init__(self, inverse: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.inverse = bool(inverse)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         channels = int(input_shape[-1])
         self.beta_root = self.add_weight(shape=(channels,), initializer="ones", name="beta_root")
         gamma_root = np.sqrt(0.1 * np.eye(channels) + 0.001).astype("float32")
@@ -467,7 +503,7 @@ class GDN(keras.layers.Layer):
             shape=(channels, channels), initializer=keras.initializers.Constant(gamma_root), name="gamma_root"
         )
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         ops = keras.ops
         gamma = ops.square(self.gamma_root)
         norm = ops.sqrt(
@@ -475,10 +511,10 @@ class GDN(keras.layers.Layer):
         )
         return ops.multiply(inputs, norm) if self.inverse else ops.divide(inputs, norm)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return tuple(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "inverse": self.inverse}
 
 
@@ -489,7 +525,7 @@ class GDNEncoder(ImageEncoder):
     Per width: Conv k5 s2 -> GDN (Ballé et al. 2017); then Conv k3 to ``code_dim``.
     """
 
-    def __init__(self, code_dim=4, widths=(128, 128, 128, 128), **kwargs):
+    def __init__(self, code_dim: int = 4, widths: Sequence[int] = (128, 128, 128, 128), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         code_dim = positive_int(code_dim, "code_dim")
@@ -503,10 +539,10 @@ class GDNEncoder(ImageEncoder):
         self.stack.append(keras.layers.Conv2D(code_dim, 3, padding="same", name="latents"))
 
     @property
-    def downsampling_factor(self):
+    def downsampling_factor(self) -> int:
         return 2 ** len(self.widths)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "code_dim": self.code_dim, "widths": self.widths}
 
 
@@ -518,7 +554,7 @@ class GDNDecoder(LayerStack):
     Conv2DTranspose k5 s2 -> IGDN; a last Conv2DTranspose k5 s2 to ``channels``, sigmoid.
     """
 
-    def __init__(self, channels=3, widths=(128, 128, 128, 128), **kwargs):
+    def __init__(self, channels: int = 3, widths: Sequence[int] = (128, 128, 128, 128), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.widths = _validate_widths(widths)
         self.channels = int(channels)
@@ -537,5 +573,5 @@ class GDNDecoder(LayerStack):
             )
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "channels": self.channels, "widths": self.widths}

@@ -1,19 +1,21 @@
 """Callbacks that drive schedule variables (temperature) during ``fit``."""
 
 import math
+from typing import Any
 
 import keras
 
 from keras_fsq._backend import sync_fit_state
+from keras_fsq.types import Config
 
 SCHEDULES = ("exponential", "linear", "cosine")
 
 
-def quantizers(model):
+def quantizers(model: Any) -> list[Any]:
     """The keras_fsq quantizers among ``model``'s layers, looking inside nested models (``Model.layers``)."""
     from keras_fsq.quantizers.base import Quantizer
 
-    found = []
+    found: list[Any] = []
     for layer in model.layers:
         if isinstance(layer, Quantizer):
             found.append(layer)
@@ -22,9 +24,9 @@ def quantizers(model):
     return found
 
 
-def temperature_variables(model):
+def temperature_variables(model: Any) -> list[Any]:
     """Every temperature among the schedule variables of the quantizers in ``model``, each once."""
-    found = []
+    found: list[Any] = []
     for quantizer in quantizers(model):
         for name, variable in quantizer.schedule_variables().items():
             if name.split("/")[-1] == "temperature" and not any(variable is v for v in found):
@@ -32,7 +34,7 @@ def temperature_variables(model):
     return found
 
 
-def scheduled_value(start, end, progress, schedule):
+def scheduled_value(start: float, end: float, progress: float, schedule: str) -> float:
     """Interpolate ``start -> end`` at ``progress`` in [0, 1].
 
     exponential: ``start (end/start)^p``;  linear: ``start + (end - start) p``;
@@ -64,7 +66,14 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             ``fit``, or epochs x steps per epoch for ``update="step"``.
     """
 
-    def __init__(self, start=1.0, end=0.1, schedule="exponential", update="epoch", total=None):
+    def __init__(
+        self,
+        start: float = 1.0,
+        end: float = 0.1,
+        schedule: str = "exponential",
+        update: str = "epoch",
+        total: int | None = None,
+    ) -> None:
         super().__init__()
         if not (start > 0 and end > 0):
             raise ValueError(f"`start` and `end` must be > 0; received start={start}, end={end}.")
@@ -78,7 +87,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         self.current = start
         self._step = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self._variables = temperature_variables(self.model)
         if not self._variables:
             raise ValueError(
@@ -88,7 +97,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         self._total = self.total or self._default_total()
         self._step = 0
 
-    def _default_total(self):
+    def _default_total(self) -> int:
         epochs = self.params.get("epochs") or 1
         if self.update == "epoch":
             return epochs
@@ -97,28 +106,28 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             raise ValueError("The number of steps per epoch is unknown; pass `total` to TemperatureAnnealing.")
         return epochs * steps
 
-    def _set(self, t):
+    def _set(self, t: int) -> None:
         self.current = scheduled_value(self.start, self.end, t / max(self._total - 1, 1), self.schedule)
         sync_fit_state(self.model)  # on JAX the loop then re-reads the variables, our assignment included
         for variable in self._variables:
             variable.assign(self.current)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.update == "epoch":
             self._set(epoch)
         else:  # a resumed fit (initial_epoch > 0) continues the schedule where the run left it
             self._step = epoch * (self.params.get("steps") or 0)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self.update == "step":
             self._set(self._step)
             self._step += 1
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["temperature"] = self.current
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             "start": self.start,
             "end": self.end,

@@ -50,7 +50,7 @@ def count_coding_table(model: Any, base: presets.Preset, photos: Sequence[np.nda
     from keras_fsq import codec
     from keras_fsq.compression.tables import shipped_table
 
-    shipped = shipped_table(base.coding_prior)
+    shipped = shipped_table(str(base.coding_prior))
     levels = codec.symbol_levels(model)
     grids = [codec.image_symbols(model, photo[None].astype("float32") / 255) for photo in photos]
 

@@ -1,11 +1,14 @@
 """Reconstruction losses on [0, 1] pixels, per image."""
 
 import math
+from collections.abc import Callable
 
 from keras import ops
 
+from keras_fsq.types import Tensor
 
-def binary_crossentropy(y_true, y_pred):
+
+def binary_crossentropy(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean over pixels of ``-(x log p + (1 - x) log(1 - p))``, ``p`` clipped to [1e-7, 1 - 1e-7]."""
     y_pred = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1 - 1e-7)
     y_true = ops.cast(y_true, "float32")
@@ -13,7 +16,7 @@ def binary_crossentropy(y_true, y_pred):
     return ops.mean(bce, axis=tuple(range(1, len(bce.shape))))
 
 
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean over pixels of ``(x - p)^2``."""
     diff = ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")
     return ops.mean(ops.square(diff), axis=tuple(range(1, len(diff.shape))))
@@ -22,7 +25,7 @@ def mean_squared_error(y_true, y_pred):
 MS_SSIM_LOSS_WEIGHT = 0.1
 
 
-def mse_ms_ssim(y_true, y_pred):
+def mse_ms_ssim(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """``MSE + 0.1 (1 - MS-SSIM)`` per image.
 
     MS-SSIM over the first ``k`` of its five scales (weights renormalized), ``k`` the
@@ -47,7 +50,7 @@ RECONSTRUCTION_LOSSES = {
 }
 
 
-def get_reconstruction_loss(name):
+def get_reconstruction_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     """Look a reconstruction loss up by name, raising ``ValueError`` for unknown names."""
     if name not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"Unknown `reconstruction_loss` {name!r}; choose one of {sorted(RECONSTRUCTION_LOSSES)}.")

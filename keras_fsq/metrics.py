@@ -1,13 +1,17 @@
 """Image-quality functions and codebook metrics, in ``keras.ops`` (FID and KID: ``keras_fsq.fid``)."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import histogram
+from keras_fsq.types import Config, Tensor
 
 
-def psnr(y_true, y_pred, max_val=1.0):
+def psnr(y_true: Tensor, y_pred: Tensor, max_val: float = 1.0) -> Tensor:
     """Peak signal-to-noise ratio per image: ``10 log10(max_val^2 / MSE)`` dB."""
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
@@ -16,7 +20,7 @@ def psnr(y_true, y_pred, max_val=1.0):
     return 10.0 * ops.log10(max_val**2 / ops.maximum(mse, 1e-10))
 
 
-def _gaussian_window(size, sigma, channels):
+def _gaussian_window(size: int, sigma: float, channels: int) -> np.ndarray:
     coords = np.arange(size, dtype="float64") - (size - 1) / 2
     g = np.exp(-(coords**2) / (2 * sigma**2))
     g /= g.sum()
@@ -24,13 +28,15 @@ def _gaussian_window(size, sigma, channels):
     return np.tile(window[:, :, None, None], (1, 1, channels, 1))
 
 
-def _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2):
+def _ssim_maps(
+    y_true: Tensor, y_pred: Tensor, max_val: float, filter_size: int, filter_sigma: float, k1: float, k2: float
+) -> tuple[Tensor, Tensor]:
     """SSIM's luminance term ``l`` and contrast-structure term ``cs`` per window position."""
     height, width, channels = y_true.shape[1:]
     size = min(filter_size, height, width)
     window = _gaussian_window(size, filter_sigma, channels)
 
-    def blur(x):
+    def blur(x: Tensor) -> Tensor:
         return ops.depthwise_conv(x, window, strides=1, padding="valid")
 
     mu_x, mu_y = blur(y_true), blur(y_pred)
@@ -43,7 +49,7 @@ def _ssim_maps(y_true, y_pred, max_val, filter_size, filter_sigma, k1, k2):
     return luminance, contrast_structure
 
 
-def _as_image_batch(y_true, y_pred, name):
+def _as_image_batch(y_true: Tensor, y_pred: Tensor, name: str) -> tuple[Tensor, Tensor]:
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
     if len(y_true.shape) != 4:
@@ -51,7 +57,15 @@ def _as_image_batch(y_true, y_pred, name):
     return y_true, y_pred
 
 
-def ssim(y_true, y_pred, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
+def ssim(
+    y_true: Tensor,
+    y_pred: Tensor,
+    max_val: float = 1.0,
+    filter_size: int = 11,
+    filter_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> Tensor:
     """Structural similarity per image (Wang et al. 2004), Gaussian window.
 
     ``SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``
@@ -68,8 +82,16 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def ms_ssim(
-    y_true, y_pred, max_val=1.0, weights=MS_SSIM_WEIGHTS, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03, floor=0.0
-):
+    y_true: Tensor,
+    y_pred: Tensor,
+    max_val: float = 1.0,
+    weights: Sequence[float] = MS_SSIM_WEIGHTS,
+    filter_size: int = 11,
+    filter_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    floor: float = 0.0,
+) -> Tensor:
     """Multi-scale SSIM per image (Wang, Simoncelli & Bovik 2003).
 
     ``MS-SSIM = prod_{j<M} mean(cs_j)^{w_j} * mean(l_M cs_M)^{w_M}``, scale ``j+1``
@@ -98,20 +120,20 @@ def ms_ssim(
 class CodeHistogram(keras.metrics.Metric):
     """Counts how often each of ``codebook_size`` indices occurs since reset."""
 
-    def __init__(self, codebook_size, name=None, **kwargs):
+    def __init__(self, codebook_size: int, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         if not isinstance(codebook_size, int) or codebook_size < 1:
             raise ValueError(f"`codebook_size` must be a positive int; received {codebook_size!r}.")
         self.codebook_size = codebook_size
         self.counts = self.add_variable(shape=(codebook_size,), initializer="zeros", dtype="float32", name="counts")
 
-    def update_state(self, indices, sample_weight=None):
+    def update_state(self, indices: Tensor, sample_weight: Tensor | None = None) -> None:
         self.counts.assign(self.counts + histogram(ops.cast(indices, "int32"), self.codebook_size))
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         self.counts.assign(ops.zeros((self.codebook_size,), dtype="float32"))
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {**super().get_config(), "codebook_size": self.codebook_size}
 
 
@@ -119,10 +141,10 @@ class CodeHistogram(keras.metrics.Metric):
 class CodebookUsage(CodeHistogram):
     """Fraction of the codebook's codes seen at least once since reset."""
 
-    def __init__(self, codebook_size, name="codebook_usage", **kwargs):
+    def __init__(self, codebook_size: int, name: str = "codebook_usage", **kwargs: Any) -> None:
         super().__init__(codebook_size, name=name, **kwargs)
 
-    def result(self):
+    def result(self) -> Tensor:
         return ops.mean(ops.cast(self.counts > 0, "float32"))
 
 
@@ -130,9 +152,9 @@ class CodebookUsage(CodeHistogram):
 class CodebookPerplexity(CodeHistogram):
     """``exp(H(p))`` of the code distribution since reset (1 … codebook_size)."""
 
-    def __init__(self, codebook_size, name="perplexity", **kwargs):
+    def __init__(self, codebook_size: int, name: str = "perplexity", **kwargs: Any) -> None:
         super().__init__(codebook_size, name=name, **kwargs)
 
-    def result(self):
+    def result(self) -> Tensor:
         p = self.counts / ops.maximum(ops.sum(self.counts), 1.0)
         return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-12), 0.0)))

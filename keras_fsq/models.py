@@ -1,6 +1,9 @@
 """FSQVAE: encoder -> quantizer -> decoder, trained with plain ``model.fit``."""
 
 import math
+import os
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import keras
 import numpy as np
@@ -15,6 +18,7 @@ from keras_fsq.presets import DEFAULT_PRESET
 from keras_fsq.priors.grid import symbol_grid
 from keras_fsq.priors.learned import CategoricalPrior, check_prior
 from keras_fsq.quantizers.base import Quantizer
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import number_at_least, positive_int, validate_images
 
 # Codebook histograms (usage, perplexity) are kept for codebooks up to this size.
@@ -59,18 +63,18 @@ class FSQVAE(keras.Model):
 
     def __init__(
         self,
-        encoder,
-        quantizer,
-        decoder,
-        reconstruction_loss="mse",
-        prior=None,
-        rate_weight=0.0,
-        preset=None,
-        discriminator=None,
-        adversarial_weight=0.1,
-        adversarial_start=0,
-        **kwargs,
-    ):
+        encoder: keras.layers.Layer,
+        quantizer: Quantizer,
+        decoder: keras.layers.Layer,
+        reconstruction_loss: str = "mse",
+        prior: Any = None,
+        rate_weight: float = 0.0,
+        preset: str | None = None,
+        discriminator: keras.layers.Layer | None = None,
+        adversarial_weight: float = 0.1,
+        adversarial_start: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(quantizer, Quantizer):
             raise ValueError(f"`quantizer` must be a keras_fsq quantizer layer; received {type(quantizer).__name__}.")
@@ -87,7 +91,8 @@ class FSQVAE(keras.Model):
         self.adversarial_weight, self.adversarial_start = adversarial_weight, adversarial_start
         # The shipped preset whose weights this model holds (the codec records it in files); saved with
         # the model, and forgotten when the model trains further (its weights are then its own).
-        self.preset, self.preset_record = preset, None
+        self.preset: str | None = preset
+        self.preset_record: Any = None  # the presets.Preset whose shipped weights it holds
         self.reconstruction_loss = reconstruction_loss
         self.reconstruction_fn = get_reconstruction_loss(reconstruction_loss)
         self.trackers = {
@@ -106,7 +111,7 @@ class FSQVAE(keras.Model):
             self.trackers["codebook_usage"] = CodebookUsage(quantizer.codebook_size)
             self.trackers["perplexity"] = CodebookPerplexity(quantizer.codebook_size)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         self.image_shape = tuple(input_shape[1:])
         latent_shape = self.encoder.compute_output_shape(input_shape)
         # Sub-layers deserialized from a .keras file arrive built already.
@@ -125,7 +130,7 @@ class FSQVAE(keras.Model):
             )
 
     @property
-    def downsampling_factor(self):
+    def downsampling_factor(self) -> int | None:
         """Side in pixels of one latent grid cell; ``None`` for a global latent.
 
         Any image whose sides are multiples of it can be coded.
@@ -134,7 +139,7 @@ class FSQVAE(keras.Model):
 
         return self.encoder.downsampling_factor if isinstance(self.encoder, ImageEncoder) else None
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         if training:  # a batch with invalid pixels trains on nothing (see compute_loss): keep its step finite
             inputs = ops.where(valid_pixels(inputs), inputs, 0.0)
         latents = self.encoder(inputs, training=training)
@@ -152,11 +157,11 @@ class FSQVAE(keras.Model):
                 outputs["relaxed_rate_bits"] = self.prior(symbols, positions, training=training)
         return outputs
 
-    def _distortion(self, images, codes):
+    def _distortion(self, images: Tensor, codes: Tensor) -> Tensor:
         """Per-image reconstruction loss of ``codes``, decoded in inference mode (no state updates)."""
         return self.reconstruction_fn(images, self.decoder(ops.cast(codes, self.compute_dtype), training=False))
 
-    def compute_output_spec(self, inputs, training=None):
+    def compute_output_spec(self, inputs: Tensor, training: Optional[bool] = None) -> Any:
         latents = self.encoder.compute_output_spec(inputs)
         codes, indices = self.quantizer.compute_output_spec(latents, return_indices=True)
         reconstruction = keras.KerasTensor(self.decoder.compute_output_shape(codes.shape), dtype="float32")
@@ -165,7 +170,14 @@ class FSQVAE(keras.Model):
             outputs["rate_bits"] = keras.KerasTensor((inputs.shape[0],), dtype="float32")
         return outputs
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Tensor | None = None,
+        y: Tensor | None = None,
+        y_pred: Any = None,
+        sample_weight: Tensor | None = None,
+        training: bool = True,
+    ) -> Tensor:
         """The loss of the batch; 0 (no gradient, no weight update) when any pixel of ``x`` is NaN or outside [0, 1].
 
         ``call`` zeroes such pixels in training, so the step stays finite; ``InputGuard``
@@ -209,11 +221,11 @@ class FSQVAE(keras.Model):
         return scale_loss_for_distribution(loss)
 
     @property
-    def adversarial_variables(self):
+    def adversarial_variables(self) -> list[Any]:
         """The discriminator's variables and the step count of the adversarial loss (empty without one)."""
         return [] if self.discriminator is None else [*self.discriminator.variables, self.adversarial_steps]
 
-    def fit(self, x=None, y=None, **kwargs):
+    def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> keras.callbacks.History:
         """``keras.Model.fit``; arrays are checked up front, any input stops at its first bad batch."""
         if isinstance(x, np.ndarray):
             checked_array(x)
@@ -225,19 +237,19 @@ class FSQVAE(keras.Model):
         self.preset = self.preset_record = None  # trained further: no longer the shipped weights
         return super().fit(x, y, **guarded(kwargs))
 
-    def evaluate(self, x=None, y=None, **kwargs):
+    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         if isinstance(x, np.ndarray):
             checked_array(x)
         return super().evaluate(x, y, **guarded(kwargs))
 
-    def predict(self, x, **kwargs):
+    def predict(self, x: Any, **kwargs: Any) -> Any:
         """``keras.Model.predict``; a NumPy batch is checked first (NaN or values outside [0, 1] would give
         indices outside the codebook, e.g. -1)."""
         if isinstance(x, np.ndarray):
             checked_array(x)
         return super().predict(x, **kwargs)
 
-    def _as_images(self, images):
+    def _as_images(self, images: Tensor) -> Tensor:
         images = validate_images(images)
         if not len(images):
             raise ValueError("`images` holds no image.")
@@ -245,7 +257,7 @@ class FSQVAE(keras.Model):
             self.build((None,) + images.shape[1:])
         return images
 
-    def reconstruct(self, images, batch_size=64, num_stages=None):
+    def reconstruct(self, images: Tensor, batch_size: int = 64, num_stages: int | None = None) -> np.ndarray:
         """Images in [0, 1] -> their reconstructions, as a NumPy array.
 
         ``num_stages`` (HierarchicalFSQ only) decodes from the first stages alone.
@@ -260,7 +272,7 @@ class FSQVAE(keras.Model):
         self.quantizer.stage_bits(num_stages)  # validates num_stages
         return self.decode(self.encode(images, batch_size=batch_size)[..., :num_stages])
 
-    def encode(self, images, batch_size=64):
+    def encode(self, images: Tensor, batch_size: int = 64) -> np.ndarray:
         """Images in [0, 1] -> int32 code indices (NumPy), shape ``quantizer.indices_shape``.
 
         Runs the encoder and the quantizer only, ``batch_size`` images at a time.
@@ -273,7 +285,7 @@ class FSQVAE(keras.Model):
             batches.append(ops.convert_to_numpy(indices))
         return np.concatenate(batches)
 
-    def decode(self, indices, batch_size=64):
+    def decode(self, indices: Tensor, batch_size: int = 64) -> np.ndarray:
         """Code indices (as returned by ``encode``) -> images in [0, 1] (NumPy), ``batch_size`` at a time.
 
         ``ValueError`` for indices outside ``[0, codebook_size)`` (they would wrap around).
@@ -297,7 +309,7 @@ class FSQVAE(keras.Model):
         return np.concatenate(batches)
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True):
+    def from_preset(cls, preset: Any, load_weights: bool = True) -> "FSQVAE":
         """A preset's model: a name of ``keras_fsq.presets.PRESETS`` (its shipped weights, offline; or its
         ``presets.Preset`` record, resolved already), a folder written by ``save_to_preset`` or a codec folder
         (``keras_fsq.codec_folders``: a codec fine-tuned by ``keras-fsq train``). It only loads:
@@ -331,7 +343,7 @@ class FSQVAE(keras.Model):
             model.preset_record = record
         return model
 
-    def save_to_preset(self, folder):
+    def save_to_preset(self, folder: str | os.PathLike) -> None:
         """Save as a preset folder, keras-hub's layout: ``config.json``, ``model.weights.h5``, ``metadata.json``.
 
         ``FSQVAE.from_preset(folder)`` loads it; an existing preset there is never written over.
@@ -340,7 +352,7 @@ class FSQVAE(keras.Model):
 
         preset_weights.save_preset_folder(self, folder)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
@@ -361,7 +373,7 @@ class FSQVAE(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Config) -> "FSQVAE":
         config = dict(config)
         for key in ("encoder", "quantizer", "decoder", "prior", "discriminator"):
             if config.get(key) is not None:
@@ -370,29 +382,29 @@ class FSQVAE(keras.Model):
 
 
 def build_fsqvae(
-    preset=DEFAULT_PRESET,
+    preset: Any = DEFAULT_PRESET,
     *,
-    quantizer=None,
-    levels=None,
-    num_codebooks=None,
-    codebook_size=None,
-    latent_dim=None,
-    image_shape=None,
-    architecture=None,
-    widths=None,
-    depth=None,
-    attention=None,
-    normalization=None,
-    reconstruction_loss=None,
-    quantizer_loss_weight=None,
-    norm_momentum=None,
-    prior=None,
-    rate_weight=None,
-    dct_quality=None,
-    adversarial_weight=None,
-    adversarial_start=None,
-    seed=None,
-):
+    quantizer: str | None = None,
+    levels: Sequence[int] | None = None,
+    num_codebooks: int | None = None,
+    codebook_size: int | None = None,
+    latent_dim: int | None = None,
+    image_shape: Sequence[int] | None = None,
+    architecture: str | None = None,
+    widths: Sequence[int] | None = None,
+    depth: int | None = None,
+    attention: bool | None = None,
+    normalization: str | None = None,
+    reconstruction_loss: str | None = None,
+    quantizer_loss_weight: float | None = None,
+    norm_momentum: float | None = None,
+    prior: str | None = None,
+    rate_weight: float | None = None,
+    dct_quality: float | None = None,
+    adversarial_weight: float | None = None,
+    adversarial_start: int | None = None,
+    seed: int | None = None,
+) -> "FSQVAE":
     """An FSQVAE (or the VQ-VAE baseline): preset ``preset``'s model, with any argument given here in its place.
 
     ``preset`` is a name of ``keras_fsq.presets.PRESETS`` or its ``presets.Preset`` (default ``"fsq_cifar10"``: a conv
@@ -415,7 +427,7 @@ def build_fsqvae(
     from keras_fsq import presets
 
     given = {key: value for key, value in locals().items() if key not in ("preset", "seed") and value is not None}
-    config = dict(architectures.DEFAULTS, reconstruction_loss="mse")
+    config: dict[str, Any] = dict(architectures.DEFAULTS, reconstruction_loss="mse")
     if preset is not None:
         config.update((preset if isinstance(preset, presets.Preset) else presets.resolve(preset)).model)
     config.update(given)

@@ -3,8 +3,11 @@ and preset folders a user saves and shares (keras-hub's layout)."""
 
 import io
 import json
+import os
 import pathlib
 import re
+from collections.abc import Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -12,7 +15,7 @@ from keras_fsq.presets import Preset, resolve
 from keras_fsq.validation import error_summary
 
 
-def load_preset_weights(model, preset):
+def load_preset_weights(model: Any, preset: Any) -> None:
     """Load preset ``preset``'s shipped weights (a name or its ``presets.Preset``) into ``model`` (built from it).
 
     A model with a discriminator (``FSQVAE.adversarial_variables``) also loads a
@@ -25,7 +28,7 @@ def load_preset_weights(model, preset):
         read_weights(model, file, optional=getattr(model, "adversarial_variables", ()))
 
 
-def write_weights(model, file, dtype="float16", variables=None):
+def write_weights(model: Any, file: BinaryIO, dtype: str = "float16", variables: Sequence[Any] | None = None) -> None:
     """Save ``model``'s variables (or the given ``variables`` of it) into an ``.npz`` keyed by variable path;
     float variables as ``dtype``.
 
@@ -42,7 +45,7 @@ def write_weights(model, file, dtype="float16", variables=None):
     file.write(buffer.getvalue())
 
 
-def weight_keys(paths):
+def weight_keys(paths: Sequence[str]) -> list[tuple[str, int]]:
     """Keys that name the same variable in any model built the same way, whatever Keras' name counters say.
 
     Keras names a second ``MaskGIT`` ``mask_git_1`` and numbers seed generators across a process, so
@@ -50,7 +53,7 @@ def weight_keys(paths):
     ``_<n>`` suffix and the key is ``(that path, how many earlier variables share it)``: variables are
     created in the same order by the same constructor.
     """
-    seen = {}
+    seen: dict[str, int] = {}
     keys = []
     for path in paths:
         plain = "/".join(re.sub(r"_\d+$", "", part) for part in path.split("/"))
@@ -59,7 +62,9 @@ def weight_keys(paths):
     return keys
 
 
-def read_weights(model, file, optional=(), variables=None):
+def read_weights(
+    model: Any, file: BinaryIO, optional: Sequence[str] = (), variables: Sequence[Any] | None = None
+) -> None:
     """Assign the arrays of an ``.npz`` from ``write_weights`` to ``model``'s variables (or the given
     ``variables``), matched by path (``weight_keys``: Keras' automatic name suffixes aside, in creation order).
 
@@ -93,7 +98,7 @@ def read_weights(model, file, optional=(), variables=None):
 PRESET_FILES = ("config.json", "model.weights.h5", "metadata.json")
 
 
-def save_preset_folder(model, folder):
+def save_preset_folder(model: Any, folder: str | os.PathLike) -> None:
     """Write ``model`` as a preset folder (``PRESET_FILES``); ``ValueError`` if one is there already."""
     import keras
 
@@ -115,7 +120,7 @@ def save_preset_folder(model, folder):
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
 
 
-def names_folder(preset):
+def names_folder(preset: Any) -> bool:
     """Whether ``preset`` means a preset folder: a ``pathlib.Path``, or a string that is not a shipped
     preset's name and names a folder. A shipped name is never taken over by a folder of that name in
     the working directory (a folder is given as a path, ``./name``)."""
@@ -128,7 +133,7 @@ def names_folder(preset):
     )
 
 
-def load_preset_folder(folder, load_weights=True):
+def load_preset_folder(folder: str | os.PathLike, load_weights: bool = True) -> Any:
     """The model saved in preset folder ``folder`` by ``save_preset_folder``."""
     import keras
 

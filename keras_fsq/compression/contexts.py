@@ -54,6 +54,11 @@ class ContextKind:
         """The dimensions a counted table codes as residuals; ``counted(context, predicted)`` counts a table."""
         return ()
 
+    def magnitude_context(self, table: Any, bucket: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The context of positions whose neighbourhood magnitude bucket is ``bucket`` and whose own levels are
+        ``symbols``: RDOQ's view of a later neighbour's context, for kinds that ``reads_neighbour_magnitudes``."""
+        raise NotImplementedError(f"{type(self).__name__} contexts read no neighbour magnitudes.")
+
 
 class Left(ContextKind):
     """``"left"``: the same dimension's level at the position to the left (``max L``: the first column), coded

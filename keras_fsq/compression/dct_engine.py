@@ -22,6 +22,8 @@ rounding decides (none in 10^6 symbols on PyTorch, one on JAX, on BSD68 photos);
 decode with either, to pixels within 1e-5 (tested).
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 from keras_fsq import presets
@@ -34,14 +36,14 @@ CHUNK_ROWS = 32  # a 3x3 convolution's rows per product: its temporaries stay in
 HALO_BLOCKS = 2  # block rows of context above and below a strip
 
 
-def gelu(x):
+def gelu(x: np.ndarray) -> np.ndarray:
     """Keras' exact ``gelu``: ``x Phi(x) = x (1 + erf(x / sqrt 2)) / 2``."""
     import scipy.special  # here, not at import: every codec import would pay for it, only the engine runs it
 
     return 0.5 * x * (1.0 + scipy.special.erf(x / np.float32(np.sqrt(2.0))))
 
 
-def conv2d(x, kernel, bias):
+def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """A ``padding="same"`` convolution of ``x`` ``(H, W, C)`` by ``kernel`` ``(k, k, C, O)``, as Keras' Conv2D.
 
     1x1 kernels (and few input channels): one product of the ``k k C`` patches; 3x3 kernels: ``conv3x3``."""
@@ -85,21 +87,28 @@ def conv3x3(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return out
 
 
-def blocks_of(image):
+def blocks_of(image: np.ndarray) -> np.ndarray:
     """``(H, W, C)`` -> ``(H/8, W/8, 64 C)``: each 8x8 block's pixels in the order of a Conv2D kernel."""
     height, width, channels = image.shape
     blocks = image.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK, channels).transpose(0, 2, 1, 3, 4)
     return blocks.reshape(height // BLOCK, width // BLOCK, BLOCK * BLOCK * channels)
 
 
-def image_of(blocks, channels):
+def image_of(blocks: np.ndarray, channels: int) -> np.ndarray:
     """The inverse of ``blocks_of``."""
     rows, columns = blocks.shape[:2]
     pixels = blocks.reshape(rows, columns, BLOCK, BLOCK, channels).transpose(0, 2, 1, 3, 4)
     return pixels.reshape(rows * BLOCK, columns * BLOCK, channels)
 
 
-def in_strips(function, rows, scale, out=None, strip=STRIP_BLOCKS, halo=HALO_BLOCKS):
+def in_strips(
+    function: Callable[[int, int], np.ndarray],
+    rows: int,
+    scale: int,
+    out: np.ndarray | None = None,
+    strip: int = STRIP_BLOCKS,
+    halo: int = HALO_BLOCKS,
+) -> np.ndarray:
     """``function(start, stop)`` over ``rows`` rows (block rows by default), ``strip`` at a time: each strip
     computed with ``halo`` rows of context on either side (``function`` returns ``scale`` output rows per row
     of ``[start, stop)``), its interior kept; the interiors stacked, or written into ``out`` (no copy of the
@@ -130,7 +139,7 @@ class DCTEngine:
     image_shape = (None, None, 3)
     prior = None
 
-    def __init__(self, name):
+    def __init__(self, name: str | presets.Preset) -> None:
         preset = name if isinstance(name, presets.Preset) else presets.resolve(name)
         if preset.model.get("architecture") != "block_dct" or not preset.coding_prior:
             raise ValueError(f"{preset.name!r} is not a shipped block-DCT codec.")
@@ -161,16 +170,16 @@ class DCTEngine:
         self.deblock = preset.deblock  # (alpha, beta, tc), decoder side
         self.post_filter = preset.post_filter  # (weight file, quality index), decoder side, after deblocking
 
-    def _weight(self, part, name):
+    def _weight(self, part: str, name: str) -> np.ndarray:
         return self.weights[f"fsqvae/{part}/{name}"]
 
-    def _conv(self, part, layer, x):
+    def _conv(self, part: str, layer: str, x: np.ndarray) -> np.ndarray:
         return conv2d(x, self._weight(part, f"{layer}/kernel"), self._weight(part, f"{layer}/bias"))
 
-    def _refine(self, part, coefficients):
+    def _refine(self, part: str, coefficients: np.ndarray) -> np.ndarray:
         return coefficients + self._conv(part, "refine_out", gelu(self._conv(part, "refine_in", coefficients)))
 
-    def _encode_rows(self, image):
+    def _encode_rows(self, image: np.ndarray) -> np.ndarray:
         """Continuous symbol positions of whole block rows of one padded image ``(8 r, W, 3)``: ``(r, W/8, 96)``
         float32; the symbols are their rounding."""
         kernel = self._weight("encoder", "analysis/kernel").reshape(-1, COEFFICIENTS)
@@ -180,7 +189,7 @@ class DCTEngine:
         latents = np.arctanh(np.clip(values / self._half, -0.9999, 0.9999))
         return np.tanh(latents / self._temperature) * self._half + self._centre
 
-    def _decode_rows(self, grid):
+    def _decode_rows(self, grid: np.ndarray) -> np.ndarray:
         """Pixels of the block rows of one symbol grid ``(r, w, 96)``: ``(8 r, 8 w, 3)``, before clipping."""
         values = (grid.astype("float32") - self._centre)[..., self._unorder]
         coefficients = self._refine("decoder", values * np.exp(self._weight("decoder", "log_step")))
@@ -190,7 +199,7 @@ class DCTEngine:
         hidden = gelu(self._conv("decoder", "post_mid", gelu(self._conv("decoder", "post_in", image))))
         return image + self._conv("decoder", "post_out", hidden)
 
-    def positions(self, images):
+    def positions(self, images: np.ndarray) -> np.ndarray:
         """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> continuous symbol positions
         ``(N, H/8, W/8, 96)`` float32 in ``[0, L - 1]``: the FSQ bound before rounding, in symbol units."""
         grids = []
@@ -199,11 +208,11 @@ class DCTEngine:
             grids.append(in_strips(lambda top, bottom: self._encode_rows(image[top * BLOCK : bottom * BLOCK]), rows, 1))
         return np.stack(grids)
 
-    def symbols(self, images):
+    def symbols(self, images: np.ndarray) -> np.ndarray:
         """Padded images ``(N, H, W, 3)`` (sides multiples of 8) in [0, 1] -> symbols ``(N, H/8, W/8, 96)`` uint8."""
         return np.round(self.positions(images)).astype("uint8")
 
-    def step_errors(self):
+    def step_errors(self) -> np.ndarray:
         """``(96,)``: squared pixel error (values in [0, 1], summed over a block's 192 values) of one symbol
         step of each dimension: the decoder's step of its coefficient times that coefficient's synthesis
         basis, squared (the residual branches and the pixel filter left out)."""
@@ -211,7 +220,7 @@ class DCTEngine:
         basis = (self._weight("decoder", "synthesis/kernel") ** 2).sum(axis=(0, 1, 2))
         return (np.exp(self._weight("decoder", "log_step")) ** 2 * basis)[coefficient].astype("float32")
 
-    def decode_symbols(self, grids):
+    def decode_symbols(self, grids: np.ndarray) -> np.ndarray:
         """Symbols ``(N, h, w, 96)`` -> images ``(N, 8 h, 8 w, 3)`` float32 in [0, 1]."""
         grids = np.asarray(grids)
         images = np.empty((len(grids), grids.shape[1] * BLOCK, grids.shape[2] * BLOCK, 3), dtype="float32")

@@ -6,6 +6,8 @@ symbol of a file is decoded and checked before the decoder network sees any.
 
 import math
 import zlib
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from keras_fsq.data import to_uint8
 from keras_fsq.validation import number_at_least, validate_images
 
 
-def padded_size(model, height, width):
+def padded_size(model: Any, height: int, width: int) -> tuple[int, int]:
     """The input size the encoder needs: multiples of its downsampling factor, else the model's own size."""
     factor = model.downsampling_factor
     if factor:
@@ -45,7 +47,7 @@ def padded_size(model, height, width):
     return expected
 
 
-def _index_shape(model, count, height, width, channels):
+def _index_shape(model: Any, count: int, height: int, width: int, channels: int) -> tuple[int, ...]:
     padded = padded_size(model, height, width)
     if isinstance(model, DCTEngine):  # one latent per 8x8 block, its symbols themselves
         return (count, padded[0] // model.downsampling_factor, padded[1] // model.downsampling_factor)
@@ -53,7 +55,7 @@ def _index_shape(model, count, height, width, channels):
     return tuple(coded_quantizer(model).indices_shape(latent_shape))
 
 
-def encode_images(model, images):
+def encode_images(model: Any, images: np.ndarray) -> np.ndarray:
     """``model.encode`` of padded ``images``; large ones (over ``tiling.TILE`` latents a side) tile by tile."""
     factor = model.downsampling_factor
     if factor and max(images.shape[1:3]) > tiling.TILE * factor:
@@ -61,7 +63,7 @@ def encode_images(model, images):
     return model.encode(images)
 
 
-def pad_images(model, images):
+def pad_images(model: Any, images: np.ndarray) -> np.ndarray:
     """Images ``(N, H, W, C)`` padded to ``padded_size`` by repeating their edge pixels (as they are if they fit)."""
     height, width = images.shape[1:3]
     padded_height, padded_width = padded_size(model, height, width)
@@ -70,7 +72,7 @@ def pad_images(model, images):
     return np.pad(images, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
 
 
-def image_symbols(model, images):
+def image_symbols(model: Any, images: np.ndarray) -> np.ndarray:
     """The symbol grid ``(N, h, w, d)`` that ``compress`` codes for images ``(N, H, W, C)`` in [0, 1]:
     ``pad_images``, ``encode_images``, as symbols."""
     if isinstance(model, DCTEngine):
@@ -78,7 +80,9 @@ def image_symbols(model, images):
     return symbol_grid(model, encode_images(model, pad_images(model, images)))
 
 
-def compress(model, images, prior=None, model_name=None, rdo_lambda=None):
+def compress(
+    model: Any, images: np.ndarray, prior: Any = None, model_name: str | None = None, rdo_lambda: float | None = None
+) -> bytes:
     """Images ``(N, H, W, C)`` or ``(H, W, C)`` in [0, 1] -> the bytes of one file.
 
     ``prior``: an ``EntropyModel``; by default ``EntropyModel.for_model(model)``.
@@ -141,7 +145,7 @@ def compress(model, images, prior=None, model_name=None, rdo_lambda=None):
     return header.pack()
 
 
-def _symbol_shape(model, header):
+def _symbol_shape(model: Any, header: Header) -> tuple[tuple[int, int, int, int], tuple[int, ...]]:
     """``(N, h, w, d)`` of the header's images under ``model``, refused when the payload cannot carry that many."""
     try:
         index_shape = _index_shape(model, header.count, header.height, header.width, header.channels)
@@ -161,7 +165,7 @@ def _symbol_shape(model, header):
     return shape, index_shape
 
 
-def iter_indices(model, data, prior=None):
+def iter_indices(model: Any, data: bytes, prior: Any = None) -> Iterator[tuple[np.ndarray, Header]]:
     """The bytes of a file -> chunks of indices as ``model.encode`` returned them, and the header.
 
     Yields ``(indices chunk, header)``. Raises ``CodecError`` for a file that is
@@ -172,7 +176,7 @@ def iter_indices(model, data, prior=None):
         yield indices_of(model, chunk, index_shape), header
 
 
-def iter_symbols(model, data, prior=None):
+def iter_symbols(model: Any, data: bytes, prior: Any = None) -> Iterator[tuple[np.ndarray, tuple[int, ...], Header]]:
     """The bytes of a file -> ``(symbols chunk (n, h, w, d), index shape, header)``; see ``iter_indices``."""
     header = Header.unpack(data)
     levels = symbol_levels(model)
@@ -211,14 +215,14 @@ def iter_symbols(model, data, prior=None):
         yield chunk, index_shape, header
 
 
-def read_indices(model, data, prior=None):
+def read_indices(model: Any, data: bytes, prior: Any = None) -> tuple[np.ndarray, tuple[int, int]]:
     """The bytes of a file -> (indices as ``model.encode`` returned them, (H, W)); see ``iter_indices``."""
     chunks = list(iter_indices(model, data, prior))
     header = chunks[0][1]
     return np.concatenate([indices for indices, _ in chunks]), (header.height, header.width)
 
 
-def iter_decompress(model, data, prior=None, dtype="float32"):
+def iter_decompress(model: Any, data: bytes, prior: Any = None, dtype: str = "float32") -> Iterator[np.ndarray]:
     """The bytes of a file -> its images one at a time, ``(H, W, C)``: float32 in [0, 1], or uint8
     (``dtype="uint8"``, rounded tile by tile as ``keras_fsq.data.save_image`` rounds: a quarter of the memory).
 
@@ -230,7 +234,9 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
         raise ValueError(f"`dtype` must be 'float32' or 'uint8'; received {dtype!r}.")
     setting, post_filter = deblock_setting(model), post_filter_of(model)
 
-    def finished(images):  # the shipped codecs' deblocking filter and post-filter, on the decoded padded images
+    def finished(
+        images: np.ndarray,
+    ) -> np.ndarray:  # the shipped codecs' deblocking filter and post-filter, on the decoded padded images
         if setting is not None:
             deblock(images, *setting, in_place=True)
         return post_filter(images) if post_filter is not None else images
@@ -253,6 +259,6 @@ def iter_decompress(model, data, prior=None, dtype="float32"):
             yield from (to_uint8(images) if dtype == "uint8" else images)
 
 
-def decompress(model, data, prior=None):
+def decompress(model: Any, data: bytes, prior: Any = None) -> np.ndarray:
     """The bytes of a file -> images float32 ``(N, H, W, C)`` in [0, 1]."""
     return np.stack(list(iter_decompress(model, data, prior)))

@@ -4,13 +4,15 @@ Each dimension of each latent vector (of every codebook) is one symbol, its leve
 index in ``[0, L_i)``; a spatial grid of latents gives symbols ``(N, h, w, D)``.
 """
 
+from typing import Any
+
 import numpy as np
 
 from keras_fsq.compression.container import weights_fingerprint
 from keras_fsq.compression.dct_engine import DCTEngine
 
 
-def coded_quantizer(model):
+def coded_quantizer(model: Any) -> Any:
     """The model's quantizer when its indices split into symbols (the quantizer contract's
     ``alphabet_sizes``: FSQ, LFQ, BSQ), or a ValueError naming what it has instead."""
     if model.quantizer.alphabet_sizes is None:
@@ -20,25 +22,25 @@ def coded_quantizer(model):
     return model.quantizer
 
 
-def symbol_levels(model):
+def symbol_levels(model: Any) -> list[int]:
     """The alphabet size of each symbol of one latent position (``Quantizer.position_alphabet``)."""
     if isinstance(model, DCTEngine):
         return model.position_alphabet
     return coded_quantizer(model).position_alphabet
 
 
-def model_fingerprint(model):
+def model_fingerprint(model: Any) -> bytes:
     """First 8 bytes of SHA-256 over every weight's shape and float32 bytes (the same on every backend)."""
     if isinstance(model, DCTEngine):
         return model.fingerprint
     return weights_fingerprint(model.get_weights())
 
 
-def spatial_rank(model):
+def spatial_rank(model: Any) -> int:
     return 1 if model.downsampling_factor is None else 2
 
 
-def symbol_grid(model, indices):
+def symbol_grid(model: Any, indices: np.ndarray) -> np.ndarray:
     """``model.encode`` indices -> symbols ``(N, h, w, D)`` uint8 (a global latent is one row).
 
     A spatial grid is converted 64 rows at a time: the int32 symbols of a large
@@ -57,7 +59,7 @@ def symbol_grid(model, indices):
     return np.concatenate(grids, axis=1)
 
 
-def indices_of(model, grid, index_shape):
+def indices_of(model: Any, grid: np.ndarray, index_shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of ``symbol_grid``: symbols ``(N, h, w, D)`` -> indices of shape ``(N,) + index_shape[1:]``."""
     import keras
 

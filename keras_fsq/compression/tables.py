@@ -28,14 +28,19 @@ import hashlib
 import importlib.resources
 import json
 import math
+import os
 import pathlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_fsq import presets
 from keras_fsq.compression.contexts import COUNTED_CONTEXTS, KINDS, TWO_PASS
 from keras_fsq.compression.contexts import TABLE_CONTEXTS as CONTEXTS
 from keras_fsq.compression.symbols import coded_quantizer, symbol_grid, symbol_levels
+from keras_fsq.types import Config
 
 PRIOR_TOTAL = 2**16  # a learned prior's probabilities, as counts out of this
 UNIFORM_FLOOR = 2.0**-8
@@ -57,7 +62,14 @@ class EntropyModel:
     residual of a median prediction (``keras_fsq.compression.neighbours``).
     """
 
-    def __init__(self, levels, counts, context="none", activity_buckets=None, predicted=()):
+    def __init__(
+        self,
+        levels: Sequence[int],
+        counts: ArrayLike,
+        context: str = "none",
+        activity_buckets: int | None = None,
+        predicted: Iterable[int] = (),
+    ) -> None:
         if context not in CONTEXTS:
             raise ValueError(f"`context` must be one of {CONTEXTS}; received {context!r}.")
         self.kind = KINDS[context]
@@ -80,18 +92,18 @@ class EntropyModel:
                 f"{counts.shape}."
             )
         self.counts = counts
-        levels = np.asarray(self.levels)[:, None, None]
-        valid = np.arange(max_level)[None, None, :] < levels
+        level_column = np.asarray(self.levels)[:, None, None]
+        valid = np.arange(max_level)[None, None, :] < level_column
         # Laplace smoothing keeps every valid level codable; the uniform floor
         # bounds how many symbols a payload bit can carry (see the module doc).
         smoothed = np.where(valid, counts + 1, 0).astype("float64")
         smoothed /= smoothed.sum(axis=-1, keepdims=True)
         self._smoothed = smoothed
-        self._probabilities = np.where(valid, (1 - UNIFORM_FLOOR) * smoothed + UNIFORM_FLOOR / levels, 0.0)
+        self._probabilities = np.where(valid, (1 - UNIFORM_FLOOR) * smoothed + UNIFORM_FLOOR / level_column, 0.0)
         self._level_rows: dict[int, np.ndarray] = {}
 
     @classmethod
-    def for_model(cls, model, fingerprint=None):
+    def for_model(cls, model: Any, fingerprint: bytes | None = None) -> "EntropyModel":
         """The prior a model codes with by default: a shipped codec's coding table (a codec folder's own,
         ``keras_fsq.codec_folders``), else its learned ``prior``
         if it has one, else its FSQ's level usage; a quantizer that keeps none (LFQ, BSQ) codes under a
@@ -113,7 +125,7 @@ class EntropyModel:
         return cls(levels, np.zeros((len(levels), 1, max(levels)), "int64"))
 
     @classmethod
-    def from_prior(cls, model):
+    def from_prior(cls, model: Any) -> "EntropyModel":
         """The model's learned ``CategoricalPrior``, its probabilities floored to counts out of ``PRIOR_TOTAL``."""
         prior = model.prior
         if prior.levels != symbol_levels(model):
@@ -129,14 +141,14 @@ class EntropyModel:
         return cls(prior.levels, counts, prior.context, buckets)
 
     @classmethod
-    def shipped(cls, preset):
+    def shipped(cls, preset: str) -> "EntropyModel":
         """The coding table that ships with ``preset`` (its ``coding_prior`` file in ``weights/``), counted on its
         training images by ``experiments/fit_codec_priors.py``. Read and built once per process: a
         folder of files codes with one table (an ``EntropyModel`` is not changed after it is built)."""
-        return shipped_table(presets.resolve(preset).coding_prior)
+        return shipped_table(str(presets.resolve(preset).coding_prior))
 
     @classmethod
-    def from_level_usage(cls, model, total=2**16):
+    def from_level_usage(cls, model: Any, total: int = 2**16) -> "EntropyModel":
         """The factorized prior of the FSQ layer's EMA level usage (no extra data needed)."""
         quantizer = coded_quantizer(model)
         if not getattr(quantizer, "track_usage", False):
@@ -151,7 +163,7 @@ class EntropyModel:
         return cls(symbol_levels(model), counts)
 
     @classmethod
-    def fit(cls, model, images, context="left", batch_size=64):
+    def fit(cls, model: Any, images: np.ndarray, context: str = "left", batch_size: int = 64) -> "EntropyModel":
         """Count each dimension's levels (given ``context``: one of ``COUNTED_CONTEXTS``) over
         ``model.encode(images)``; see ``count``."""
         cls._check_counted(context)
@@ -159,7 +171,7 @@ class EntropyModel:
         return cls.count(symbol_levels(model), [grid], context)
 
     @staticmethod
-    def _check_counted(context):
+    def _check_counted(context: str) -> None:
         if context not in COUNTED_CONTEXTS:
             raise ValueError(
                 f"`context` must be one of {COUNTED_CONTEXTS} (a checkerboard prior is learned in training); "
@@ -167,7 +179,13 @@ class EntropyModel:
             )
 
     @classmethod
-    def count(cls, levels, grids, context="left", predicted=None):
+    def count(
+        cls,
+        levels: Sequence[int],
+        grids: Iterable[np.ndarray],
+        context: str = "left",
+        predicted: Iterable[int] | None = None,
+    ) -> "EntropyModel":
         """The table of the symbol ``grids`` (an iterable of ``(N, h, w, d)`` arrays: images of any sizes).
 
         ``"neighbours"``: each dimension is counted both ways (levels, and
@@ -186,7 +204,9 @@ class EntropyModel:
         return cls._counted(levels, grids, context, predicted)
 
     @classmethod
-    def _counted(cls, levels, grids, context, predicted):
+    def _counted(
+        cls, levels: Sequence[int], grids: list[np.ndarray], context: str, predicted: Iterable[int]
+    ) -> "EntropyModel":
         """The table of ``grids`` under ``context`` with these ``predicted`` dimensions: counts of what it codes."""
         contexts = KINDS[context].count(max(levels), None)
         table = cls(levels, np.zeros((len(levels), contexts, max(levels)), "int64"), context, None, predicted)
@@ -198,23 +218,23 @@ class EntropyModel:
         return cls(levels, table.counts, context, None, predicted)
 
     @functools.cached_property
-    def bits(self):
+    def bits(self) -> np.ndarray:
         """``-log2 P_i(level | context)``, shape ``(d, contexts, max L)``: what each symbol costs under the table
         (the per-image powers aside); 0 past ``L_i``, where nothing is ever coded. Computed once (a table is
         not changed after it is built)."""
         return -np.log2(np.where(self._probabilities > 0, self._probabilities, 1.0))
 
-    def code_length(self):
+    def code_length(self) -> np.ndarray:
         """Bits per dimension ``(d,)`` of the symbols this table was counted from, coded under it."""
         return (self.counts * self.bits).sum(axis=(1, 2))
 
     @functools.cached_property
-    def fingerprint(self):
+    def fingerprint(self) -> bytes:
         described = [self.levels, self.context, self.activity_buckets] + ([self.predicted] if self.predicted else [])
         digest = hashlib.sha256(json.dumps(described).encode() + self.counts.tobytes())
         return digest.digest()[:8]
 
-    def coded_symbols(self, grid, mask):
+    def coded_symbols(self, grid: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What the coder codes at the True positions of the ``(h, w)`` ``mask`` of ``grid`` ``(N, h, w, d)``:
         ``(symbols, contexts)``, both ``(N, positions, d)`` int64 (positions row-major, as ``grid[:, mask]``).
         The symbols are the levels, except a neighbours table's predicted dimensions: residuals
@@ -224,23 +244,23 @@ class EntropyModel:
         contexts, shifts = self.contexts_and_shifts(grid, mask)
         return (symbols if shifts is None else np.mod(symbols - shifts, self.levels)), contexts
 
-    def contexts_and_shifts(self, grid, mask):
+    def contexts_and_shifts(self, grid: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Any]:
         """``(contexts, shifts)`` at ``mask``'s positions, both ``(N, positions, d)``: a symbol ``s`` is coded
         as ``(s - shift) mod L`` under its context; ``shifts`` is None when every symbol is coded as it is
         (all but a neighbours table with predicted dimensions). Reads only earlier passes, and under
         ``"neighbours_bands"`` the earlier groups of the same pass (``reads_earlier_groups``)."""
         return self.kind.contexts_and_shifts(self, grid, mask)
 
-    def contexts(self, grid, mask):
+    def contexts(self, grid: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Context index ``(N, positions, d)`` int64 of each dimension at ``mask``'s positions."""
         return self.contexts_and_shifts(grid, mask)[0]
 
-    def passes(self, rows, columns):
+    def passes(self, rows: int, columns: int) -> Iterable[np.ndarray]:
         """Boolean ``(rows, columns)`` masks of the positions coded together, in coding order (an iterable,
         made as it is read: a column or a diagonal at a time)."""
         return self.kind.passes(rows, columns)
 
-    def pass_blocks(self, rows, columns):
+    def pass_blocks(self, rows: int, columns: int) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
         """``(block, passes)``: the ``passes`` in consecutive runs of at least ``BLOCK_POSITIONS`` positions
         (the last may hold fewer), ``block`` the mask of a run's positions. Contexts read only earlier
         passes, so an encoder, which knows every symbol, computes a block's at once in bounded memory."""
@@ -255,31 +275,33 @@ class EntropyModel:
             yield block, run
 
     @property
-    def reads_earlier_groups(self):
+    def reads_earlier_groups(self) -> bool:
         """Whether a symbol's context reads the groups (``dimension_groups``) coded before its own at the same
         position: the decoder then reads the contexts of a pass again before each group."""
         return self.kind.reads_earlier_groups
 
-    def dimension_groups(self):
+    def dimension_groups(self) -> list[np.ndarray]:
         """The dimensions coded in one call of the range coder per pass, in coding order: each alone, except
         under a neighbours table, whose many short passes code all dimensions of one ``L`` together."""
         return self.kind.dimension_groups(self.levels)
 
-    def _rows_of_level(self, level):
+    def _rows_of_level(self, level: int) -> np.ndarray:
         """``P_i(. | c)`` cut to ``level`` values, ``(d * contexts, level)`` contiguous: rows ``i * contexts + c``
         gathered in one ``np.take`` (kept per level: a table is not changed after it is built)."""
         if level not in self._level_rows:
             self._level_rows[level] = np.ascontiguousarray(self._probabilities[:, :, :level]).reshape(-1, level)
         return self._level_rows[level]
 
-    def smoothed_rows(self, level):
+    def smoothed_rows(self, level: int) -> np.ndarray:
         """The smoothed probabilities before the floor, laid out as ``_rows_of_level``: what online adaptation
         (``keras_fsq.compression.online``) starts from."""
         if -level not in self._level_rows:
             self._level_rows[-level] = np.ascontiguousarray(self._smoothed[:, :, :level]).reshape(-1, level)
         return self._level_rows[-level]
 
-    def rows(self, dims, contexts, powers=None, cache=None):
+    def rows(
+        self, dims: np.ndarray, contexts: np.ndarray, powers: np.ndarray | None = None, cache: dict | None = None
+    ) -> np.ndarray:
         """Rows of ``P_dims(. | contexts)`` for symbols of the dimensions ``dims`` (1-D, one ``L`` for all),
         under ``contexts`` and ``powers`` (1-D, ``powers`` optional as in ``probabilities``), ``(M, L)``.
 
@@ -299,7 +321,7 @@ class EntropyModel:
                 rows[chosen] = cache[key][contexts[chosen]]
         return np.ascontiguousarray(rows)
 
-    def probabilities(self, dim, contexts, powers=None):
+    def probabilities(self, dim: int, contexts: np.ndarray, powers: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``P_dim(. | contexts)``, shape ``contexts.shape + (L_dim,)``, float64.
 
         ``powers`` (same shape as ``contexts``, optional): each symbol's power ``k``
@@ -313,7 +335,7 @@ class EntropyModel:
                 rows[chosen] = self.power_rows(dim, used, power)[inverse]
         return np.ascontiguousarray(rows)  # constriction needs contiguous rows
 
-    def power_rows(self, dim, contexts, power):
+    def power_rows(self, dim: int, contexts: np.ndarray, power: int) -> np.ndarray:
         """``P_dim(. | c)^t`` renormalised and mixed with the uniform floor, for the ``contexts`` ``c``
         (1-D) and ``t = power / 4``, ``power`` in ``1 .. ADAPTIVE_POWERS``; shape ``(len(contexts), L_dim)``.
 
@@ -328,7 +350,7 @@ class EntropyModel:
                 return rows
         raise ValueError(f"`power` must be in [1, {ADAPTIVE_POWERS}]; received {power!r}.")
 
-    def power_sweep(self, dim, contexts):
+    def power_sweep(self, dim: int, contexts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """``(k, power_rows(dim, contexts, k))`` for ``k = 1 .. ADAPTIVE_POWERS`` in turn: one table in memory."""
         levels = self.levels[dim]
         quarter = np.sqrt(np.sqrt(self._smoothed[dim, contexts, :levels]))
@@ -337,7 +359,7 @@ class EntropyModel:
             yield k, (1 - UNIFORM_FLOOR) * powered / powered.sum(axis=-1, keepdims=True) + UNIFORM_FLOOR / levels
             powered = powered * quarter
 
-    def choose_powers(self, chunk):
+    def choose_powers(self, chunk: np.ndarray) -> np.ndarray:
         """The encoder's choice, per image of ``chunk`` ``(n, h, w, d)`` and dimension: the power ``k``
         (``power_rows``) that codes it in the fewest bits, shape ``(n, d)``; all 0 for an image where
         coding the choices (``ADAPTIVE_CHOICE_BITS`` each) costs more than they save."""
@@ -364,7 +386,7 @@ class EntropyModel:
         adapted = np.take_along_axis(bits, best[..., None], -1)[..., 0].sum(-1) + dims * ADAPTIVE_CHOICE_BITS
         return np.where((adapted < bits[..., 0].sum(-1))[:, None], best, 0)
 
-    def to_json(self):
+    def to_json(self) -> str:
         """The table as JSON; the counts sparse (``counts_shape``, and the flat positions ``counts_at`` of the
         non-zero ``counts_values``): a table of band contexts is mostly zeros, and reads back in milliseconds."""
         at = np.flatnonzero(self.counts)
@@ -381,7 +403,7 @@ class EntropyModel:
         )
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "EntropyModel":
         """A table from ``to_json``'s text, or from an earlier one whose ``counts`` are nested lists."""
         try:
             config = json.loads(text)
@@ -396,7 +418,7 @@ class EntropyModel:
             raise ValueError(f"Not an EntropyModel JSON: {error}") from error
 
 
-def _dense_counts(config):
+def _dense_counts(config: Config) -> np.ndarray:
     """The counts array of a sparse table's JSON, its size bounded (``MAX_TABLE_ENTRIES``) before it is made."""
     shape = [int(side) for side in config["counts_shape"]]
     if len(shape) != 3 or min(shape) < 1 or math.prod(shape) > MAX_TABLE_ENTRIES:
@@ -410,12 +432,12 @@ def _dense_counts(config):
     return counts.reshape(shape)
 
 
-def shipped_table(name, folder=None):
+def shipped_table(name: str, folder: str | None = None) -> "EntropyModel":
     """The ``EntropyModel`` of the coding table file ``name``: shipped in ``keras_fsq/weights``, or in a
     codec ``folder`` (``keras_fsq.codec_folders``). Read once per process (a folder's again when its file
     changes)."""
     if folder is None:
-        return _read_table(importlib.resources.files("keras_fsq") / "weights" / name)
+        return _read_table(pathlib.Path(str(importlib.resources.files("keras_fsq") / "weights" / name)))
     path = pathlib.Path(folder) / name
     if not path.is_file():
         raise ValueError(f"{folder} is not a codec folder: it lacks {name}.")
@@ -423,7 +445,7 @@ def shipped_table(name, folder=None):
     return _read_table(path, (stat.st_mtime_ns, stat.st_size))
 
 
-def write_table_file(path, table):
+def write_table_file(path: str | os.PathLike, table: "EntropyModel") -> None:
     """Write ``table`` as the gzipped JSON ``shipped_table`` reads (no timestamp: the same table, the same bytes)."""
     pathlib.Path(path).write_bytes(gzip.compress(table.to_json().encode("utf-8"), mtime=0))
 
@@ -432,7 +454,7 @@ MAX_TABLE_TEXT = 2**28  # a coding table's JSON is read up to this many bytes (t
 
 
 @functools.lru_cache(maxsize=None)
-def _read_table(path, version=None):
+def _read_table(path: Any, version: tuple[int, int] | None = None) -> "EntropyModel":
     """The table in gzipped JSON file ``path`` (``version``: what tells a changed file from the one read);
     ``ValueError`` naming the file when it is not one."""
     try:

@@ -16,14 +16,18 @@ nats as the one-index head's cross-entropy.
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_fsq.maskgit.sampler import generate_tokens as sample_token_grids
 from keras_fsq.maskgit.settings import SamplingSettings
 from keras_fsq.quantizers.fsq import mixed_radix_basis
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
@@ -35,7 +39,7 @@ MAX_IMAGE_ACTIVATION_BYTES = 2**28  # one image's activations (``activation_byte
 class TransformerBlock(keras.layers.Layer):
     """Pre-norm transformer block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))`` (GELU, ``mlp_ratio`` x wider)."""
 
-    def __init__(self, width, heads, mlp_ratio=4, dropout=0.0, **kwargs):
+    def __init__(self, width: int, heads: int, mlp_ratio: int = 4, dropout: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.width, self.heads = positive_int(width, "width"), positive_int(heads, "heads")
         self.mlp_ratio, self.dropout = positive_int(mlp_ratio, "mlp_ratio"), float(dropout)
@@ -50,22 +54,22 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_out = keras.layers.Dense(self.width, name="mlp_out")
         self.drop = keras.layers.Dropout(self.dropout)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         self.attention_norm.build(input_shape)
         self.attention.build(input_shape, input_shape)
         self.mlp_norm.build(input_shape)
         self.mlp_in.build(input_shape)
         self.mlp_out.build(tuple(input_shape[:-1]) + (self.width * self.mlp_ratio,))
 
-    def call(self, x, training=None):
+    def call(self, x: Tensor, training: Optional[bool] = None) -> Tensor:
         normed = self.attention_norm(x)
         x = x + self.drop(self.attention(normed, normed, training=training), training=training)
         return x + self.drop(self.mlp_out(self.mlp_in(self.mlp_norm(x))), training=training)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "width": self.width,
@@ -103,20 +107,20 @@ class MaskGIT(keras.Model):
 
     def __init__(
         self,
-        vocabulary_size,
-        grid_shape,
-        num_classes=0,
-        width=256,
-        depth=4,
-        heads=4,
-        mlp_ratio=4,
-        dropout=0.1,
-        class_dropout=0.1,
-        factorized_levels=None,
-        tokenizer=None,
-        seed=None,
-        **kwargs,
-    ):
+        vocabulary_size: int,
+        grid_shape: Sequence[int],
+        num_classes: int = 0,
+        width: int = 256,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: int = 4,
+        dropout: float = 0.1,
+        class_dropout: float = 0.1,
+        factorized_levels: Sequence[int] | None = None,
+        tokenizer: Any = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.vocabulary_size = positive_int(vocabulary_size, "vocabulary_size", minimum=2)
         self.grid_shape = tuple(positive_int(side, "grid_shape") for side in grid_shape)
@@ -157,7 +161,7 @@ class MaskGIT(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.accuracy_tracker = keras.metrics.Mean(name="masked_accuracy")
 
-    def _factorized_levels(self, levels):
+    def _factorized_levels(self, levels: Sequence[int] | None) -> list[int] | None:
         if levels is None:
             return None
         levels = [positive_int(level, "factorized_levels", minimum=2) for level in levels]
@@ -169,11 +173,11 @@ class MaskGIT(keras.Model):
         return levels
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Logits per position: ``vocabulary_size``, or ``sum(factorized_levels)`` with factorized heads."""
         return self.vocabulary_size if self.factorized_levels is None else sum(self.factorized_levels)
 
-    def symbol_groups(self):
+    def symbol_groups(self) -> list[tuple[int, int, int]]:
         """``(offset, size, weight)`` of each softmax in a position's logits: where its logits start, how many
         values its symbol takes and the symbol's weight in the token (``token // weight % size`` is the
         symbol); one group ``(0, vocabulary_size, 1)``, or one per factorized symbol."""
@@ -183,7 +187,7 @@ class MaskGIT(keras.Model):
         weights = mixed_radix_basis(self.factorized_levels)
         return list(zip(offsets.tolist(), self.factorized_levels, weights.tolist()))
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Shape | None = None) -> None:
         sequence = (None, self.sequence_length + 1, self.width)
         self.token_embedding.build((None, self.sequence_length))
         self.class_embedding.build((None, 1))
@@ -197,7 +201,7 @@ class MaskGIT(keras.Model):
         self.final_norm.build(sequence)
         self.head.build(sequence)
 
-    def _inputs(self, inputs):
+    def _inputs(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         if isinstance(inputs, dict):
             tokens, labels = inputs["tokens"], inputs.get("labels")
         else:
@@ -207,7 +211,7 @@ class MaskGIT(keras.Model):
             labels = ops.full((ops.shape(tokens)[0],), self.null_class, dtype="int32")
         return tokens, ops.reshape(ops.cast(labels, "int32"), (-1,))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: Optional[bool] = None) -> Tensor:
         """``{"logits": (N, T, V), "mask": (N, T) bool}``; in training the tokens are masked first (the
         module doc), otherwise ``mask`` marks the ``[MASK]`` tokens of the input."""
         tokens, labels = self._inputs(inputs)
@@ -221,14 +225,14 @@ class MaskGIT(keras.Model):
             x = block(x, training=training)
         return {"logits": self.head(self.final_norm(x)[:, 1:]), "mask": mask}
 
-    def compute_output_spec(self, inputs, training=None):
+    def compute_output_spec(self, inputs: Tensor, training: Optional[bool] = None) -> Any:
         count = (inputs["tokens"] if isinstance(inputs, dict) else inputs).shape[0]
         return {
             "logits": keras.KerasTensor((count, self.sequence_length, self.output_size), dtype="float32"),
             "mask": keras.KerasTensor((count, self.sequence_length), dtype="bool"),
         }
 
-    def mask(self, tokens, labels):
+    def mask(self, tokens: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Training inputs from clean ``tokens`` ``(N, T)``: ``(masked tokens, labels after class dropout,
         mask)``; the mask ratio is drawn from the cosine schedule per example (at least one position)."""
         count = ops.shape(tokens)[0]
@@ -241,7 +245,14 @@ class MaskGIT(keras.Model):
         labels = ops.where(dropped, self.null_class, labels)
         return ops.where(mask, self.mask_token, tokens), labels, mask
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Tensor | None = None,
+        training: bool = True,
+    ) -> Tensor:
         """Negative log-likelihood of the true tokens of ``x`` at the masked positions, averaged over them
         (with factorized heads the sum of the symbols' cross-entropies)."""
         tokens, _ = self._inputs(x)
@@ -255,12 +266,12 @@ class MaskGIT(keras.Model):
         self.accuracy_tracker.update_state(ops.sum(correct * weights) / total)
         return ops.sum(losses * weights) / total
 
-    def token_logits(self, tokens, labels):
+    def token_logits(self, tokens: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Logits ``(N, T, output_size)`` (float32 NumPy) of token grids ``(N, T)`` (``[MASK]`` where unknown)."""
         inputs = {"tokens": np.asarray(tokens, "int32"), "labels": np.asarray(labels, "int32")}
         return np.asarray(self.predict_on_batch(inputs)["logits"], dtype="float32")  # compiled, unlike a call
 
-    def activation_bytes(self):
+    def activation_bytes(self) -> int:
         """Float32 bytes of one image's largest activations in a forward pass, ``T`` tokens:
         ``4 (3 heads T^2 + 2 mlp_ratio width T + 2 vocabulary_size T)`` (attention scores and their
         softmax, the MLP's hidden layer, the logits)."""
@@ -269,7 +280,15 @@ class MaskGIT(keras.Model):
             3 * self.heads * tokens**2 + 2 * self.mlp_ratio * self.width * tokens + 2 * self.vocabulary_size * tokens
         )
 
-    def generate_tokens(self, num_images, class_labels=None, seed=0, batch_size=250, settings=None, **changes):
+    def generate_tokens(
+        self,
+        num_images: int,
+        class_labels: ArrayLike | int | None = None,
+        seed: int = 0,
+        batch_size: int = 250,
+        settings: SamplingSettings | None = None,
+        **changes: Any,
+    ) -> np.ndarray:
         """MaskGIT's iterative parallel decoding (``keras_fsq.maskgit.sampler``): token grids
         ``(num_images, *grid_shape)``.
 
@@ -281,7 +300,15 @@ class MaskGIT(keras.Model):
         settings = (settings or SamplingSettings()).with_changes(**changes)
         return sample_token_grids(self, num_images, settings, class_labels, seed, batch_size)
 
-    def generate(self, num_images, class_labels=None, seed=0, batch_size=250, settings=None, **changes):
+    def generate(
+        self,
+        num_images: int,
+        class_labels: ArrayLike | int | None = None,
+        seed: int = 0,
+        batch_size: int = 250,
+        settings: SamplingSettings | None = None,
+        **changes: Any,
+    ) -> np.ndarray:
         """Images ``(num_images, H, W, C)`` in [0, 1]: ``generate_tokens`` decoded by the ``tokenizer``."""
         if self.tokenizer is None:
             raise ValueError("`generate` needs the model's `tokenizer` (an FSQVAE); use `generate_tokens` for tokens.")
@@ -289,13 +316,13 @@ class MaskGIT(keras.Model):
         return self.tokenizer.decode(tokens, batch_size=batch_size)
 
     @property
-    def prior_variables(self):
+    def prior_variables(self) -> list[Any]:
         """The variables of the transformer (not the tokenizer's): what a generator preset's file holds."""
         skip = {id(v) for v in self.tokenizer.variables} if self.tokenizer is not None else set()
         return [v for v in self.variables if id(v) not in skip]
 
     @classmethod
-    def for_tokenizer(cls, tokenizer, num_classes=0, factorized=False, **kwargs):
+    def for_tokenizer(cls, tokenizer: Any, num_classes: int = 0, factorized: bool = False, **kwargs: Any) -> "MaskGIT":
         """A MaskGIT over the token grid of ``tokenizer`` (an FSQVAE with one index per latent position);
         ``factorized``: with a head per symbol of its quantizer (``alphabet_sizes``: FSQ's levels)."""
         if tokenizer.downsampling_factor is None:
@@ -324,7 +351,7 @@ class MaskGIT(keras.Model):
         return model
 
     @classmethod
-    def from_preset(cls, name, load_weights=True):
+    def from_preset(cls, name: str, load_weights: bool = True) -> "MaskGIT":
         """Generator preset ``name`` (``keras_fsq.presets.GENERATORS``): its tokenizer preset with shipped
         weights, and the transformer with its own (``load_weights``; offline, shipped in the package)."""
         from keras_fsq import presets
@@ -340,7 +367,7 @@ class MaskGIT(keras.Model):
                 read_weights(model, file, optional=model.tokenizer.variables)
         return model
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
@@ -361,7 +388,7 @@ class MaskGIT(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Config) -> "MaskGIT":
         config = dict(config)
         if config.get("tokenizer") is not None:
             config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])

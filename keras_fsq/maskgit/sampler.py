@@ -11,15 +11,25 @@ twice with guidance).
 """
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from keras_fsq.maskgit.settings import SamplingSettings
 from keras_fsq.validation import positive_int
 
 ACTIVATION_BUDGET_BYTES = 2**29  # sampling batches hold at most this much (``generate_tokens`` lowers batch_size)
 
 
-def generate_tokens(model, num_images, settings, class_labels=None, seed=0, batch_size=250):
+def generate_tokens(
+    model: Any,
+    num_images: int,
+    settings: SamplingSettings,
+    class_labels: ArrayLike | int | None = None,
+    seed: int = 0,
+    batch_size: int = 250,
+) -> np.ndarray:
     """Token grids ``(num_images, *model.grid_shape)`` sampled from ``model`` (a ``MaskGIT``) with
     ``settings`` (``SamplingSettings``); ``class_labels`` as ``check_labels`` takes them."""
     num_images, batch_size = positive_int(num_images, "num_images"), positive_int(batch_size, "batch_size")
@@ -42,7 +52,7 @@ def generate_tokens(model, num_images, settings, class_labels=None, seed=0, batc
     return np.concatenate(batches).reshape((num_images, *model.grid_shape))
 
 
-def check_labels(model, class_labels, num_images):
+def check_labels(model: Any, class_labels: ArrayLike | int | None, num_images: int) -> np.ndarray | None:
     """``class_labels`` (one per image, one for all, or None: unconditional) as int32 ``(num_images,)`` or
     None; ``ValueError`` for labels out of ``[0, num_classes)`` or an unconditional model."""
     if class_labels is None:
@@ -61,10 +71,13 @@ def check_labels(model, class_labels, num_images):
     return labels.astype("int32")
 
 
-def sample_tokens(model, logits, temperature, rng):
+def sample_tokens(
+    model: Any, logits: np.ndarray, temperature: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Tokens ``(N, T)`` drawn from ``softmax(logits / temperature)`` (per symbol with factorized heads),
     and their log-probabilities."""
-    sampled, log_probability = 0, 0.0
+    sampled: Any = 0
+    log_probability: Any = 0.0
     for offset, size, weight in model.symbol_groups():
         group = (logits[..., offset : offset + size] / temperature).astype("float32")
         group -= group.max(axis=-1, keepdims=True)
@@ -78,7 +91,9 @@ def sample_tokens(model, logits, temperature, rng):
     return sampled, log_probability
 
 
-def decode_batch(model, labels, count, settings, rng):
+def decode_batch(
+    model: Any, labels: np.ndarray | None, count: int, settings: SamplingSettings, rng: np.random.Generator
+) -> np.ndarray:
     """``count`` token sequences ``(count, T)`` by the ``settings.steps`` steps of the module doc."""
     length, steps = model.sequence_length, settings.steps
     null = np.full(count, model.null_class, "int32")

@@ -2,8 +2,10 @@
 
 from keras import ops
 
+from keras_fsq.types import Tensor
 
-def symbol_grid(symbols, spatial_rank):
+
+def symbol_grid(symbols: Tensor, spatial_rank: int) -> Tensor:
     """Per-dimension symbols ``(N, *grid, [k,] d)`` as ``(N, h, w, D)``.
 
     ``grid`` is ``(h, w)``, or ``(n,)`` for a global latent (then ``h = 1``).

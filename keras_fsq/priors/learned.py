@@ -37,12 +37,16 @@ probabilities between grid points at the continuous symbol position ``p``
 maximum likelihood of the hard symbols (``bits``).
 """
 
+from collections.abc import Sequence
+from typing import Any, Optional
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_fsq.levels import validate_levels
 from keras_fsq.priors.contexts import PRIOR_CONTEXTS as CONTEXTS
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 RELAXATIONS = ("interpolate", "noise")
@@ -51,24 +55,26 @@ LOGIT_SCALE = 10.0
 MAX_TABLE_ENTRIES = 2**24  # 64 MiB of float32 logits
 
 
-def anchor_mask(height, width):
+def anchor_mask(height: int, width: int) -> np.ndarray:
     """``(height, width)`` bool array, True at the checkerboard's anchors (``(y + x)`` even), coded first."""
     return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
 
 
-def context_count(context, max_level, activity_buckets):
+def context_count(context: str, max_level: int, activity_buckets: int) -> int:
     """How many contexts a learned ``context`` has: its prior's table holds one row per context."""
     return {"none": 1, "checkerboard": 1 + max_level * activity_buckets, "activity": 1 + activity_buckets}[context]
 
 
-def contexts_of(symbols, levels, context, activity_buckets):
+def contexts_of(symbols: Tensor, levels: Sequence[int], context: str, activity_buckets: int) -> Tensor:
     """Context index of every symbol of ``symbols`` ``(N, h, w, d)`` under a learned ``context`` (int32)."""
     if context == "none":
         return ops.zeros(ops.shape(symbols), dtype="int32")
     return checkerboard_contexts(symbols, levels, activity_buckets, mean_level=context == "checkerboard")
 
 
-def checkerboard_contexts(symbols, levels, activity_buckets, mean_level=True):
+def checkerboard_contexts(
+    symbols: Tensor, levels: Sequence[int], activity_buckets: int, mean_level: bool = True
+) -> Tensor:
     """Context index of every position of ``symbols`` ``(N, h, w, d)`` (int32), same shape; 0 at anchors.
 
     ``1 + m K + b`` (see the module doc), or ``1 + b`` without ``mean_level``.
@@ -76,8 +82,8 @@ def checkerboard_contexts(symbols, levels, activity_buckets, mean_level=True):
     Reads only anchors' symbols, so a decoder holding the anchors computes the
     same contexts. Integer arithmetic in ``keras.ops``: identical on every backend.
     """
-    levels = np.asarray(levels, dtype="int32")
-    centre = ops.convert_to_tensor((levels - 1) // 2, dtype="int32")
+    level_array = np.asarray(levels, dtype="int32")
+    centre = ops.convert_to_tensor((level_array - 1) // 2, dtype="int32")
     symbols = ops.cast(symbols, "int32")
     height, width = symbols.shape[1], symbols.shape[2]
     anchors = ops.convert_to_tensor(anchor_mask(height, width)[None, :, :, None])
@@ -88,7 +94,7 @@ def checkerboard_contexts(symbols, levels, activity_buckets, mean_level=True):
     neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
     level_sum = ops.add(ops.sum(ops.stack(neighbours), axis=0), 4 * centre)
     mean_level_of_neighbours = ops.floor_divide(ops.add(level_sum, 2), 4)
-    odd = ops.convert_to_tensor((levels - 1) % 2, dtype="int32")  # |2 s - (L - 1)| = |2 (s - centre) - odd|
+    odd = ops.convert_to_tensor((level_array - 1) % 2, dtype="int32")  # |2 s - (L - 1)| = |2 (s - centre) - odd|
     magnitude = [ops.abs(ops.subtract(ops.multiply(n, 2), odd)) for n in neighbours]
     activity = ops.sum(ops.sum(ops.stack(magnitude), axis=0), axis=-1, keepdims=True)
     bucket = sum(ops.cast(ops.greater_equal(activity, 2**k - 1), "int32") for k in range(1, activity_buckets))
@@ -118,8 +124,14 @@ class CategoricalPrior(keras.layers.Layer):
     """
 
     def __init__(
-        self, levels, context="checkerboard", activity_buckets=12, relaxation="interpolate", seed=None, **kwargs
-    ):
+        self,
+        levels: Sequence[int],
+        context: str = "checkerboard",
+        activity_buckets: int = 12,
+        relaxation: str = "interpolate",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.levels = validate_levels(levels, max_codebook_size=None)  # one symbol per level, no flat index
         if context not in CONTEXTS:
@@ -140,7 +152,7 @@ class CategoricalPrior(keras.layers.Layer):
         self._invalid = np.where(valid, 0.0, -1e9).astype("float32")[:, None, :]  # (d, 1, max L)
         self.seed_generator = keras.random.SeedGenerator(seed) if relaxation == "noise" else None
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Shape | None = None) -> None:
         self.scaled_logits = self.add_weight(
             shape=(len(self.levels), self.num_contexts, self.max_level),
             initializer="zeros",
@@ -149,19 +161,19 @@ class CategoricalPrior(keras.layers.Layer):
         )
 
     @property
-    def logits(self):
+    def logits(self) -> Tensor:
         """``logits[c, k, s]``: ``P_c(s | k) = softmax(logits[c, k, :L_c])``."""
         return ops.multiply(self.scaled_logits, LOGIT_SCALE)
 
-    def log2_probabilities(self):
+    def log2_probabilities(self) -> Tensor:
         """``log2 P_c(s | k)``, shape ``(d, contexts, max L)``; ``-inf``-like past ``L_c``."""
         return ops.divide(ops.log_softmax(ops.add(self.logits, self._invalid), axis=-1), LOG2)
 
-    def contexts(self, symbols):
+    def contexts(self, symbols: Tensor) -> Tensor:
         """Context index per position and dimension of ``symbols`` ``(N, h, w, d)``."""
         return contexts_of(symbols, self.levels, self.context, self.activity_buckets)
 
-    def call(self, symbols, positions=None, training=None):
+    def call(self, symbols: Tensor, positions: Tensor | None = None, training: Optional[bool] = None) -> Tensor:
         symbols = ops.cast(symbols, "int32")
         # log2 P_c(s | k) sits at ((c K + k) max L + s) of the flat table: one gather per symbol.
         table = ops.reshape(self.log2_probabilities(), (-1,))
@@ -188,10 +200,10 @@ class CategoricalPrior(keras.layers.Layer):
             log2_p = ops.divide(ops.log(ops.maximum(mixed, 1e-12)), LOG2)
         return ops.negative(ops.sum(ops.reshape(log2_p, (ops.shape(log2_p)[0], -1)), axis=-1))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return (input_shape[0],)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             **super().get_config(),
             "levels": self.levels,
@@ -202,7 +214,7 @@ class CategoricalPrior(keras.layers.Layer):
         }
 
 
-def check_prior(prior, quantizer):
+def check_prior(prior: Any, quantizer: Any) -> None:
     """A prior must be a CategoricalPrior over exactly the FSQ's symbols (levels repeated per codebook)."""
     from keras_fsq.quantizers import FSQ
 

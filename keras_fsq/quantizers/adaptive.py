@@ -6,6 +6,8 @@ distortion, fitted from measured distortions).
 """
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import keras
 import numpy as np
@@ -14,11 +16,12 @@ from keras import ops
 from keras_fsq.levels import MAX_INDEX
 from keras_fsq.quantizers.base import Quantizer, checked_indices
 from keras_fsq.quantizers.fsq import FSQ, validate_ladder
+from keras_fsq.types import Config, Shape, Tensor
 
 GATE_TRAINING = ("rate_distortion", "straight_through")
 
 
-def _with_bias(features):
+def _with_bias(features: Tensor) -> Tensor:
     return ops.concatenate([features, ops.ones_like(features[..., :1])], axis=-1)
 
 
@@ -29,7 +32,7 @@ class LogitGate(keras.layers.Layer):
     ``standardize`` is a BatchNormalization without scale or offset (momentum 0.9).
     """
 
-    def __init__(self, num_rungs, **kwargs):
+    def __init__(self, num_rungs: int, **kwargs: Any) -> None:
         kwargs["dtype"] = "float32"  # it steers quantization, which computes in float32 (also under mixed precision)
         super().__init__(**kwargs)
         self.num_rungs = int(num_rungs)
@@ -38,17 +41,17 @@ class LogitGate(keras.layers.Layer):
         )
         self.dense = keras.layers.Dense(self.num_rungs, dtype="float32", name="dense")
 
-    def build(self, feature_shape):
+    def build(self, feature_shape: Shape) -> None:
         self.norm.build(feature_shape)
         self.dense.build(feature_shape)
 
-    def call(self, features, training=None):
+    def call(self, features: Tensor, training: Optional[bool] = None) -> Tensor:
         return self.dense(self.norm(features, training=training))
 
-    def compute_output_shape(self, feature_shape):
+    def compute_output_shape(self, feature_shape: Shape) -> Shape:
         return tuple(feature_shape[:-1]) + (self.num_rungs,)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.pop("dtype", None)
         return {**config, "num_rungs": self.num_rungs}
@@ -62,28 +65,28 @@ class RateDistortionGate(keras.layers.Layer):
     and ``C`` (of ``x log(D)^T``); ``log D_r(x) = x W``, ``W = (G + 1e-4 I)^-1 C``.
     """
 
-    def __init__(self, num_rungs, decay=0.9, **kwargs):
+    def __init__(self, num_rungs: int, decay: float = 0.9, **kwargs: Any) -> None:
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if not 0 <= decay < 1:
             raise ValueError(f"`decay` must be in [0, 1); received {decay}.")
         self.num_rungs, self.decay = int(num_rungs), float(decay)
 
-    def build(self, feature_shape):
+    def build(self, feature_shape: Shape) -> None:
         size = feature_shape[-1] + 1
         self.gram = self.add_weight(shape=(size, size), initializer="zeros", trainable=False, name="gram")
         self.cross = self.add_weight(shape=(size, self.num_rungs), initializer="zeros", trainable=False, name="cross")
 
-    def predicted_log_distortion(self, features):
+    def predicted_log_distortion(self, features: Tensor) -> Tensor:
         """``[features, 1] W``, shape ``(batch, R)``."""
         weights = ops.solve(ops.add(self.gram, 1e-4 * ops.eye(self.gram.shape[0])), self.cross)
         return ops.matmul(_with_bias(features), weights)
 
-    def call(self, features, rate_penalty):
+    def call(self, features: Tensor, rate_penalty: Tensor) -> Tensor:
         """``-(predicted D_r + rate_penalty_r)``: what the gate maximizes."""
         return ops.negative(ops.add(ops.exp(self.predicted_log_distortion(features)), rate_penalty))
 
-    def update(self, features, log_distortions):
+    def update(self, features: Tensor, log_distortions: Tensor) -> None:
         """``G <- decay G + (1 - decay) mean_i x_i x_i^T``; ``C <- decay C + (1 - decay) mean_i x_i log(D_i)^T``."""
         x = _with_bias(features)
         batch = ops.cast(ops.shape(x)[0], "float32")
@@ -92,10 +95,10 @@ class RateDistortionGate(keras.layers.Layer):
         self.gram.assign(self.decay * self.gram + (1 - self.decay) * gram)
         self.cross.assign(self.decay * self.cross + (1 - self.decay) * cross)
 
-    def compute_output_shape(self, feature_shape):
+    def compute_output_shape(self, feature_shape: Shape) -> Shape:
         return tuple(feature_shape[:-1]) + (self.num_rungs,)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.pop("dtype", None)
         return {**config, "num_rungs": self.num_rungs, "decay": self.decay}
@@ -139,16 +142,16 @@ class AdaptiveFSQ(Quantizer):
 
     def __init__(
         self,
-        ladder,
-        per_position=False,
-        rate_weight=0.001,
-        exploration=0.25,
-        gate_training="rate_distortion",
-        temperature=1.0,
-        eps=1e-3,
-        seed=None,
-        **kwargs,
-    ):
+        ladder: Sequence[Sequence[int]],
+        per_position: bool = False,
+        rate_weight: float = 0.001,
+        exploration: float = 0.25,
+        gate_training: str = "rate_distortion",
+        temperature: float = 1.0,
+        eps: float = 1e-3,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.ladder = validate_ladder(ladder)
         if not rate_weight >= 0:
@@ -183,27 +186,27 @@ class AdaptiveFSQ(Quantizer):
         self._code_bits = np.log2(sizes).astype("float32")
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         return len(self.ladder[0])
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         return int(sum(math.prod(levels) for levels in self.ladder))
 
     @property
-    def num_rungs(self):
+    def num_rungs(self) -> int:
         return len(self.ladder)
 
     @property
-    def learns_from_distortion(self):
+    def learns_from_distortion(self) -> bool:
         return self.gate_training == "rate_distortion"
 
-    def schedule_variables(self):
+    def schedule_variables(self) -> dict:
         return {
             f"rung_{r}/{name}": v for r, rung in enumerate(self.rungs) for name, v in rung.schedule_variables().items()
         }
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
         for rung in self.rungs:
             rung.build(input_shape)
@@ -211,7 +214,7 @@ class AdaptiveFSQ(Quantizer):
         features = self.code_dim if per_vector else 2 * self.code_dim
         self.gate.build((None,) * (len(input_shape) - 1 if per_vector else 1) + (features,))
 
-    def _gate_features(self, z):
+    def _gate_features(self, z: Tensor) -> Tensor:
         """Per image ``[mean_p u, log std_p u]``; per latent vector ``u``; ``u = tanh(z / T)``."""
         u = ops.tanh(ops.divide(z, self.rungs[0].temperature))  # bounded, as FSQ sees it
         if self.per_position or len(z.shape) == 2:
@@ -221,28 +224,28 @@ class AdaptiveFSQ(Quantizer):
         variance = ops.mean(ops.square(u - ops.expand_dims(mean, positions)), axis=positions)
         return ops.concatenate([mean, 0.5 * ops.log(variance + 1e-6)], axis=-1)
 
-    def _rate_per_vector(self, positions):
+    def _rate_per_vector(self, positions: int) -> Tensor:
         """Bits per latent vector of each rung, side information included, shape (R,)."""
         return self._code_bits + self._side_bits / positions
 
-    def predicted_log_distortion(self, z):
+    def predicted_log_distortion(self, z: Tensor) -> Tensor:
         """The least-squares gate's ``log D_r`` for latents ``z``, shape (batch, R)."""
         return self.gate.predicted_log_distortion(self._gate_features(z))
 
-    def rung_preferences(self, z, training=False):
+    def rung_preferences(self, z: Tensor, training: bool = False) -> Tensor:
         """What the gate maximizes: its logits, or ``-(predicted D_r + rate_weight * rate_r)``."""
         if isinstance(self.gate, LogitGate):
             return self.gate(self._gate_features(z), training=training)
         positions = math.prod(z.shape[1:-1])
         return self.gate(self._gate_features(z), self.rate_weight * self._rate_per_vector(positions))
 
-    def _broadcast_choice(self, choice, z):
+    def _broadcast_choice(self, choice: Tensor, z: Tensor) -> Tensor:
         """Reshape per-image ``(batch, R)`` choices to broadcast against ``z.shape[:-1] + (R,)``."""
         if len(choice.shape) == len(z.shape):
             return choice
         return ops.reshape(choice, (-1,) + (1,) * (len(z.shape) - 2) + (self.num_rungs,))
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         preferences = self.rung_preferences(z, training)
         hard = ops.one_hot(self._pick_rungs(preferences, training), self.num_rungs, dtype="float32")
         straight_through = self.gate_training == "straight_through"
@@ -265,7 +268,7 @@ class AdaptiveFSQ(Quantizer):
             self.add_loss(self.rate_weight * ops.mean(bits_per_vector))
         return codes, indices
 
-    def _pick_rungs(self, preferences, training):
+    def _pick_rungs(self, preferences: Tensor, training: bool) -> Tensor:
         """argmax of the gate; in training, ``exploration`` of the decisions take a random rung."""
         greedy = ops.argmax(preferences, axis=-1)
         if not (training and self.exploration > 0):
@@ -275,7 +278,7 @@ class AdaptiveFSQ(Quantizer):
         random_rung = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) * self.num_rungs, greedy.dtype)
         return ops.where(explore, ops.minimum(random_rung, self.num_rungs - 1), greedy)
 
-    def update_gate(self, z, distortion_fn):
+    def update_gate(self, z: Tensor, distortion_fn: Callable[[Tensor], Tensor]) -> None:
         """Fit the ``RateDistortionGate`` to measured distortions by exponentially weighted least squares.
 
         ``distortion_fn(codes) -> (batch,)`` measures each image's distortion
@@ -297,12 +300,12 @@ class AdaptiveFSQ(Quantizer):
         targets = ops.stop_gradient(ops.log(ops.maximum(ops.cast(measured, "float32"), 1e-12)))
         self.gate.update(self._gate_features(z), targets)
 
-    def rung_of(self, indices):
+    def rung_of(self, indices: Tensor) -> Tensor:
         """The rung (0..R-1) each index belongs to."""
         indices = ops.cast(indices, "int32")
         return ops.sum(ops.cast(ops.greater_equal(ops.expand_dims(indices, -1), self._offsets[1:]), "int32"), axis=-1)
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         indices = checked_indices(indices, self.codebook_size)
         rung = self.rung_of(indices)
         codes = 0.0
@@ -311,7 +314,7 @@ class AdaptiveFSQ(Quantizer):
             codes = codes + ops.where(ops.expand_dims(rung == r, -1), fsq.indices_to_codes(local), 0.0)
         return codes
 
-    def bits_per_example(self, indices):
+    def bits_per_example(self, indices: Tensor) -> Tensor:
         """Bits each example costs: ``log2 |C_r|`` per latent vector plus ``log2 R`` per gate decision."""
         rung = self.rung_of(indices)
         axes = tuple(range(1, len(indices.shape)))
@@ -322,16 +325,16 @@ class AdaptiveFSQ(Quantizer):
         return code_bits + self._side_bits * decisions
 
     @property
-    def statistic_names(self):
+    def statistic_names(self) -> tuple[str, ...]:
         return tuple(f"rung_{r}_fraction" for r in range(self.num_rungs))
 
-    def batch_statistics(self, indices):
+    def batch_statistics(self, indices: Tensor) -> dict[str, Tensor]:
         """The rung histogram: the fraction of latent vectors coded with each rung."""
         rung = ops.reshape(self.rung_of(indices), (-1,))
         shares = ops.mean(ops.one_hot(rung, self.num_rungs, dtype="float32"), axis=0)
         return {name: shares[r] for r, name in enumerate(self.statistic_names)}
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {

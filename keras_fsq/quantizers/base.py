@@ -7,12 +7,17 @@ reach ``Model.losses`` on every backend.
 """
 
 import math
+from collections.abc import Callable
+from typing import Any, Optional
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_fsq.types import Config, Shape, Tensor
 
-def straight_through_round(x):
+
+def straight_through_round(x: Tensor) -> Tensor:
     """``round(x)`` forward, identity backward: d round_ste(x)/dx := 1.
 
     Written with ``keras.ops.custom_gradient`` so the backward pass returns
@@ -20,8 +25,8 @@ def straight_through_round(x):
     """
 
     @ops.custom_gradient
-    def _round(x):
-        def grad(*args, upstream=None):
+    def _round(x: Tensor) -> tuple[Tensor, Callable[..., Tensor]]:
+        def grad(*args: Tensor, upstream: Tensor | None = None) -> Tensor:
             if upstream is None:
                 (upstream,) = args
             return upstream
@@ -31,7 +36,7 @@ def straight_through_round(x):
     return _round(x)
 
 
-def histogram(ids, num_bins, weights=None):
+def histogram(ids: Tensor, num_bins: int, weights: Tensor | None = None) -> Tensor:
     """float32 counts (or sums of float ``weights``) of each value of the int tensor ``ids`` in ``[0, num_bins)``.
 
     Ids outside that range (e.g. the index of a NaN latent) are not counted.
@@ -48,7 +53,7 @@ def histogram(ids, num_bins, weights=None):
     return ops.segment_sum(weights, ids, num_segments=num_bins)
 
 
-def finite_rows(flat):
+def finite_rows(flat: Tensor) -> Tensor:
     """float32 ``(n,)``: 1 where row ``i`` of ``flat`` ``(n, d)`` is all finite, else 0.
 
     Statistics kept across batches (level usage, EMA codebooks) weight each
@@ -57,7 +62,7 @@ def finite_rows(flat):
     return ops.cast(ops.all(ops.isfinite(flat), axis=-1), "float32")
 
 
-def backend_constant(array):
+def backend_constant(array: np.ndarray) -> Tensor:
     """A NumPy constant as a torch tensor on the torch backend; unchanged elsewhere.
 
     Keras ops convert NumPy operands on every call, which eager torch pays for
@@ -70,7 +75,7 @@ def backend_constant(array):
     return array
 
 
-def _torch_compiling():
+def _torch_compiling() -> bool:
     """True while torch.compile traces (``jit_compile`` on the torch backend).
 
     Reading a tensor's value there breaks the graph (and slows every step), so
@@ -83,7 +88,7 @@ def _torch_compiling():
     return torch.compiler.is_compiling()
 
 
-def concrete(flag):
+def concrete(flag: Tensor) -> bool | None:
     """A scalar boolean tensor as a Python bool when it has a value (eager), else ``None`` (traced).
 
     Inside a traced graph (``tf.function``, ``jax.jit``, ``torch.compile``) the
@@ -97,13 +102,13 @@ def concrete(flag):
         return None
 
 
-def raise_if_nan(x, name="inputs"):
+def raise_if_nan(x: Tensor, name: str = "inputs") -> None:
     """Raise a ``ValueError`` if a concrete tensor holds NaN (skipped while traced)."""
     if concrete(ops.any(ops.isnan(x))):
         raise ValueError(f"`{name}` contains NaN; quantizers need finite values.")
 
 
-def checked_indices(indices, size, name="indices"):
+def checked_indices(indices: Tensor, size: int, name: str = "indices") -> Tensor:
     """``indices`` as int32 in ``[0, size)``: out-of-range values are a ``ValueError`` where they are
     visible (eager) and clipped to the range inside a compiled function, where nothing can be raised."""
     indices = ops.cast(indices, "int32")
@@ -152,7 +157,7 @@ class Quantizer(keras.layers.Layer):
     ``indices_to_codes``, and override the rest where it applies.
     """
 
-    def __init__(self, data_format="channels_last", **kwargs):
+    def __init__(self, data_format: str = "channels_last", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if data_format not in DATA_FORMATS:
             raise ValueError(f"`data_format` must be one of {DATA_FORMATS}; received {data_format!r}.")
@@ -160,28 +165,28 @@ class Quantizer(keras.layers.Layer):
         self.supports_masking = False
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         """Size of the channel axis of the latents this quantizer accepts."""
         raise NotImplementedError
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         """Number of distinct codes one index can take."""
         raise NotImplementedError
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> Any:
         raise NotImplementedError
 
-    def indices_shape(self, input_shape):
+    def indices_shape(self, input_shape: Shape) -> Shape:
         """Shape of the indices for channels-last latents of ``input_shape``."""
         return tuple(input_shape[:-1])
 
-    def channels_last_shape(self, input_shape):
+    def channels_last_shape(self, input_shape: Shape) -> Shape:
         """``input_shape`` with the channel axis last, whatever ``data_format``."""
         shape = tuple(input_shape)
         return shape[:1] + shape[2:] + shape[1:2] if self.data_format == "channels_first" else shape
 
-    def _check_channels(self, shape):
+    def _check_channels(self, shape: Shape) -> None:
         channels = self.channels_last_shape(shape)[-1]
         if channels not in (None, self.code_dim):  # another size would broadcast silently
             axis = "second" if self.data_format == "channels_first" else "last"
@@ -190,10 +195,12 @@ class Quantizer(keras.layers.Layer):
                 f"received input shape {tuple(shape)}."
             )
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         self._check_channels(input_shape)
 
-    def call(self, inputs, training=None, return_indices=False, **kwargs):
+    def call(
+        self, inputs: Tensor, training: Optional[bool] = None, return_indices: bool = False, **kwargs: Any
+    ) -> Tensor:
         """``kwargs`` (e.g. HierarchicalFSQ's ``num_stages``) go to ``quantize_latents``."""
         self._check_channels(inputs.shape)
         if inputs.shape[0] == 0:
@@ -214,52 +221,69 @@ class Quantizer(keras.layers.Layer):
             return codes, indices
         return codes
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         return tuple(input_shape)
 
-    def compute_output_spec(self, inputs, training=None, return_indices=False, **kwargs):
+    def compute_output_spec(
+        self, inputs: Tensor, training: Optional[bool] = None, return_indices: bool = False, **kwargs: Any
+    ) -> Any:
         codes = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if not return_indices:
             return codes
         indices = keras.KerasTensor(self.indices_shape(self.channels_last_shape(inputs.shape), **kwargs), dtype="int32")
         return codes, indices
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config["data_format"] = self.data_format
         return config
 
-    alphabet_sizes = None
-    indices_per_position = 1
-    num_stages = None
-    learns_from_distortion = False
+    @property
+    def alphabet_sizes(self) -> list[int] | None:
+        """The alphabet size of each index of one position, or ``None`` (no fixed alphabet: VQ)."""
+        return None
 
     @property
-    def position_alphabet(self):
+    def indices_per_position(self) -> int:
+        """How many indices one latent position takes (FSQ's codebooks, HierarchicalFSQ's stages)."""
+        return 1
+
+    @property
+    def num_stages(self) -> int | None:
+        """HierarchicalFSQ's stage count; ``None`` for single-stage quantizers."""
+        return None
+
+    @property
+    def learns_from_distortion(self) -> bool:
+        """Whether the model trains it on the decoder's distortion (``AdaptiveFSQ.update_gate``)."""
+        return False
+
+    @property
+    def position_alphabet(self) -> list[int] | None:
         """The alphabet size of every symbol of one latent position (``alphabet_sizes`` per index), or ``None``."""
         if self.alphabet_sizes is None:
             return None
         return list(self.alphabet_sizes) * self.indices_per_position
 
-    def schedule_variables(self):
+    def schedule_variables(self) -> dict:
         """``{name: keras.Variable}`` a schedule may assign (none by default)."""
         return {}
 
-    def bits_per_example(self, indices):
+    def bits_per_example(self, indices: Tensor) -> Tensor:
         """Fixed-rate bits each example costs: #indices · log2(codebook size)."""
         per_example = math.prod(indices.shape[1:])
         batch = ops.shape(indices)[0]
         return ops.full((batch,), per_example * math.log2(self.codebook_size))
 
-    def flat_indices(self, indices):
+    def flat_indices(self, indices: Tensor) -> Tensor:
         """One index per latent vector in ``[0, codebook_size)``, for usage histograms."""
         return indices
 
     @property
-    def statistic_names(self):
+    def statistic_names(self) -> tuple[str, ...]:
         """Names of the per-batch statistics ``batch_statistics`` returns."""
         return ()
 
-    def batch_statistics(self, indices):
+    def batch_statistics(self, indices: Tensor) -> dict[str, Tensor]:
         """Extra per-batch scalars (name -> tensor) that a model reports as metrics."""
         return {}

@@ -1,6 +1,8 @@
 """Finite scalar quantization (Mentzer et al. 2023)."""
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -16,12 +18,13 @@ from keras_fsq.quantizers.base import (
     histogram,
     straight_through_round,
 )
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 TEMPERATURE_MODES = ("bound", "soft", "noise")
 
 
-def validate_ladder(ladder, name="ladder"):
+def validate_ladder(ladder: Any, name: str = "ladder") -> list[list[int]]:
     """Return ``ladder`` as a list of >= 1 level lists of one dimension, or raise ``ValueError``."""
     if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
         raise ValueError(f"`{name}` must be a list of level lists, e.g. [[3, 3], [8, 8]]; received {ladder!r}.")
@@ -34,7 +37,7 @@ def validate_ladder(ladder, name="ladder"):
     return rungs
 
 
-def mixed_radix_basis(levels):
+def mixed_radix_basis(levels: Sequence[int]) -> np.ndarray:
     """``cumprod([1, L_1, ..., L_{d-1}])``: index = sum_i level_index_i * basis_i."""
     return np.concatenate([[1], np.cumprod(levels[:-1])]).astype("int32")
 
@@ -132,22 +135,22 @@ class FSQ(Quantizer):
 
     def __init__(
         self,
-        levels,
-        dim=None,
-        num_codebooks=1,
-        use_projection_bias=True,
-        preserve_symmetry=False,
-        noise_dropout=0.0,
-        temperature=1.0,
-        temperature_mode="bound",
-        eps=1e-3,
-        loss_weight=0.0,
-        entropy_weight=0.1,
-        track_usage=False,
-        usage_decay=0.99,
-        seed=None,
-        **kwargs,
-    ):
+        levels: Sequence[int],
+        dim: int | None = None,
+        num_codebooks: int = 1,
+        use_projection_bias: bool = True,
+        preserve_symmetry: bool = False,
+        noise_dropout: float = 0.0,
+        temperature: float = 1.0,
+        temperature_mode: str = "bound",
+        eps: float = 1e-3,
+        loss_weight: float = 0.0,
+        entropy_weight: float = 0.1,
+        track_usage: bool = False,
+        usage_decay: float = 0.99,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.levels = validate_levels(levels)
         # A plain int, read on the hot path: Keras tracks ``self.levels`` as a wrapped list, which
@@ -164,9 +167,9 @@ class FSQ(Quantizer):
                 f"`eps` must be in [0, 1 / (max(levels) - 1)) = [0, {1 / (max(self.levels) - 1):.4g}) so every level "
                 f"stays reachable; received {eps}."
             )
-        for name, value in (("entropy_weight", entropy_weight), ("loss_weight", loss_weight)):
-            if not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number; received {value}.")
+        for option, number in (("entropy_weight", entropy_weight), ("loss_weight", loss_weight)):
+            if not math.isfinite(number):
+                raise ValueError(f"`{option}` must be a finite number; received {number}.")
         if not 0 <= noise_dropout <= 1:
             raise ValueError(f"`noise_dropout` must be in [0, 1]; received {noise_dropout}.")
         if temperature_mode not in TEMPERATURE_MODES:
@@ -242,7 +245,8 @@ class FSQ(Quantizer):
             autocast=False,  # a layer under a mixed policy still divides by the float32 temperature
             name="temperature",
         )
-        self.project_in = self.project_out = None
+        self.project_in: keras.layers.Dense | None = None
+        self.project_out: keras.layers.Dense | None = None
         if self.dim != self.num_codebooks * len(self.levels):
             self.project_in = keras.layers.Dense(
                 self.num_codebooks * len(self.levels),
@@ -255,32 +259,32 @@ class FSQ(Quantizer):
             )
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         return self.dim
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         return self._codebook_size
 
     @property
-    def indices_per_position(self):
+    def indices_per_position(self) -> int:
         """One index per codebook."""
         return self.num_codebooks
 
     @property
-    def alphabet_sizes(self):
+    def alphabet_sizes(self) -> list[int]:
         """The number of values each symbol of ``indices_to_symbols`` takes: ``levels``."""
         return list(self.levels)
 
-    def schedule_variables(self):
+    def schedule_variables(self) -> dict:
         return {"temperature": self.temperature}
 
-    def indices_shape(self, input_shape):
+    def indices_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[:-1]) + ((self.num_codebooks,) if self.num_codebooks > 1 else ())
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
-        if self.project_in is not None:
+        if self.project_in is not None and self.project_out is not None:
             shape = self.channels_last_shape(input_shape)
             self.project_in.build(shape)
             self.project_out.build(tuple(shape[:-1]) + (self.num_codebooks * len(self.levels),))
@@ -296,17 +300,17 @@ class FSQ(Quantizer):
     # The hot path below uses the tensors' own operators on float32 tensors and constants of the backend
     # (``backend_constant``): a ``keras.ops`` call converts and checks every operand first, which eager
     # torch pays for on each op (about 10 us of a small batch's 350 us forward and backward).
-    def _pre_activation(self, z):
+    def _pre_activation(self, z: Tensor) -> Tensor:
         """``z / T + shift`` when the temperature acts in the bound, else ``z + shift``."""
         if self.temperature_mode == "bound":
             z = z / self.temperature.value  # float32 under any policy (created with autocast=False)
         return z + self._shift
 
-    def bound(self, z):
+    def bound(self, z: Tensor) -> Tensor:
         """``tanh(z / T + shift) * half_l - offset``: the latents in grid units, centred on 0."""
         return ops.tanh(self._pre_activation(z)) * self._half_l - self._offset
 
-    def _value(self, z):
+    def _value(self, z: Tensor) -> Tensor:
         """Grid values ``v`` of latents ``z`` (after any projection).
 
         ``round(v)`` is the level, ``v + symbol_shift`` the symbol position.
@@ -317,11 +321,11 @@ class FSQ(Quantizer):
             z = ops.reshape(z, tuple(ops.shape(z)[:-1]) + (self.num_codebooks, len(self.levels)))
         return ops.tanh(self._pre_activation(z)) * self._half_l + self._round_offset
 
-    def symbol_positions(self, z):
+    def symbol_positions(self, z: Tensor) -> Tensor:
         """Continuous symbol positions of latents ``z``, in ``[0, L - 1]``: the symbol is their rounding."""
         return ops.add(self._value(z), self._symbol_shift)
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         value = self._value(z)
         rounded = straight_through_round(value)
         indices = self._flat_index(ops.stop_gradient(rounded))
@@ -338,11 +342,11 @@ class FSQ(Quantizer):
             self.add_loss(self.loss_weight * self.quantization_loss(positions))
         return self._codes_out(self._rounded_to_codes(rounded)), indices
 
-    def _rounded_to_codes(self, rounded):
+    def _rounded_to_codes(self, rounded: Tensor) -> Tensor:
         codes = rounded * self._scale
         return codes + self._code_shift if self._code_shift else codes
 
-    def _flat_index(self, rounded):
+    def _flat_index(self, rounded: Tensor) -> Tensor:
         """``sum_i symbol_i basis_i`` as int32, from the rounded values (symbols minus ``symbol_shift``).
 
         Summed in float32 (exact while the codebook has at most 2^24 codes) and
@@ -361,14 +365,14 @@ class FSQ(Quantizer):
         flat = ops.add(flat, self._index_shift) if self._index_shift else flat
         return ops.where(invalid, -1, flat)
 
-    def _noise_dropout(self, value, rounded, rate):
+    def _noise_dropout(self, value: Tensor, rounded: Tensor, rate: float) -> Tensor:
         """``value + U(-1/2, 1/2)`` instead of ``rounded`` for a fraction ``rate`` of latents."""
         shape = ops.shape(value)
         noisy = ops.add(value, keras.random.uniform(shape, -0.5, 0.5, seed=self.seed_generator))
         chosen = ops.less(keras.random.uniform(shape, seed=self.seed_generator), rate)
         return ops.where(chosen, noisy, rounded)
 
-    def _soft_round(self, value):
+    def _soft_round(self, value: Tensor) -> Tensor:
         """``sum_k softmax_k(-(p - g_k)^2 / T) g_k`` over the grid ``g`` of each dimension.
 
         ``p``: ``value`` in symbol units.
@@ -383,7 +387,7 @@ class FSQ(Quantizer):
         soft = ops.sum(ops.multiply(weights, self._grid), axis=-1)
         return ops.subtract(soft, self._symbol_shift)
 
-    def _codes_out(self, codes):
+    def _codes_out(self, codes: Tensor) -> Tensor:
         """Grid codes ``(..., [num_codebooks,] d)`` -> the layer's output ``(..., dim)``."""
         if self.num_codebooks > 1:
             codes = ops.reshape(codes, tuple(ops.shape(codes)[:-2]) + (self.num_codebooks * len(self.levels),))
@@ -391,11 +395,11 @@ class FSQ(Quantizer):
             codes = ops.cast(self.project_out(codes), "float32")
         return codes
 
-    def quantization_loss(self, position):
+    def quantization_loss(self, position: Tensor) -> Tensor:
         """``-entropy_weight * H`` of ``position`` (symbol units; see the class doc)."""
         return -self.entropy_weight * self.soft_entropy(position)
 
-    def soft_entropy(self, position):
+    def soft_entropy(self, position: Tensor) -> Tensor:
         """Mean over dimensions of H(mean_batch softmax(-(position - grid)^2)), ``position`` in symbol units.
 
         Padding points of a dimension with fewer levels lie far off the grid
@@ -405,7 +409,7 @@ class FSQ(Quantizer):
         probs = ops.mean(ops.softmax(ops.negative(ops.square(ops.subtract(flat, self._grid))), axis=-1), axis=0)
         return ops.mean(-ops.sum(probs * ops.log(probs + 1e-10), axis=-1))
 
-    def _update_level_usage(self, level_index, position):
+    def _update_level_usage(self, level_index: Tensor, position: Tensor) -> None:
         """EMA of each dimension's level histogram, counted once over ``dim * max(L) + level``.
 
         Latent vectors holding NaN or inf are left out of the count (and a batch of
@@ -420,22 +424,22 @@ class FSQ(Quantizer):
         rate = ops.where(vectors > 0, 1 - self.usage_decay, 0.0)
         self.level_usage.assign(self.level_usage + rate * (batch_usage - self.level_usage))
 
-    def usage_perplexity(self):
+    def usage_perplexity(self) -> Tensor:
         """Per-dimension perplexity exp(H) of the EMA level usage, shape (d,)."""
         if not self.track_usage:
             raise ValueError("This FSQ keeps no level usage; create it with `track_usage=True`.")
         p = self.level_usage
         return ops.exp(-ops.sum(ops.where(p > 0, p * ops.log(p + 1e-10), 0.0), axis=-1))
 
-    def indices_to_symbols(self, indices):
+    def indices_to_symbols(self, indices: Tensor) -> Tensor:
         """Flat indices -> per-dimension level indices (symbols) in ``[0, L_i)``, shape ``indices.shape + (d,)``."""
         return ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), self._levels)
 
-    def symbols_to_indices(self, symbols):
+    def symbols_to_indices(self, symbols: Tensor) -> Tensor:
         """Inverse of ``indices_to_symbols``."""
         return ops.sum(ops.multiply(ops.cast(symbols, "int32"), self._basis), axis=-1)
 
-    def codes_to_indices(self, codes):
+    def codes_to_indices(self, codes: Tensor) -> Tensor:
         """Map grid codes (as ``quantize_latents`` makes them, before any projection) to int32 indices.
 
         Codes off the grid (more than 1e-3 of a step from a grid point, or past the
@@ -453,10 +457,10 @@ class FSQ(Quantizer):
         top = ops.cast(ops.subtract(self._levels, 1), "float32")
         return self.symbols_to_indices(ops.minimum(ops.maximum(symbols, 0.0), top))
 
-    def _symbols_to_codes(self, symbols):
+    def _symbols_to_codes(self, symbols: Tensor) -> Tensor:
         return self._rounded_to_codes(ops.subtract(ops.cast(symbols, "float32"), self._symbol_shift))
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         """Exact inverse of the quantizer's indices: the layer's output for them.
 
         Shape ``indices_shape`` + ``(dim,)``.
@@ -464,11 +468,11 @@ class FSQ(Quantizer):
         indices = checked_indices(indices, self.codebook_size)
         return self._codes_out(self._symbols_to_codes(self.indices_to_symbols(indices)))
 
-    def implicit_codebook(self):
+    def implicit_codebook(self) -> Tensor:
         """All ``prod(L)`` grid codes (before any projection), row ``i`` being the code of index ``i``."""
         return self._symbols_to_codes(self.indices_to_symbols(ops.arange(self.codebook_size, dtype="int32")))
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
@@ -491,7 +495,7 @@ class FSQ(Quantizer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Config) -> "FSQ":
         config = dict(config)
         # keras_fsq 0.1.0 always kept level usage (and saved it); its configs have no track_usage.
         config.setdefault("track_usage", "usage_decay" in config)

@@ -1,6 +1,8 @@
 """HierarchicalFSQ: coarse-to-fine residual FSQ stages for progressive decoding."""
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -8,6 +10,7 @@ from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer
 from keras_fsq.quantizers.fsq import FSQ, mixed_radix_basis, validate_ladder
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 
@@ -42,7 +45,15 @@ class HierarchicalFSQ(Quantizer):
         seed: seed of the stage dropout draws.
     """
 
-    def __init__(self, stages, stage_dropout=0.5, temperature=1.0, eps=1e-3, seed=None, **kwargs):
+    def __init__(
+        self,
+        stages: Sequence[Sequence[int]],
+        stage_dropout: float = 0.5,
+        temperature: float = 1.0,
+        eps: float = 1e-3,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.stages = validate_ladder(stages, name="stages")
         if not 0 <= stage_dropout <= 1:
@@ -65,40 +76,42 @@ class HierarchicalFSQ(Quantizer):
         self._stage_bits = [math.log2(math.prod(s)) for s in self.stages]
 
     @property
-    def num_stages(self):
+    def num_stages(self) -> int:
         return len(self.stages)
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         return len(self.stages[0])
 
-    def schedule_variables(self):
+    def schedule_variables(self) -> dict:
         return self.first_stage.schedule_variables()
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         return math.prod(math.prod(s) for s in self.stages)
 
-    def stage_bits(self, num_stages=None):
+    def stage_bits(self, num_stages: int | None = None) -> list[float]:
         """Bits per latent vector of each of the first ``num_stages`` stages."""
         return self._stage_bits[: self._check_num_stages(num_stages)]
 
-    def _check_num_stages(self, num_stages):
+    def _check_num_stages(self, num_stages: int | None) -> int:
         if num_stages is None:
             return self.num_stages
         return positive_int(num_stages, "num_stages", maximum=self.num_stages)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
         self.first_stage.build(input_shape)
         self.importance = self.add_weight(
             shape=(self.num_stages,), initializer="ones", trainable=True, name="importance"
         )
 
-    def indices_shape(self, input_shape, num_stages=None):
+    def indices_shape(self, input_shape: Shape, num_stages: int | None = None) -> Shape:
         return tuple(input_shape[:-1]) + (self._check_num_stages(num_stages),)
 
-    def quantize_latents(self, z, training=False, num_stages=None):
+    def quantize_latents(
+        self, z: Tensor, training: bool = False, num_stages: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         num_stages = self._check_num_stages(num_stages)
         first_codes, first_indices = self.first_stage.quantize_latents(z, training=training)
         residual = ops.divide(self.first_stage.bound(z), self._first_half_width)  # r_0
@@ -112,7 +125,7 @@ class HierarchicalFSQ(Quantizer):
         output = ops.sum(ops.multiply(ops.stack(stage_codes, axis=-1), ops.expand_dims(weights, -2)), axis=-1)
         return output, ops.stack(stage_indices, axis=-1)
 
-    def _refine(self, residual, k):
+    def _refine(self, residual: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """Stage ``k`` (0-based, >= 1): the centre of the residual's cell and its index."""
         levels, width = self._levels[k], self._widths[k]
         level_index = ops.floor(ops.add(ops.divide(residual, width), levels / 2))
@@ -122,7 +135,7 @@ class HierarchicalFSQ(Quantizer):
         indices = ops.sum(ops.multiply(ops.cast(level_index, "int32"), self._bases[k]), axis=-1)
         return codes, indices
 
-    def _stage_mask(self, z, num_stages, training):
+    def _stage_mask(self, z: Tensor, num_stages: int, training: bool) -> Tensor:
         """``(batch, 1.., num_stages)`` masks: 1 for kept stages; stage dropout in training only."""
         ones = ops.ones((ops.shape(z)[0], num_stages))
         if training and self.stage_dropout > 0 and num_stages > 1:
@@ -133,7 +146,7 @@ class HierarchicalFSQ(Quantizer):
             ones = ops.where(dropped, prefix, ones)
         return ops.reshape(ones, (-1,) + (1,) * (len(z.shape) - 2) + (num_stages,))
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         """Per-stage indices ``(..., k)`` (any prefix of the stages) -> the weighted code sum."""
         indices = ops.cast(indices, "int32")
         num_stages = self._check_num_stages(indices.shape[-1])
@@ -146,20 +159,20 @@ class HierarchicalFSQ(Quantizer):
         return codes
 
     @property
-    def alphabet_sizes(self):
+    def alphabet_sizes(self) -> list[int]:
         """The first stage's levels: one index per stage splits into ``d`` symbols (``position_alphabet``
         lists every stage's, the alphabets the codec codes)."""
         return list(self.stages[0])
 
     @property
-    def indices_per_position(self):
+    def indices_per_position(self) -> int:
         return self.num_stages
 
     @property
-    def position_alphabet(self):
+    def position_alphabet(self) -> list[int]:
         return [levels for stage in self.stages for levels in stage]
 
-    def indices_to_symbols(self, indices):
+    def indices_to_symbols(self, indices: Tensor) -> Tensor:
         """Per-stage indices ``(..., K)`` -> each stage's level indices, ``(..., K, d)``."""
         indices = ops.cast(indices, "int32")
         return ops.stack(
@@ -170,7 +183,7 @@ class HierarchicalFSQ(Quantizer):
             axis=-2,
         )
 
-    def symbols_to_indices(self, symbols):
+    def symbols_to_indices(self, symbols: Tensor) -> Tensor:
         """Inverse of ``indices_to_symbols``."""
         symbols = ops.cast(symbols, "int32")
         return ops.stack(
@@ -178,18 +191,18 @@ class HierarchicalFSQ(Quantizer):
             axis=-1,
         )
 
-    def flat_indices(self, indices):
+    def flat_indices(self, indices: Tensor) -> Tensor:
         """Mixed-radix combination of the stage indices (for codebooks < 2^31)."""
         radix = np.cumprod([1] + [math.prod(s) for s in self.stages[:-1]])[: indices.shape[-1]]
         return ops.sum(ops.multiply(ops.cast(indices, "int32"), radix.astype("int32")), axis=-1)
 
-    def bits_per_example(self, indices):
+    def bits_per_example(self, indices: Tensor) -> Tensor:
         """``sum_k log2 prod L^(k)`` per latent vector, over the stages present in ``indices``."""
         vectors = math.prod(indices.shape[1:-1])
         bits = vectors * sum(self._stage_bits[: indices.shape[-1]])
         return ops.full((ops.shape(indices)[0],), bits)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {

@@ -1,30 +1,32 @@
 """Lookup-free quantization (LFQ, MAGVIT-v2) and binary spherical quantization (BSQ)."""
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer, backend_constant, checked_indices
+from keras_fsq.types import Config, Tensor
 from keras_fsq.validation import positive_int
 
 # Up to this many bits the codebook entropy is computed over all 2^d codes; above, per bit.
 MAX_EXACT_ENTROPY_BITS = 10
 
 
-def _bits_to_index(positive, basis, z):
+def _bits_to_index(positive: Tensor, basis: Tensor, z: Tensor) -> Tensor:
     """Index ``sum_i [z_i > 0] 2^i`` of boolean ``positive`` ``(..., d)``, int32; -1 (never a valid index,
     as FSQ's) for a vector of ``z`` holding NaN, which has no sign."""
     index = ops.sum(ops.multiply(ops.cast(positive, "int32"), basis), axis=-1)
     return ops.where(ops.any(ops.isnan(z), axis=-1), -1, index)
 
 
-def _entropy(probabilities, axis=-1):
+def _entropy(probabilities: Tensor, axis: int = -1) -> Tensor:
     return -ops.sum(probabilities * ops.log(ops.maximum(probabilities, 1e-10)), axis=axis)
 
 
-def binary_entropy_terms(z, inv_temperature, codebook):
+def binary_entropy_terms(z: Tensor, inv_temperature: float, codebook: Tensor) -> tuple[Tensor, Tensor]:
     """(mean per-sample entropy, codebook entropy) of the soft assignment ``p(c | z) ∝ exp(2 inv_T <z, c>)``.
 
     Over codes ``c`` in ``{-1, 1}^d`` the distribution factorizes per bit:
@@ -51,7 +53,9 @@ def binary_entropy_terms(z, inv_temperature, codebook):
 class _BinaryQuantizer(Quantizer):
     """Shared by LFQ and BSQ: ``d`` bits per latent vector, index ``sum_i [z_i > 0] 2^i``."""
 
-    def __init__(self, codebook_bits, entropy_weight, diversity_gamma, inv_temperature, **kwargs):
+    def __init__(
+        self, codebook_bits: int, entropy_weight: float, diversity_gamma: float, inv_temperature: float, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         codebook_bits = positive_int(codebook_bits, "codebook_bits", maximum=30)
         for name, value in (("entropy_weight", entropy_weight), ("diversity_gamma", diversity_gamma)):
@@ -70,37 +74,37 @@ class _BinaryQuantizer(Quantizer):
             self._codebook = backend_constant((2.0 * signs - 1).astype("float32"))
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         return self.codebook_bits
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         return 2**self.codebook_bits
 
     @property
-    def alphabet_sizes(self):
+    def alphabet_sizes(self) -> list[int]:
         """One binary symbol per dimension (``indices_to_symbols``)."""
         return [2] * self.codebook_bits
 
-    def indices_to_symbols(self, indices):
+    def indices_to_symbols(self, indices: Tensor) -> Tensor:
         """Indices -> their bits in {0, 1}, shape ``indices.shape + (d,)``."""
         return ops.mod(ops.floor_divide(ops.cast(indices, "int32")[..., None], self._basis), 2)
 
-    def symbols_to_indices(self, symbols):
+    def symbols_to_indices(self, symbols: Tensor) -> Tensor:
         """Inverse of ``indices_to_symbols``: ``sum_i bit_i 2^i``."""
         return ops.sum(ops.multiply(ops.cast(symbols, "int32"), self._basis), axis=-1)
 
-    def entropy_loss(self, z):
+    def entropy_loss(self, z: Tensor) -> Tensor:
         """``H_per_sample - diversity_gamma * H_codebook`` of ``z`` (see ``binary_entropy_terms``)."""
         per_sample, codebook_entropy = binary_entropy_terms(z, self.inv_temperature, self._codebook)
         return per_sample - self.diversity_gamma * codebook_entropy
 
-    def indices_to_signs(self, indices):
+    def indices_to_signs(self, indices: Tensor) -> Tensor:
         """Indices -> their bits as signs in {-1, 1}, shape ``indices.shape + (d,)``."""
         indices = checked_indices(indices, self.codebook_size)
         return ops.subtract(ops.multiply(ops.cast(self.indices_to_symbols(indices), "float32"), 2.0), 1.0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
@@ -139,14 +143,14 @@ class LFQ(_BinaryQuantizer):
 
     def __init__(
         self,
-        codebook_bits,
-        codebook_scale=1.0,
-        entropy_weight=0.1,
-        diversity_gamma=1.0,
-        inv_temperature=100.0,
-        commitment_weight=0.25,
-        **kwargs,
-    ):
+        codebook_bits: int,
+        codebook_scale: float = 1.0,
+        entropy_weight: float = 0.1,
+        diversity_gamma: float = 1.0,
+        inv_temperature: float = 100.0,
+        commitment_weight: float = 0.25,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(codebook_bits, entropy_weight, diversity_gamma, inv_temperature, **kwargs)
         if not 0 < codebook_scale < math.inf:
             raise ValueError(f"`codebook_scale` must be finite and > 0; received {codebook_scale}.")
@@ -155,7 +159,7 @@ class LFQ(_BinaryQuantizer):
         self.codebook_scale = float(codebook_scale)
         self.commitment_weight = float(commitment_weight)
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         positive = ops.greater(z, 0.0)
         quantized = ops.where(positive, self.codebook_scale, -self.codebook_scale)
         codes = ops.add(z, ops.stop_gradient(ops.subtract(quantized, z)))
@@ -168,10 +172,10 @@ class LFQ(_BinaryQuantizer):
             self.add_loss(loss)
         return codes, _bits_to_index(positive, self._basis, z)
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         return ops.multiply(self.indices_to_signs(indices), self.codebook_scale)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update({"codebook_scale": self.codebook_scale, "commitment_weight": self.commitment_weight})
         return config
@@ -200,10 +204,17 @@ class BSQ(_BinaryQuantizer):
         inv_temperature: ``inv_T`` of the soft assignment.
     """
 
-    def __init__(self, codebook_bits, entropy_weight=0.0, diversity_gamma=1.0, inv_temperature=100.0, **kwargs):
+    def __init__(
+        self,
+        codebook_bits: int,
+        entropy_weight: float = 0.0,
+        diversity_gamma: float = 1.0,
+        inv_temperature: float = 100.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(codebook_bits, entropy_weight, diversity_gamma, inv_temperature, **kwargs)
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         # Infinite components set the direction alone: u = sign(z) over them, normalised.
         infinite = ops.isinf(z)
         count = ops.sum(ops.cast(infinite, "float32"), axis=-1, keepdims=True)
@@ -221,5 +232,5 @@ class BSQ(_BinaryQuantizer):
             self.add_loss(self.entropy_weight * (per_sample - self.diversity_gamma * codebook_entropy))
         return codes, _bits_to_index(positive, self._basis, z)
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         return ops.divide(self.indices_to_signs(indices), math.sqrt(self.codebook_bits))

@@ -1,11 +1,13 @@
 """The VQ-VAE baseline: a nearest-neighbour codebook updated by EMA."""
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_fsq.quantizers.base import Quantizer, checked_indices, finite_rows, histogram
+from keras_fsq.types import Config, Shape, Tensor
 from keras_fsq.validation import positive_int
 
 
@@ -38,15 +40,15 @@ class VectorQuantizer(Quantizer):
 
     def __init__(
         self,
-        codebook_size,
-        code_dim,
-        decay=0.99,
-        eps=1e-6,
-        commitment_weight=0.25,
-        dead_code_threshold=0.03,
-        seed=None,
-        **kwargs,
-    ):
+        codebook_size: int,
+        code_dim: int,
+        decay: float = 0.99,
+        eps: float = 1e-6,
+        commitment_weight: float = 0.25,
+        dead_code_threshold: float = 0.03,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         for name, value in (("codebook_size", codebook_size), ("code_dim", code_dim)):
             positive_int(value, name)
@@ -54,9 +56,12 @@ class VectorQuantizer(Quantizer):
             raise ValueError(f"`decay` must be in [0, 1); received {decay}.")
         if not 0 <= eps < math.inf:
             raise ValueError(f"`eps` must be finite and >= 0 (Laplace smoothing); received {eps}.")
-        for name, value in (("commitment_weight", commitment_weight), ("dead_code_threshold", dead_code_threshold)):
-            if not 0 <= value < math.inf:
-                raise ValueError(f"`{name}` must be finite and >= 0; received {value}.")
+        for option, number in (
+            ("commitment_weight", commitment_weight),
+            ("dead_code_threshold", dead_code_threshold),
+        ):
+            if not 0 <= number < math.inf:
+                raise ValueError(f"`{option}` must be finite and >= 0; received {number}.")
         self._codebook_size = codebook_size
         self._code_dim = code_dim
         self.decay = float(decay)
@@ -67,14 +72,14 @@ class VectorQuantizer(Quantizer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     @property
-    def code_dim(self):
+    def code_dim(self) -> int:
         return self._code_dim
 
     @property
-    def codebook_size(self):
+    def codebook_size(self) -> int:
         return self._codebook_size
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
         shape = (self.codebook_size, self.code_dim)
         self.codebook = self.add_weight(shape=shape, initializer="random_normal", trainable=False, name="codebook")
@@ -82,7 +87,7 @@ class VectorQuantizer(Quantizer):
         self.ema_sums = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="ema_sums")
         self.ema_sums.assign(ops.copy(self.codebook))  # own buffer: JAX donates each variable separately
 
-    def nearest_indices(self, flat):
+    def nearest_indices(self, flat: Tensor) -> Tensor:
         """argmin_i ||z - e_i||^2 for rows ``flat`` of shape (n, d)."""
         codebook = ops.cast(self.codebook, "float32")
         distances = (
@@ -92,7 +97,7 @@ class VectorQuantizer(Quantizer):
         )
         return ops.cast(ops.argmin(distances, axis=1), "int32")
 
-    def quantize_latents(self, z, training=False):
+    def quantize_latents(self, z: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         flat = ops.reshape(z, (-1, self.code_dim))
         flat_indices = self.nearest_indices(flat)
         # float32 reads: under mixed precision a layer's call sees its variables cast to the compute dtype.
@@ -108,7 +113,7 @@ class VectorQuantizer(Quantizer):
         indices = ops.reshape(flat_indices, ops.shape(z)[:-1])
         return codes, indices
 
-    def _update_codebook(self, flat, flat_indices):
+    def _update_codebook(self, flat: Tensor, flat_indices: Tensor) -> None:
         finite = finite_rows(flat)
         flat = ops.where(finite[:, None] > 0, ops.stop_gradient(flat), 0.0)
         flat_indices = ops.where(finite > 0, flat_indices, 0)
@@ -133,14 +138,14 @@ class VectorQuantizer(Quantizer):
         self.ema_sums.assign(ema_sums)
         self.codebook.assign(codebook)
 
-    def codes_to_indices(self, codes):
+    def codes_to_indices(self, codes: Tensor) -> Tensor:
         flat = ops.reshape(ops.cast(codes, "float32"), (-1, self.code_dim))
         return ops.reshape(self.nearest_indices(flat), ops.shape(codes)[:-1])
 
-    def indices_to_codes(self, indices):
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
         return ops.take(ops.cast(self.codebook, "float32"), checked_indices(indices, self.codebook_size), axis=0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
