@@ -24,8 +24,26 @@ def load_preset_weights(model: Any, preset: Any) -> None:
     ``ValueError`` when the preset ships no weights or they do not match the model.
     """
     record = preset if isinstance(preset, Preset) else resolve(preset)
+    optional = getattr(model, "adversarial_variables", ())
     with record.weights_file().open("rb") as file:
-        read_weights(model, file, optional=getattr(model, "adversarial_variables", ()))
+        read_weights(model, file, optional=optional)
+    if record.blend is not None:  # a quality between two shipped ones: the weights of both, blended
+        from keras import ops
+
+        upper, fraction = record.blend
+        lower = [ops.convert_to_numpy(variable) for variable in model.variables]
+        with resolve(upper).weights_file().open("rb") as file:
+            read_weights(model, file, optional=optional)
+        for variable, value in zip(model.variables, lower):
+            if np.issubdtype(value.dtype, np.floating):
+                variable.assign(blend_arrays(value, ops.convert_to_numpy(variable), fraction).astype(variable.dtype))
+
+
+def blend_arrays(lower: np.ndarray, upper: np.ndarray, fraction: float) -> np.ndarray:
+    """``(1 - fraction) lower + fraction upper`` in float32: a blended codec's weights (``presets.blended_codec``),
+    the same numbers in the NumPy engine and in Keras."""
+    lower, upper = np.asarray(lower, dtype="float32"), np.asarray(upper, dtype="float32")
+    return (np.float32(1 - fraction) * lower + np.float32(fraction) * upper).astype("float32")
 
 
 def write_weights(model: Any, file: BinaryIO, dtype: str = "float16", variables: Sequence[Any] | None = None) -> None:

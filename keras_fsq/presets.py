@@ -208,18 +208,64 @@ for _quality, (_dct_quality, _rate_weight) in DCT_QUALITIES.items():
     }
 
 
-def codec_preset(quality: int, family: str = "fsq_dct") -> str:
+def codec_preset(quality: float, family: str = "fsq_dct") -> str:
     """The preset name of codec ``quality`` (1: smallest files ... 6: best quality) of a ``family``.
 
-    ``"fsq_dct"``: the block-DCT codecs that ``keras-fsq compress --quality`` uses;
-    ``"fsq_photo"``: the first, convolutional ones (still shipped: their files decode).
+    ``"fsq_dct"``: the block-DCT codecs that ``keras-fsq compress --quality`` uses; any quality in
+    ``[1, 6]``, rounded to hundredths: one between two shipped ones (``"fsq_dct_q2.5"``) is their blend
+    (``blended_codec``). ``"fsq_photo"``: the first, convolutional ones (still shipped: their files decode),
+    integers only.
     """
     qualities: dict[str, Any] = {"fsq_dct": DCT_QUALITIES, "fsq_photo": CODEC_RATE_WEIGHTS}
     if family not in qualities:
         raise ValueError(f"`family` must be one of {sorted(qualities)}; received {family!r}.")
+    if family == "fsq_dct" and isinstance(quality, (int, float)) and not isinstance(quality, bool):
+        lowest, highest = min(DCT_QUALITIES), max(DCT_QUALITIES)
+        if not lowest <= quality <= highest:  # NaN fails too
+            raise ValueError(f"`quality` must be in [{lowest}, {highest}]; received {quality!r}.")
+        rounded = round(float(quality), 2)
+        return f"{family}_q{int(rounded)}" if rounded.is_integer() else f"{family}_q{rounded:g}"
     if isinstance(quality, bool) or quality not in qualities[family]:
         raise ValueError(f"`quality` must be one of {sorted(qualities[family])}; received {quality!r}.")
     return f"{family}_q{quality}"
+
+
+def blended_codec(name: str) -> "Preset | None":
+    """The record of a block-DCT quality between two shipped ones (``"fsq_dct_q2.5"``: quality 2 and 3, half
+    way), or None when ``name`` names none.
+
+    Quality ``q + f`` (``0 < f < 1``, hundredths) is quality ``q``'s codec with every weight
+    ``(1 - f) w_q + f w_(q+1)`` (both fine-tuned from one base, so the blend stays a codec), its coding
+    table's counts blended alike, the rate weight (and so the RDOQ lambda) ``r_q^(1-f) r_(q+1)^f``, the
+    deblocking settings and the post-filter's quality embedding blended linearly (``blend``)."""
+    prefix = "fsq_dct_q"
+    try:
+        quality = float(name[len(prefix) :]) if name.startswith(prefix) else math.nan
+    except ValueError:
+        return None
+    lower = math.floor(quality) if math.isfinite(quality) else 0
+    if lower not in DCT_QUALITIES or lower + 1 not in DCT_QUALITIES or codec_preset(quality) != name:
+        return None
+    if quality == lower:
+        return None
+    fraction = round(quality - lower, 2)
+    low, high = _record(f"{prefix}{lower}", PRESETS, "`preset`"), _record(f"{prefix}{lower + 1}", PRESETS, "`preset`")
+    mix = lambda a, b: (1 - fraction) * a + fraction * b  # noqa: E731
+    rate_weight = low.model["rate_weight"] ** (1 - fraction) * high.model["rate_weight"] ** fraction
+    return dataclasses.replace(
+        low,
+        name=name,
+        description=f"Image codec for photos, quality {quality:g}: qualities {lower} and {lower + 1} blended.",
+        model={**low.model, "rate_weight": rate_weight},
+        earlier_coding_prior=None,
+        deblock=tuple(mix(a, b) for a, b in zip(low.deblock or (), high.deblock or ())),
+        post_filter=(
+            (low.post_filter[0], mix(low.post_filter[1], high.post_filter[1]))
+            if low.post_filter and high.post_filter
+            else None
+        ),
+        blend=(high.name, fraction),
+    )
 
 
 RECIPE_FIELDS: dict[str, tuple[Any, bool]] = {  # the recipe's schema: field -> (types, required)
@@ -246,7 +292,9 @@ class Preset:
     under), ``deblock``, ``post_filter`` (its weight file and quality index) and ``rdo_multiplier``;
     a generator's ``tokenizer`` preset and ``sampling`` settings. ``folder``: set for a codec folder
     (``keras_fsq.codec_folders``: a shipped codec fine-tuned by ``keras-fsq train``), whose ``weights`` and
-    ``coding_prior`` files are read from it instead of the package.
+    ``coding_prior`` files are read from it instead of the package. ``blend``: ``(upper preset, fraction)``
+    of a quality between two shipped ones (``blended_codec``): its weights and table are blended with the
+    upper one's.
     """
 
     name: str
@@ -262,6 +310,7 @@ class Preset:
     tokenizer: str | None = None
     sampling: dict | None = None
     folder: str | None = None
+    blend: tuple[str, float] | None = None
 
     weights_path: Any = dataclasses.field(init=False, repr=False, compare=False)
     file_name: str = dataclasses.field(init=False, repr=False, compare=False)
@@ -313,9 +362,15 @@ def check_recipe(recipe: dict, name: str) -> None:
 
 
 def resolve(name: str) -> Preset:
-    """Preset ``name`` of ``PRESETS`` as a ``Preset`` (one look-up, copies of its data); ``ValueError``
-    listing the names for an unknown one."""
-    return _record(name, PRESETS, "`preset`")
+    """Preset ``name`` of ``PRESETS`` (or a block-DCT quality between two of them, ``blended_codec``) as a
+    ``Preset`` (one look-up, copies of its data); ``ValueError`` listing the names for an unknown one."""
+    blended = blended_codec(name) if isinstance(name, str) and name not in PRESETS else None
+    return blended if blended is not None else _record(name, PRESETS, "`preset`")
+
+
+def is_shipped(name: str) -> bool:
+    """Whether ``name`` names a shipped preset (a block-DCT quality between two included)."""
+    return name in PRESETS or blended_codec(name) is not None
 
 
 def resolve_generator(name: str) -> Preset:

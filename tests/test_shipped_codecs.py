@@ -38,11 +38,9 @@ def test_every_block_dct_quality_ships_and_beats_the_one_below(bsd_photo):
     """The codecs --quality picks: each loads offline, names itself in its files, and a higher
     quality spends more bits for a higher PSNR on a real photo."""
     from keras_fsq import FSQVAE, presets
-    from keras_fsq.cli.compress import QUALITIES
 
-    assert QUALITIES == tuple(sorted(presets.DCT_QUALITIES))
     points = []
-    for quality in QUALITIES:
+    for quality in sorted(presets.DCT_QUALITIES):
         model = FSQVAE.from_preset(presets.codec_preset(quality))
         data = codec.compress(model, bsd_photo)
         assert codec.read_header(data).model_name == f"fsq_dct_q{quality}"
@@ -106,3 +104,48 @@ def test_committed_files_pin_the_format_byte_for_byte_and_the_earlier_tables_sti
     back = data.read_image(tmp_path / "back.png")
     assert back.shape == photo.shape
     assert 10 * np.log10(1 / np.mean((back - photo) ** 2)) > 24  # quality 3 of a 64x48 crop
+
+
+def test_a_quality_between_two_shipped_ones_is_their_blend_in_the_engine_and_in_keras(bsd_photo, tmp_path, capsys):
+    """--quality 2.5 codes with qualities 2 and 3 blended (weights, table, rate weight, filters): its files
+    fall between theirs, the NumPy engine and the Keras model are the same codec (fingerprint, symbols,
+    bytes), and the file names the blend, so decompress finds it without --model."""
+    from keras_fsq import FSQVAE, preset_weights, presets
+    from keras_fsq.compression.dct_engine import DCTEngine
+
+    assert presets.codec_preset(2.5) == "fsq_dct_q2.5" and presets.codec_preset(3.0) == "fsq_dct_q3"
+    assert presets.codec_preset(2.504) == "fsq_dct_q2.5"  # hundredths
+    for bad in (0.99, 6.01, float("nan")):
+        with pytest.raises(ValueError, match="`quality` must be in"):
+            presets.codec_preset(bad)
+    assert not presets.is_shipped("fsq_dct_q2.50") and not presets.is_shipped("fsq_dct_q6.5")
+    record = presets.resolve("fsq_dct_q2.5")
+    low, high = presets.resolve("fsq_dct_q2"), presets.resolve("fsq_dct_q3")
+    assert record.blend == ("fsq_dct_q3", 0.5) and record.post_filter[1] == 1.5
+    assert np.isclose(record.model["rate_weight"], np.sqrt(low.model["rate_weight"] * high.model["rate_weight"]))
+
+    engines = {name: DCTEngine(name) for name in ("fsq_dct_q2", "fsq_dct_q2.5", "fsq_dct_q3")}
+    key = "fsqvae/decoder/log_step"
+    np.testing.assert_array_equal(
+        engines["fsq_dct_q2.5"].weights[key],
+        preset_weights.blend_arrays(engines["fsq_dct_q2"].weights[key], engines["fsq_dct_q3"].weights[key], 0.5),
+    )
+    sizes = {name: len(codec.compress(engine, bsd_photo)) for name, engine in engines.items()}
+    assert sizes["fsq_dct_q2"] < sizes["fsq_dct_q2.5"] < sizes["fsq_dct_q3"]
+
+    model = FSQVAE.from_preset("fsq_dct_q2.5")
+    engine = engines["fsq_dct_q2.5"]
+    assert codec.model_fingerprint(model) == engine.fingerprint
+    assert codec.EntropyModel.for_model(model).fingerprint == codec.EntropyModel.for_model(engine).fingerprint
+    plain = codec.compress(engine, bsd_photo, rdo_lambda=0.0)  # Keras rounds; the engine's RDOQ is its own
+    assert codec.compress(model, bsd_photo) == plain
+    assert codec.read_header(plain).model_name == "fsq_dct_q2.5"
+    np.testing.assert_allclose(codec.decompress(model, plain), codec.decompress(engine, plain), atol=2e-3)
+
+    path = tmp_path / "photo.fsq"
+    path.write_bytes(codec.compress(engine, bsd_photo))
+    assert main(["decompress", str(path), str(tmp_path / "back.png")]) == 0
+    with pytest.raises(SystemExit) as exit:
+        main(["compress", str(tmp_path / "back.png"), str(tmp_path / "x.fsq"), "--quality", "6.5"])
+    assert exit.value.code == 2
+    assert "--quality: expected a number in [1, 6]; got '6.5'" in capsys.readouterr().err

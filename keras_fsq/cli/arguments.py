@@ -36,6 +36,11 @@ def positive_float(text):
     return _number(text, float, lambda v: 0 < v < math.inf, "a finite number > 0")
 
 
+def codec_quality(text):
+    """A shipped codec's quality: a number in [1, 6] (hundredths; between two integers, their blend)."""
+    return _number(text, float, lambda v: 1 <= v <= 6, "a number in [1, 6]")
+
+
 def non_negative_float(text):
     return _number(text, float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
 

@@ -40,7 +40,7 @@ def uses_engine(model: str | None, prior: str | None) -> bool:
 def load_codec_model(
     model: str | None = None,
     prior: str | None = None,
-    quality: int | None = None,
+    quality: float | None = None,
     model_name: str | None = None,
     engine: bool = False,
 ) -> tuple[Any, Any]:
@@ -57,7 +57,7 @@ def load_codec_model(
         if is_codec_folder(model):  # a shipped codec fine-tuned by keras-fsq train
             record = read_codec_folder(model)
     elif model_name is not None:
-        if model_name not in presets.PRESETS:
+        if not presets.is_shipped(model_name):
             raise ValueError(
                 f"The file was written by a model that does not ship with keras_fsq ({model_name or 'no name'!r}): "
                 "pass it with --model."

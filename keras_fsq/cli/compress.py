@@ -1,13 +1,15 @@
 """``keras-fsq compress``: images into ``.fsq`` files with a shipped codec (``--quality``) or a model.
 
-``--max-bytes N`` / ``--target-bpp X`` fit a size instead of naming a quality: each image is coded
-at the highest shipped quality whose file takes at most ``N`` bytes (``X`` bits per pixel), found
-by bisection over the qualities (their file sizes grow with the quality), at most 3 encodes.
+``--quality`` takes any number in [1, 6] (to hundredths): between two shipped qualities, their blend
+(``presets.blended_codec``). ``--max-bytes N`` / ``--target-bpp X`` fit a size instead of naming a
+quality: each image is coded at the highest quality in tenths whose file takes at most ``N`` bytes
+(``X`` bits per pixel), found by bisection over 1.0, 1.1, ..., 6.0 (file sizes grow with the
+quality), at most 6 encodes.
 """
 
 import sys
 
-from keras_fsq.cli.arguments import positive_float, positive_int
+from keras_fsq.cli.arguments import codec_quality, positive_float, positive_int
 from keras_fsq.cli.codec_files import (
     DEFAULT_QUALITY,
     add_codec_arguments,
@@ -19,7 +21,8 @@ from keras_fsq.cli.codec_files import (
 )
 from keras_fsq.presets import DCT_QUALITIES
 
-QUALITIES = tuple(DCT_QUALITIES)
+LOWEST, HIGHEST = min(DCT_QUALITIES), max(DCT_QUALITIES)
+STEPS_PER_QUALITY = 10  # --max-bytes searches qualities in tenths
 
 
 def add_parser(commands):
@@ -29,9 +32,9 @@ def add_parser(commands):
     add_codec_arguments(command, "the shipped codec of --quality")
     command.add_argument(
         "--quality",
-        type=int,
-        choices=QUALITIES,
-        help=f"a shipped codec: 1 smallest files ... {QUALITIES[-1]} best quality (default {DEFAULT_QUALITY})",
+        type=codec_quality,
+        help=f"a shipped codec: {LOWEST} smallest files ... {HIGHEST} best quality, any number between "
+        f"(default {DEFAULT_QUALITY})",
     )
     size = command.add_mutually_exclusive_group()
     size.add_argument(
@@ -81,7 +84,7 @@ def run(args):
             if fitting:
                 budget = args.max_bytes or int(args.target_bpp * area / 8)
                 payload, quality = fitted(image, budget, codec_of, source)
-                chosen = f", quality {quality}"
+                chosen = f", quality {quality:g}"
             else:
                 payload, chosen = codec.compress(model, image, prior), ""
             files.write_bytes(target, payload, overwrite=args.overwrite)
@@ -96,21 +99,23 @@ def run(args):
 
 
 def fitted(image, budget, codec_of, source):
-    """``(file bytes, quality)`` of ``image`` at the highest shipped quality whose file takes at most ``budget``
-    bytes (bisection: file sizes grow with the quality); ``ValueError`` naming ``source`` when even quality 1's
-    file is larger."""
+    """``(file bytes, quality)`` of ``image`` at the highest quality in tenths whose file takes at most
+    ``budget`` bytes (bisection: file sizes grow with the quality); ``ValueError`` naming ``source`` when even
+    the lowest quality's file is larger."""
     from keras_fsq import codec
 
-    low, high, best, smallest = QUALITIES[0], QUALITIES[-1], None, None
+    low, high = 0, (HIGHEST - LOWEST) * STEPS_PER_QUALITY  # steps above the lowest quality
+    best, smallest = None, None
     while low <= high:
-        quality = (low + high) // 2
+        step = (low + high) // 2
+        quality = LOWEST + step / STEPS_PER_QUALITY
         model, prior = codec_of(quality)
         payload = codec.compress(model, image, prior)
         if len(payload) <= budget:
-            best, low = (payload, quality), quality + 1
+            best, low = (payload, round(quality, 1)), step + 1
         else:
-            high = quality - 1
-            smallest = len(payload) if quality == QUALITIES[0] else smallest
+            high = step - 1
+            smallest = len(payload) if step == 0 else smallest
     if best is None:
         raise ValueError(f"{source}: the smallest shipped quality takes {smallest} bytes, over the {budget} allowed.")
     return best

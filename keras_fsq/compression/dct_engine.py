@@ -23,13 +23,14 @@ decode with either, to pixels within 1e-5 (tested).
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from keras_fsq import presets
 from keras_fsq.compression.container import weights_fingerprint
 from keras_fsq.dct import BLOCK, COEFFICIENTS, coefficient_order
-from keras_fsq.preset_weights import weight_keys
+from keras_fsq.preset_weights import blend_arrays, weight_keys
 
 STRIP_BLOCKS = 32  # block rows computed at once (256 pixel rows)
 CHUNK_ROWS = 32  # a 3x3 convolution's rows per product: its temporaries stay in cache
@@ -125,6 +126,16 @@ def in_strips(
     return np.concatenate(parts) if out is None else out
 
 
+def _read_weights(path: Any) -> dict[str, np.ndarray]:
+    """A weight file's arrays as float32, keyed by path without Keras' name suffixes ("fsqvae_2/" -> "fsqvae/")."""
+    with path.open("rb") as file:
+        with np.load(file) as stored:
+            return {
+                plain if not index else key: stored[key].astype("float32")
+                for (plain, index), key in zip(weight_keys(stored.files), stored.files)
+            }
+
+
 class DCTEngine:
     """A shipped block-DCT codec (preset ``name``, or its resolved ``presets.Preset``; a codec folder's record,
     ``keras_fsq.codec_folders.read_codec_folder``) in NumPy: what the codec glue needs of a model;
@@ -144,12 +155,11 @@ class DCTEngine:
         if preset.model.get("architecture") != "block_dct" or not preset.coding_prior:
             raise ValueError(f"{preset.name!r} is not a shipped block-DCT codec.")
         self.preset, self.preset_record = preset.file_name or None, preset  # a codec folder's files name none
-        with preset.weights_path.open("rb") as file:  # a shipped codec ships its weights
-            with np.load(file) as stored:  # keyed by path without Keras' name suffixes ("fsqvae_2/" -> "fsqvae/")
-                self.weights = {
-                    plain if not index else key: stored[key].astype("float32")
-                    for (plain, index), key in zip(weight_keys(stored.files), stored.files)
-                }
+        self.weights = _read_weights(preset.weights_path)  # a shipped codec ships its weights
+        if preset.blend is not None:  # a quality between two shipped ones (presets.blended_codec)
+            upper_name, fraction = preset.blend
+            upper = _read_weights(presets.resolve(upper_name).weights_path)
+            self.weights = {key: blend_arrays(value, upper[key], fraction) for key, value in self.weights.items()}
         self.fingerprint = weights_fingerprint(self.weights.values())  # stored in the Keras model's weight order
         quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]
         self.levels = tuple(preset.model["levels"])

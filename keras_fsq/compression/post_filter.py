@@ -71,7 +71,7 @@ class PostFilter:
     ``__call__(images)``: ``(N, H, W, 3)`` or ``(H, W, 3)`` float in [0, 1] (even sides) -> filtered
     float32 in [0, 1]."""
 
-    def __init__(self, weights: dict, quality: int):
+    def __init__(self, weights: dict, quality: float):
         self.weights = {key: np.asarray(value, dtype="float32") for key, value in weights.items()}
         missing = [
             n
@@ -80,14 +80,22 @@ class PostFilter:
         ]
         if missing:
             raise ValueError(f"`weights` lacks {missing}.")
-        count = len(self.weights["quality_embedding"])
-        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality < count:
-            raise ValueError(f"`quality` must be an int in [0, {count}); received {quality!r}.")
-        self.quality = int(quality)
+        embeddings = self.weights["quality_embedding"]
+        count = len(embeddings)
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, (int, float, np.number))
+            or not 0 <= quality <= count - 1
+        ):
+            raise ValueError(f"`quality` must be a number in [0, {count - 1}]; received {quality!r}.")
+        self.quality = quality
+        # a quality between two (a blended codec, presets.blended_codec): their embeddings blended linearly
+        low, fraction = min(int(quality), count - 2), float(quality) - min(int(quality), count - 2)
+        self.embedding = ((1 - fraction) * embeddings[low] + fraction * embeddings[low + 1]).astype("float32")
 
     @classmethod
-    def shipped(cls, file: str, quality: int) -> "PostFilter":
-        """The filter of ``keras_fsq/weights/<file>`` for quality index ``quality``."""
+    def shipped(cls, file: str, quality: float) -> "PostFilter":
+        """The filter of ``keras_fsq/weights/<file>`` for quality index ``quality`` (between two: blended)."""
         with (importlib.resources.files("keras_fsq") / "weights" / file).open("rb") as handle:
             with np.load(handle) as stored:
                 return cls({key: stored[key] for key in stored.files}, quality)
@@ -96,7 +104,7 @@ class PostFilter:
         return conv3x3(x, self.weights[f"{layer}/kernel"], self.weights[f"{layer}/bias"] + extra)
 
     def _filter_rows(self, image: np.ndarray) -> np.ndarray:
-        hidden = gelu(self._conv("conv_1", space_to_depth(image), self.weights["quality_embedding"][self.quality]))
+        hidden = gelu(self._conv("conv_1", space_to_depth(image), self.embedding))
         hidden = gelu(self._conv("conv_3", gelu(self._conv("conv_2", hidden))))
         return image + depth_to_space(self._conv("conv_4", hidden))
 

@@ -112,6 +112,9 @@ class EntropyModel:
         ``fingerprint``: a file's prior fingerprint; a shipped codec whose earlier table has it decodes with
         that one (files coded before the current table still decode)."""
         preset = presets.record_of(model)
+        if preset and preset.blend is not None:  # a quality between two shipped ones: both tables' counts blended
+            upper, fraction = preset.blend
+            return blended_table(str(preset.coding_prior), str(presets.resolve(upper).coding_prior), fraction)
         if preset and preset.coding_prior:
             table, earlier = shipped_table(preset.coding_prior, preset.folder), preset.earlier_coding_prior
             if earlier and fingerprint not in (None, table.fingerprint):
@@ -443,6 +446,15 @@ def shipped_table(name: str, folder: str | None = None) -> "EntropyModel":
         raise ValueError(f"{folder} is not a codec folder: it lacks {name}.")
     stat = path.stat()
     return _read_table(path, (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def blended_table(lower: str, upper: str, fraction: float) -> "EntropyModel":
+    """The table of shipped table files ``lower`` and ``upper`` (the same contexts) with counts
+    ``round((1 - fraction) c_lower + fraction c_upper)``: a blended codec's (``presets.blended_codec``)."""
+    low, high = shipped_table(lower), shipped_table(upper)
+    counts = np.round((1 - fraction) * low.counts + fraction * high.counts).astype("int64")
+    return EntropyModel(low.levels, counts, low.context, low.activity_buckets, low.predicted)
 
 
 def write_table_file(path: str | os.PathLike, table: "EntropyModel") -> None:
