@@ -70,6 +70,25 @@ def assert_toy_statistics(model):
     assert ((generated[:, 2] - 4) // 2 == labels).mean() > 0.95
 
 
+def test_dropout_masks_come_from_state_a_checkpoint_keeps():
+    """A seeded MaskGIT's dropout draws from seed generators among its variables (on PyTorch too, whose
+    unseeded dropout uses the global generator): a model given another's variables, as a resumed run is,
+    drops the same units in its next training step."""
+    tokens = {"tokens": np.arange(32, dtype="int32").reshape(2, 16) % 8, "labels": np.array([0, 1], "int32")}
+    first = MaskGIT(8, (4, 4), num_classes=2, width=16, depth=2, heads=2, dropout=0.5, seed=4)
+    first(tokens, training=True)  # the seed states move on
+    resumed = MaskGIT(8, (4, 4), num_classes=2, width=16, depth=2, heads=2, dropout=0.5, seed=4)
+    resumed(tokens, training=False)  # built
+    for target, source in zip(resumed.variables, first.variables):
+        target.assign(source)
+    keras.utils.set_random_seed(123)  # a different global state, as a fresh process has
+    expected = keras.ops.convert_to_numpy(first(tokens, training=True)["logits"])
+    keras.utils.set_random_seed(456)
+    got = keras.ops.convert_to_numpy(resumed(tokens, training=True)["logits"])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [block.seed for block in first.blocks] == [1004, 2004]  # each block its own stream
+
+
 def test_a_prior_trained_on_a_toy_distribution_reproduces_its_statistics(toy_model):
     assert_toy_statistics(toy_model)
 

@@ -35,24 +35,43 @@ MAX_PARAMETERS = 2**28  # about 1 GB of float32 weights
 MAX_IMAGE_ACTIVATION_BYTES = 2**28  # one image's activations (``activation_bytes``); a larger model is refused
 
 
+def block_seed(seed: int | None, index: int) -> int | None:
+    """The dropout seed of transformer block ``index`` of a MaskGIT of ``seed`` (each block its own stream)."""
+    return None if seed is None else seed + 1000 * (index + 1)
+
+
 @keras.saving.register_keras_serializable(package="keras_fsq")
 class TransformerBlock(keras.layers.Layer):
-    """Pre-norm transformer block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))`` (GELU, ``mlp_ratio`` x wider)."""
+    """Pre-norm transformer block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))`` (GELU, ``mlp_ratio`` x wider).
 
-    def __init__(self, width: int, heads: int, mlp_ratio: int = 4, dropout: float = 0.0, **kwargs: Any) -> None:
+    ``seed``: of its dropout (the attention's and the residuals'). Given, every backend draws the masks
+    from seed generators, whose states a checkpoint keeps, so a resumed run drops what an uninterrupted one
+    does; ``None`` lets PyTorch use its global generator (no checkpoint keeps that).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.seed = seed
         self.width, self.heads = positive_int(width, "width"), positive_int(heads, "heads")
         self.mlp_ratio, self.dropout = positive_int(mlp_ratio, "mlp_ratio"), float(dropout)
         if self.width % self.heads:
             raise ValueError(f"`width` ({width}) must be a multiple of `heads` ({heads}).")
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
         self.attention = keras.layers.MultiHeadAttention(
-            self.heads, self.width // self.heads, dropout=self.dropout, name="attention"
+            self.heads, self.width // self.heads, dropout=self.dropout, seed=seed, name="attention"
         )
         self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
         self.mlp_in = keras.layers.Dense(self.width * self.mlp_ratio, activation="gelu", name="mlp_in")
         self.mlp_out = keras.layers.Dense(self.width, name="mlp_out")
-        self.drop = keras.layers.Dropout(self.dropout)
+        self.drop = keras.layers.Dropout(self.dropout, seed=None if seed is None else seed + 1)
 
     def build(self, input_shape: Shape) -> None:
         self.attention_norm.build(input_shape)
@@ -76,6 +95,7 @@ class TransformerBlock(keras.layers.Layer):
             "heads": self.heads,
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
+            "seed": self.seed,
         }
 
 
@@ -151,7 +171,8 @@ class MaskGIT(keras.Model):
         self.token_embedding = keras.layers.Embedding(self.vocabulary_size + 1, self.width, name="token_embedding")
         self.class_embedding = keras.layers.Embedding(self.num_classes + 1, self.width, name="class_embedding")
         self.blocks = [
-            TransformerBlock(self.width, heads, mlp_ratio, dropout, name=f"block_{i}") for i in range(self.depth)
+            TransformerBlock(self.width, heads, mlp_ratio, dropout, block_seed(seed, i), name=f"block_{i}")
+            for i in range(self.depth)
         ]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self.head = keras.layers.Dense(self.output_size, name="head")
