@@ -13,13 +13,10 @@ Deterministic; no training.
 """
 
 import argparse
-import math
 import pathlib
 
-import numpy as np
-
-from keras_fsq import codec, data, presets
-from keras_fsq.codec_comparison import psnr_8bit
+from keras_fsq import data, presets
+from keras_fsq.codec_comparison import codec_code, psnr_at, rate_point
 from keras_fsq.compression.dct_engine import DCTEngine
 
 
@@ -32,16 +29,9 @@ def photo_paths(data_dir, split):
     )
 
 
-def rate_point(photos, quality):
-    """Mean bits per pixel and PSNR of ``photos`` at ``quality`` (a file each, decoded back)."""
-    engine = DCTEngine(presets.codec_preset(quality))
-    bits, psnr = [], []
-    for photo in photos:
-        payload = codec.compress(engine, photo.astype("float32") / 255)
-        decoded = np.clip(np.round(codec.decompress(engine, payload)[0] * 255), 0, 255).astype("uint8")
-        bits.append(8 * len(payload) / (photo.shape[0] * photo.shape[1]))
-        psnr.append(psnr_8bit(photo, decoded))
-    return float(np.mean(bits)), float(np.mean(psnr))
+def coded(photos, quality):
+    """``rate_point`` of ``photos`` coded as files at ``quality`` with the NumPy engine."""
+    return rate_point(photos, codec_code(DCTEngine(presets.codec_preset(quality))))
 
 
 def main():
@@ -52,7 +42,7 @@ def main():
     parser.add_argument("--out", type=pathlib.Path, help="a .md file for the table")
     args = parser.parse_args()
     photos = [(data.read_image(p) * 255).round().astype("uint8") for p in photo_paths(args.data_dir, args.split)]
-    points = {q: rate_point(photos, q) for q in presets.DCT_QUALITIES}
+    points = {q: coded(photos, q) for q in presets.DCT_QUALITIES}
     lines = [
         f"{len(photos)} photos of {args.split}",
         "",
@@ -60,12 +50,12 @@ def main():
         "|---|---|---|---|",
     ]
     for quality in sorted([*points, *(float(q) for q in args.qualities.split(","))]):
-        bits, psnr = points[quality] if quality in points else rate_point(photos, quality)
+        point = points[quality] if quality in points else coded(photos, quality)
+        bits, psnr = point["bits_per_pixel"], point["psnr"]
         if quality in points:
             lines.append(f"| {quality} | {bits:.4f} | {psnr:.3f} | |")
         else:
-            (r0, p0), (r1, p1) = points[math.floor(quality)], points[math.floor(quality) + 1]
-            line = p0 + (p1 - p0) * math.log(bits / r0) / math.log(r1 / r0)
+            line = psnr_at(list(points.values()), bits)  # linear in log rate between the neighbours
             lines.append(f"| {quality} | {bits:.4f} | {psnr:.3f} | {line:.3f} ({psnr - line:+.3f}) |")
         print(lines[-1], flush=True)
     if args.out:

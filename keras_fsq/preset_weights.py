@@ -32,7 +32,7 @@ def load_preset_weights(model: Any, preset: Any) -> None:
 
         upper, fraction = record.blend
         lower = [ops.convert_to_numpy(variable) for variable in model.variables]
-        with resolve(upper).weights_file().open("rb") as file:
+        with upper.weights_file().open("rb") as file:
             read_weights(model, file, optional=optional)
         for variable, value in zip(model.variables, lower):
             if np.issubdtype(value.dtype, np.floating):

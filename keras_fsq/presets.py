@@ -243,10 +243,10 @@ def blended_codec(name: str) -> "Preset | None":
         quality = float(name[len(prefix) :]) if name.startswith(prefix) else math.nan
     except ValueError:
         return None
-    lower = math.floor(quality) if math.isfinite(quality) else 0
-    if lower not in DCT_QUALITIES or lower + 1 not in DCT_QUALITIES or codec_preset(quality) != name:
+    lower = math.floor(quality) if math.isfinite(quality) else None
+    if quality == lower or lower not in DCT_QUALITIES or lower + 1 not in DCT_QUALITIES:
         return None
-    if quality == lower:
+    if codec_preset(quality) != name:  # one name per quality: "fsq_dct_q2.5", not "fsq_dct_q2.50"
         return None
     fraction = round(quality - lower, 2)
     low, high = _record(f"{prefix}{lower}", PRESETS, "`preset`"), _record(f"{prefix}{lower + 1}", PRESETS, "`preset`")
@@ -264,7 +264,7 @@ def blended_codec(name: str) -> "Preset | None":
             if low.post_filter and high.post_filter
             else None
         ),
-        blend=(high.name, fraction),
+        blend=(high, fraction),
     )
 
 
@@ -292,9 +292,9 @@ class Preset:
     under), ``deblock``, ``post_filter`` (its weight file and quality index) and ``rdo_multiplier``;
     a generator's ``tokenizer`` preset and ``sampling`` settings. ``folder``: set for a codec folder
     (``keras_fsq.codec_folders``: a shipped codec fine-tuned by ``keras-fsq train``), whose ``weights`` and
-    ``coding_prior`` files are read from it instead of the package. ``blend``: ``(upper preset, fraction)``
+    ``coding_prior`` files are read from it instead of the package. ``blend``: ``(upper record, fraction)``
     of a quality between two shipped ones (``blended_codec``): its weights and table are blended with the
-    upper one's.
+    upper quality's.
     """
 
     name: str
@@ -310,7 +310,7 @@ class Preset:
     tokenizer: str | None = None
     sampling: dict | None = None
     folder: str | None = None
-    blend: tuple[str, float] | None = None
+    blend: "tuple[Preset, float] | None" = None
 
     weights_path: Any = dataclasses.field(init=False, repr=False, compare=False)
     file_name: str = dataclasses.field(init=False, repr=False, compare=False)

@@ -121,7 +121,7 @@ def test_a_quality_between_two_shipped_ones_is_their_blend_in_the_engine_and_in_
     assert not presets.is_shipped("fsq_dct_q2.50") and not presets.is_shipped("fsq_dct_q6.5")
     record = presets.resolve("fsq_dct_q2.5")
     low, high = presets.resolve("fsq_dct_q2"), presets.resolve("fsq_dct_q3")
-    assert record.blend == ("fsq_dct_q3", 0.5) and record.post_filter[1] == 1.5
+    assert record.blend == (presets.resolve("fsq_dct_q3"), 0.5) and record.post_filter[1] == 1.5
     assert np.isclose(record.model["rate_weight"], np.sqrt(low.model["rate_weight"] * high.model["rate_weight"]))
 
     engines = {name: DCTEngine(name) for name in ("fsq_dct_q2", "fsq_dct_q2.5", "fsq_dct_q3")}

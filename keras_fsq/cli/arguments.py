@@ -37,8 +37,12 @@ def positive_float(text):
 
 
 def codec_quality(text):
-    """A shipped codec's quality: a number in [1, 6] (hundredths; between two integers, their blend)."""
-    return _number(text, float, lambda v: 1 <= v <= 6, "a number in [1, 6]")
+    """A shipped codec's quality: a number from the lowest to the highest (``presets.codec_preset``: between two,
+    their blend)."""
+    from keras_fsq.presets import DCT_QUALITIES
+
+    low, high = min(DCT_QUALITIES), max(DCT_QUALITIES)
+    return _number(text, float, lambda v: low <= v <= high, f"a number in [{low}, {high}]")
 
 
 def non_negative_float(text):

@@ -92,18 +92,15 @@ def load_codec_model(
         raise ValueError(f"--prior {prior_path} is not a prior written by keras-fsq fit-prior ({error}).") from None
 
 
-def codec_pairs(source: str, target: str, compressing: bool) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
-    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
-    return _pairs(pathlib.Path(source), pathlib.Path(target), compressing, names_folder)
-
-
-def _pairs(
-    source: pathlib.Path, target: pathlib.Path, compressing: bool, names_folder: bool
+def codec_pairs(
+    source: str | os.PathLike, target: str | os.PathLike, compressing: bool
 ) -> list[tuple[pathlib.Path, pathlib.Path]]:
+    """(input, output) paths: one file, or each image (.fsq) of a folder into the ``target`` folder."""
     from keras_fsq.data import IMAGE_SUFFIXES, image_paths
     from keras_fsq.files import same_file
 
+    names_folder = str(target).endswith(("/", os.sep)) or pathlib.Path(target).is_dir()
+    source, target = pathlib.Path(source), pathlib.Path(target)
     suffix = ".fsq" if compressing else ".png"
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist.")

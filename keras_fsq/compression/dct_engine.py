@@ -157,8 +157,8 @@ class DCTEngine:
         self.preset, self.preset_record = preset.file_name or None, preset  # a codec folder's files name none
         self.weights = _read_weights(preset.weights_path)  # a shipped codec ships its weights
         if preset.blend is not None:  # a quality between two shipped ones (presets.blended_codec)
-            upper_name, fraction = preset.blend
-            upper = _read_weights(presets.resolve(upper_name).weights_path)
+            upper_record, fraction = preset.blend
+            upper = _read_weights(upper_record.weights_path)
             self.weights = {key: blend_arrays(value, upper[key], fraction) for key, value in self.weights.items()}
         self.fingerprint = weights_fingerprint(self.weights.values())  # stored in the Keras model's weight order
         quantizer = [key for key in self.weights if key.endswith("quantizer/level_usage")][0]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from keras_fsq.compression.dct_engine import conv3x3, in_strips
+from keras_fsq.preset_weights import blend_arrays
 
 LAYERS = ("conv_1", "conv_2", "conv_3", "conv_4")
 STRIP_ROWS = 256  # output rows computed at once
@@ -90,8 +91,8 @@ class PostFilter:
             raise ValueError(f"`quality` must be a number in [0, {count - 1}]; received {quality!r}.")
         self.quality = quality
         # a quality between two (a blended codec, presets.blended_codec): their embeddings blended linearly
-        low, fraction = min(int(quality), count - 2), float(quality) - min(int(quality), count - 2)
-        self.embedding = ((1 - fraction) * embeddings[low] + fraction * embeddings[low + 1]).astype("float32")
+        low = min(int(quality), count - 2)
+        self.embedding = blend_arrays(embeddings[low], embeddings[low + 1], float(quality) - low)
 
     @classmethod
     def shipped(cls, file: str, quality: float) -> "PostFilter":

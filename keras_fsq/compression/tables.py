@@ -30,8 +30,8 @@ import json
 import math
 import os
 import pathlib
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -114,7 +114,7 @@ class EntropyModel:
         preset = presets.record_of(model)
         if preset and preset.blend is not None:  # a quality between two shipped ones: both tables' counts blended
             upper, fraction = preset.blend
-            return blended_table(str(preset.coding_prior), str(presets.resolve(upper).coding_prior), fraction)
+            return blended_table(str(preset.coding_prior), str(upper.coding_prior), fraction)
         if preset and preset.coding_prior:
             table, earlier = shipped_table(preset.coding_prior, preset.folder), preset.earlier_coding_prior
             if earlier and fingerprint not in (None, table.fingerprint):
@@ -440,7 +440,7 @@ def shipped_table(name: str, folder: str | None = None) -> "EntropyModel":
     codec ``folder`` (``keras_fsq.codec_folders``). Read once per process (a folder's again when its file
     changes)."""
     if folder is None:
-        return _read_table(pathlib.Path(str(importlib.resources.files("keras_fsq") / "weights" / name)))
+        return _read_table(cast(Hashable, importlib.resources.files("keras_fsq") / "weights" / name))
     path = pathlib.Path(folder) / name
     if not path.is_file():
         raise ValueError(f"{folder} is not a codec folder: it lacks {name}.")
